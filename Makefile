@@ -1,0 +1,27 @@
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/backfill demo
+
+test: $(STAMP)
+	$(BIN)/ruff check backfill tests
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check backfill tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,281 @@
+"""Blocks of bytes -> polars frames with row and line numbers, and `read` rejects. Pure.
+
+A block holds whole records (the reader cuts it so). Each frame has the input's columns, all
+strings for CSV, plus `__row` (the row's number in its input, from 0) and `__line` (its first
+physical line, 1-based). Malformed records become rejects; the records after them are kept.
+
+CSV has three paths, fastest first; each is taken only when it is exact:
+1. polars parses the block; no row can be short or long, and the line numbers reconcile;
+2. the block has no quote character: count the separators of each physical line (vectorised);
+3. otherwise Python's csv module parses the block record by record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+import orjson
+import polars as pl
+
+from backfill.rejects import Reject
+
+ROW = "__row"
+LINE = "__line"
+REPLACEMENT = "\ufffd"
+
+
+@dataclass
+class Parsed:
+    frame: pl.DataFrame
+    rejects: list[Reject] = field(default_factory=list)
+    records: int = 0  # rows numbered in this block (good and rejected)
+    path: str = ""  # which parsing path was taken, for tests and profiling
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    columns: tuple[str, ...]
+    delimiter: str = ","
+    quote: str = '"'
+
+
+def _positional(n: int) -> list[str]:
+    return [f"c{i}" for i in range(n)]
+
+
+def parse_csv_block(
+    block: bytes, layout: CsvLayout, input_name: str, first_line: int, first_row: int,
+    lossy: bool = False,
+) -> Parsed:
+    """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding."""
+    if not lossy:
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            lossy = True
+    n = len(layout.columns)
+    parsed = _csv_fast(block, layout, input_name, first_line, first_row, lossy)
+    if parsed is None and layout.quote.encode() not in block:
+        parsed = _csv_unquoted(block, layout, input_name, first_line, first_row, lossy)
+    if parsed is None:
+        parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
+    names = dict(zip(_positional(n), layout.columns, strict=True))
+    parsed.frame = parsed.frame.rename(names)
+    return parsed
+
+
+def _read(block: bytes, n: int, layout: CsvLayout, extra: bool = True) -> pl.DataFrame:
+    schema = {c: pl.String for c in _positional(n)}
+    if extra:
+        schema["__extra"] = pl.String
+    return pl.read_csv(
+        block, has_header=False, schema=schema, separator=layout.delimiter,
+        quote_char=layout.quote, truncate_ragged_lines=True, empty_string_is_null=False,
+        missing_columns="insert", encoding="utf8-lossy", raise_if_empty=False,
+    )
+
+
+def _physical_lines(block: bytes) -> int:
+    return block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
+
+
+def _csv_fast(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
+              lossy: bool) -> Parsed | None:
+    n = len(layout.columns)
+    df = _read(block, n, layout)
+    last = f"c{n - 1}"
+    suspects = df.select(
+        (pl.col(last) == "").any().alias("short"),
+        (pl.col("__extra").fill_null("") != "").any().alias("long"),
+    ).row(0)
+    if any(suspects):
+        return None
+    df = df.drop("__extra")
+    height = df.height
+    lines = _physical_lines(block)
+    index = pl.int_range(0, height, dtype=pl.Int64)
+    if height == lines:
+        line_expr = index + first_line
+    else:
+        embedded = pl.sum_horizontal(
+            pl.col(c).str.count_matches("\n", literal=True) for c in _positional(n)
+        ).cast(pl.Int64)
+        total = df.select(embedded.sum()).item() or 0
+        if height + total != lines:
+            return None
+        line_expr = index + first_line + embedded.cum_sum() - embedded
+    df = df.select(pl.all(), (index + first_row).alias(ROW), line_expr.alias(LINE))
+    rejects: list[Reject] = []
+    if lossy:
+        df, rejects = _split_invalid(df, layout.columns, name)
+    return Parsed(df, rejects, height, "fast")
+
+
+def _csv_unquoted(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
+                  lossy: bool) -> Parsed | None:
+    """No quote character in the block: a record is a physical line; count its separators."""
+    n = len(layout.columns)
+    sep = next((s for s in ("\x1f", "\x1e", "\x01", "\x02") if s.encode() not in block), None)
+    if sep is None:
+        return None
+    raw = pl.read_csv(
+        block, has_header=False, schema={"l": pl.String}, separator=sep, quote_char=None,
+        empty_string_is_null=False, encoding="utf8-lossy", raise_if_empty=False,
+        missing_columns="insert",
+    )
+    df = _read(block, n, layout, extra=False)
+    if raw.height != df.height:
+        return None
+    line = raw.get_column("l").str.strip_suffix("\r")
+    fields = line.str.count_matches(layout.delimiter, literal=True) + 1
+    blank = line == ""
+    good = (fields == n) & ~blank
+    rowno = (~blank).cast(pl.Int64).cum_sum() - 1 + first_row
+    lineno = pl.Series(LINE, range(first_line, first_line + raw.height), dtype=pl.Int64)
+    df = df.with_columns(rowno.alias(ROW), lineno)
+    rejects = []
+    bad = (~good & ~blank)
+    if bad.any():
+        for text, count, row, ln in zip(
+            line.filter(bad), fields.filter(bad), rowno.filter(bad), lineno.filter(bad),
+            strict=True,
+        ):
+            rejects.append(_field_count_reject(name, row, ln, count, n,
+                                               text.split(layout.delimiter), layout.columns))
+    df = df.filter(good)
+    records = int((~blank).sum())
+    if lossy:
+        df, more = _split_invalid(df, layout.columns, name)
+        rejects = sorted(rejects + more, key=lambda r: r.row)
+    return Parsed(df, rejects, records, "unquoted")
+
+
+def _csv_exact(block: bytes, layout: CsvLayout, name: str, first_line: int,
+               first_row: int, lossy: bool) -> Parsed:
+    n = len(layout.columns)
+    text = block.decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter,
+                        quotechar=layout.quote, strict=False)
+    good: list[list[str]] = []
+    rows: list[int] = []
+    lines: list[int] = []
+    rejects: list[Reject] = []
+    row = first_row
+    prev_end = 0
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. NUL byte in older Pythons, field too large
+            start = prev_end + first_line
+            prev_end = reader.line_num
+            rejects.append(Reject(name, row, start, None, f"unreadable CSV record: {exc}",
+                                  "read", None, "unreadable record"))
+            row += 1
+            continue
+        start = prev_end + first_line
+        prev_end = reader.line_num
+        if not rec:
+            continue  # a blank line is not a row
+        if len(rec) != n:
+            rejects.append(_field_count_reject(name, row, start, len(rec), n, rec,
+                                               layout.columns))
+        elif lossy and any(REPLACEMENT in v for v in rec):
+            rejects.append(_invalid_reject(name, row, start, dict(zip(layout.columns, rec,
+                                                                      strict=True))))
+        else:
+            good.append(rec)
+            rows.append(row)
+            lines.append(start)
+        row += 1
+    cols = _positional(n)
+    frame = pl.DataFrame(good, schema={c: pl.String for c in cols}, orient="row")
+    frame = frame.with_columns(pl.Series(ROW, rows, dtype=pl.Int64),
+                               pl.Series(LINE, lines, dtype=pl.Int64))
+    return Parsed(frame, rejects, row - first_row, "exact")
+
+
+def _field_count_reject(name: str, row: int, line: int, count: int, n: int, fields: list[str],
+                        columns: tuple[str, ...]) -> Reject:
+    record: dict[str, object] = dict(zip(columns, fields, strict=False))
+    if count > n:
+        record["_extra_fields"] = fields[n:]
+    which = "too many" if count > n else "too few"
+    return Reject(name, row, line, None,
+                  f"{which} fields: {count} where the header has {n}", "read", record,
+                  f"{which} fields")
+
+
+def _invalid_reject(name: str, row: int, line: int, record: object) -> Reject:
+    return Reject(name, row, line, None,
+                  "bytes that are not valid in the declared encoding (shown as U+FFFD)",
+                  "read", record, "invalid encoding")
+
+
+def _split_invalid(df: pl.DataFrame, columns: tuple[str, ...],
+                   name: str) -> tuple[pl.DataFrame, list[Reject]]:
+    """Rows holding U+FFFD came from undecodable bytes: reject them."""
+    cols = _positional(len(columns))
+    bad = pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT, literal=True) for c in cols)
+    flagged = df.filter(bad)
+    rejects = [
+        _invalid_reject(name, r[-2], r[-1], dict(zip(columns, r[:-2], strict=True)))
+        for r in flagged.select(*cols, ROW, LINE).iter_rows()
+    ]
+    return df.filter(~bad), rejects
+
+
+def parse_ndjson_block(block: bytes, input_name: str, first_line: int, first_row: int) -> Parsed:
+    """Parse a block of whole NDJSON lines; lines that are not JSON objects are rejected."""
+    lines = _physical_lines(block)
+    try:
+        df = pl.read_ndjson(block, infer_schema_length=None) if block.strip() else pl.DataFrame()
+    except Exception:  # polars raises several error types for bad lines: take the exact path
+        df = None
+    if df is not None and df.height == lines:
+        index = pl.int_range(0, df.height, dtype=pl.Int64)
+        df = df.select(pl.all(), (index + first_row).alias(ROW),
+                       (index + first_line).alias(LINE))
+        return Parsed(df, [], lines, "fast")
+    return _ndjson_exact(block, input_name, first_line, first_row)
+
+
+def _ndjson_exact(block: bytes, name: str, first_line: int, first_row: int) -> Parsed:
+    good: list[bytes] = []
+    rows: list[int] = []
+    linenos: list[int] = []
+    rejects: list[Reject] = []
+    row = first_row
+    for i, raw in enumerate(block.split(b"\n")):
+        text = raw.strip()
+        if not text:
+            continue
+        line = first_line + i
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            record = raw.decode("utf-8", errors="replace")
+            kind = "invalid encoding" if "utf-8" in str(exc).lower() else "not JSON"
+            rejects.append(Reject(name, row, line, None, f"line is not valid JSON: {exc}",
+                                  "read", record, kind))
+            row += 1
+            continue
+        if not isinstance(value, dict):
+            kind = type(value).__name__
+            article = {"list": "an array", "str": "a string", "int": "a number",
+                       "float": "a number", "bool": "a boolean", "NoneType": "null"}.get(kind, kind)
+            rejects.append(Reject(name, row, line, None,
+                                  f"line is {article}, not a JSON object", "read", value,
+                                  "not an object"))
+        else:
+            good.append(text)
+            rows.append(row)
+            linenos.append(line)
+        row += 1
+    df = pl.read_ndjson(b"\n".join(good), infer_schema_length=None) if good else pl.DataFrame()
+    df = df.with_columns(pl.Series(ROW, rows, dtype=pl.Int64),
+                         pl.Series(LINE, linenos, dtype=pl.Int64))
+    return Parsed(df, rejects, row - first_row, "exact")

@@ -1,0 +1,402 @@
+"""Files, globs and stdin -> chunks of rows, streamed in blocks: memory stays flat.
+
+The reader owns the I/O: it finds the inputs, decompresses (.gz, .zst) and transcodes to UTF-8 as
+a stream, cuts the stream into blocks of whole records, and hands each block to `parse` (pure).
+Parquet is read by polars' own streaming engine, in batches.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+import gzip
+import io
+import os
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from backfill.config import CsvOptions
+from backfill.errors import InputError
+from backfill.parse import LINE, ROW, CsvLayout, Parsed, parse_csv_block, parse_ndjson_block
+
+BLOCK_BYTES = 8 * 1024 * 1024
+MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around
+READ_BYTES = 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson",
+              ".json": "ndjson", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input: a path (or '-' for stdin), its display name, format and compression."""
+
+    path: str
+    format: str
+    compression: str | None = None
+
+    @property
+    def name(self) -> str:
+        return "<stdin>" if self.path == "-" else self.path
+
+    def size(self) -> int:
+        try:
+            return 0 if self.path == "-" else os.path.getsize(self.path)
+        except OSError:
+            return 0
+
+
+@dataclass
+class Chunk:
+    """Rows of one input: the frame (columns + __row + __line), the read rejects, progress."""
+
+    input: Input
+    frame: pl.DataFrame
+    rejects: list = field(default_factory=list)
+    records: int = 0
+    bytes_done: int = 0  # bytes of the (compressed) input consumed so far
+
+
+def compression_of(path: str) -> tuple[str, str | None]:
+    """('people.csv', 'gz') for 'people.csv.gz'."""
+    lower = path.lower()
+    for ext, kind in ((".gz", "gz"), (".gzip", "gz"), (".zst", "zst"), (".zstd", "zst")):
+        if lower.endswith(ext):
+            return path[: -len(ext)], kind
+    return path, None
+
+
+def format_of(path: str, declared: str | None) -> str | None:
+    if declared:
+        return declared
+    base, _ = compression_of(path)
+    return EXTENSIONS.get(Path(base).suffix.lower())
+
+
+def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Input]:
+    """Expand globs (sorted, deduplicated); every pattern must match at least one file."""
+    if not patterns:
+        raise InputError("<inputs>", "no input: give files on the command line or "
+                                     "source.path in the mapping")
+    inputs: list[Input] = []
+    seen: set[str] = set()
+    for pattern in patterns:
+        if pattern == "-":
+            fmt = declared_format or "csv"
+            inputs.append(Input("-", fmt, None))
+            continue
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matches = [m for m in matches if os.path.isfile(m)] or (
+            [] if glob.has_magic(pattern) else matches)
+        if not matches:
+            raise InputError(pattern, "no file matches this pattern")
+        for path in matches:
+            if path in seen:
+                continue
+            seen.add(path)
+            if not os.path.exists(path):
+                raise InputError(path, "no such file")
+            if os.path.isdir(path):
+                raise InputError(path, "is a folder; give files or a glob such as "
+                                       f"'{path.rstrip('/')}/*.csv'")
+            fmt = format_of(path, declared_format)
+            if fmt is None:
+                raise InputError(path, "unknown format: name it .csv, .ndjson, .jsonl or "
+                                       ".parquet (optionally .gz/.zst), or set source.format")
+            inputs.append(Input(path, fmt, compression_of(path)[1]))
+    return inputs
+
+
+# -- byte streams ---------------------------------------------------------------------------
+
+
+class _Counted(io.RawIOBase):
+    """Counts the bytes read from the underlying (compressed) file, for progress."""
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        data = self.raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.count += n
+        return n
+
+
+def _open_bytes(inp: Input) -> tuple[IO[bytes], _Counted]:
+    try:
+        raw = sys.stdin.buffer if inp.path == "-" else open(inp.path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(inp.name, f"cannot open: {exc.strerror}") from None
+    counted = _Counted(raw)
+    buffered = io.BufferedReader(counted, READ_BYTES)
+    if inp.compression == "gz":
+        return gzip.GzipFile(fileobj=buffered, mode="rb"), counted
+    if inp.compression == "zst":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(buffered), counted
+    return buffered, counted
+
+
+def _pieces(inp: Input, stream: IO[bytes]) -> Iterator[bytes]:
+    """Read decompressed bytes, translating decompression errors into InputError."""
+    while True:
+        try:
+            data = stream.read(READ_BYTES)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise InputError(inp.name, f"the compressed file is damaged or truncated ({exc}); "
+                                       "nothing after this point can be read") from None
+        except Exception as exc:  # zstandard.ZstdError and friends
+            raise InputError(inp.name, f"cannot decompress: {exc}") from None
+        if not data:
+            return
+        yield data
+
+
+def _utf8_pieces(pieces: Iterator[bytes], encoding: str) -> Iterator[tuple[bytes, bool]]:
+    """(utf-8 bytes, lossy) pieces; a UTF-8 BOM is dropped; other encodings are transcoded."""
+    norm = codecs.lookup(encoding).name
+    if norm == "utf-8":
+        first = True
+        for piece in pieces:
+            if first:
+                first = False
+                if piece.startswith(BOM):
+                    piece = piece[len(BOM):]
+            yield piece, False
+        return
+    counter = _ErrorCounter()
+    decoder = codecs.getincrementaldecoder(norm)(errors=counter.name)
+    for piece in pieces:
+        before = counter.errors
+        text = decoder.decode(piece)
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        yield text.encode("utf-8"), counter.errors > before
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail.encode("utf-8"), True
+
+
+class _ErrorCounter:
+    """A codecs error handler that replaces undecodable bytes with U+FFFD and counts them."""
+
+    def __init__(self) -> None:
+        self.errors = 0
+        self.name = f"backfill-replace-{id(self)}"
+        codecs.register_error(self.name, self)
+
+    def __call__(self, exc: UnicodeError) -> tuple[str, int]:
+        self.errors += 1
+        return "\ufffd", exc.end  # type: ignore[attr-defined]
+
+
+def _cut(buf: bytes, quote: bytes | None, force: bool) -> int:
+    """Where to cut `buf` so the block holds whole records: just after a newline outside quotes.
+
+    Returns 0 when no cut is possible yet. The quote parity is counted from the block's start;
+    when it cannot be settled (a stray quote), `force` cuts at the last newline.
+    """
+    end = buf.rfind(b"\n")
+    if end < 0:
+        return 0
+    if quote is None or force:
+        return end + 1
+    quotes_after = buf.count(quote, end)
+    total = buf.count(quote)
+    for _ in range(64):
+        if (total - quotes_after) % 2 == 0:
+            return end + 1
+        prev = buf.rfind(b"\n", 0, end)
+        if prev < 0:
+            return 0
+        quotes_after += buf.count(quote, prev, end)
+        end = prev
+    return 0
+
+
+def _blocks(pieces: Iterator[tuple[bytes, bool]], quote: bytes | None,
+            size: int) -> Iterator[tuple[bytes, bool]]:
+    """Whole-record blocks of about `size` bytes, each with its lossy flag."""
+    buf = b""
+    lossy = False
+    for piece, piece_lossy in pieces:
+        buf += piece
+        lossy = lossy or piece_lossy
+        while len(buf) >= size:
+            cut = _cut(buf, quote, force=len(buf) >= MAX_BLOCK_BYTES)
+            if cut == 0 or (cut < size // 8 and len(buf) < MAX_BLOCK_BYTES):
+                size = len(buf) * 2  # a long quoted record: read on before cutting
+                break
+            block, buf = buf[:cut], buf[cut:]
+            yield block, lossy
+            lossy = piece_lossy
+    if buf:
+        yield buf, lossy
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+
+class InputReader:
+    """Reads one input: `columns` first (without reading the data), then `chunks()`."""
+
+    def __init__(self, inp: Input, csv_options: CsvOptions, block_bytes: int = BLOCK_BYTES):
+        self.input = inp
+        self.options = csv_options
+        self.block_bytes = block_bytes
+        self.warnings: list[str] = []
+        self.columns: list[str] = []
+        self._counted: _Counted | None = None
+        self._blocks: Iterator[tuple[bytes, bool]] | None = None
+        self._first: tuple[bytes, bool] | None = None
+        self._temp: str | None = None
+        self._header_lines = 0
+        self._first_parsed: Parsed | None = None
+        self._open()
+
+    @property
+    def bytes_done(self) -> int:
+        return self._counted.count if self._counted else 0
+
+    def _open(self) -> None:
+        fmt = self.input.format
+        if fmt == "parquet":
+            self._open_parquet()
+            return
+        stream, self._counted = _open_bytes(self.input)
+        pieces = _pieces(self.input, stream)
+        encoding = self.options.encoding if fmt == "csv" else "utf8"
+        utf8 = _utf8_pieces(pieces, encoding)
+        quote = self.options.quote.encode() if fmt == "csv" else None
+        self._blocks = _blocks(utf8, quote, self.block_bytes)
+        self._first = next(self._blocks, None)
+        if fmt == "csv":
+            self._read_header()
+        elif self._first is not None:
+            self._first_parsed = parse_ndjson_block(self._first[0], self.input.name, 1, 0)
+            self.columns = [c for c in self._first_parsed.frame.columns if c not in (ROW, LINE)]
+        if self._first is None:
+            self.warnings.append(f"{self.input.name} is empty: no rows")
+
+    def _read_header(self) -> None:
+        if self._first is None:
+            return
+        block, lossy = self._first
+        text = block[: 1024 * 1024].decode("utf-8", errors="replace")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.options.delimiter,
+                            quotechar=self.options.quote)
+        try:
+            header = next(reader)
+        except (StopIteration, csv.Error) as exc:
+            raise InputError(self.input.name, f"cannot read the header: {exc}", 1) from None
+        if not self.options.header:
+            self.columns = [f"column_{i + 1}" for i in range(len(header))]
+            return
+        self._header_lines = reader.line_num
+        pos = 0
+        for _ in range(self._header_lines):
+            pos = block.index(b"\n", pos) + 1 if b"\n" in block[pos:] else len(block)
+        self._first = (block[pos:], lossy)
+        self.columns = self._name_columns(header)
+
+    def _name_columns(self, header: list[str]) -> list[str]:
+        names: list[str] = []
+        for i, raw in enumerate(header):
+            name = raw.strip() or f"column_{i + 1}"
+            if "\ufffd" in name:
+                raise InputError(self.input.name, "the header has bytes that are not valid in "
+                                 f"the declared encoding ('{self.options.encoding}'); set "
+                                 "source.csv.encoding (latin-1, cp1252 ...)", 1)
+            base, k = name, 2
+            while name in names:
+                name = f"{base}_{k}"
+                k += 1
+            if name != base:
+                self.warnings.append(f"{self.input.name}: column '{base}' appears more than "
+                                     f"once; column {i + 1} is read as '{name}'")
+            names.append(name)
+        return names
+
+    def _open_parquet(self) -> None:
+        path = self.input.path
+        if self.input.path == "-" or self.input.compression:
+            stream, self._counted = _open_bytes(self.input)
+            fd, self._temp = tempfile.mkstemp(suffix=".parquet", prefix="backfill-")
+            with os.fdopen(fd, "wb") as out:
+                for piece in _pieces(self.input, stream):
+                    out.write(piece)
+            path = self._temp
+        try:
+            self._lazy = pl.scan_parquet(path)
+            self.columns = list(self._lazy.collect_schema().names())
+        except Exception as exc:
+            raise InputError(self.input.name, f"not a readable Parquet file: {exc}") from None
+
+    def chunks(self) -> Iterator[Chunk]:
+        if self.input.format == "parquet":
+            yield from self._parquet_chunks()
+            return
+        line = self._header_lines + 1
+        row = 0
+        blocks = self._blocks
+        if self._first is None or blocks is None:
+            return
+        first = self._first
+        self._first = None
+        for block, lossy in _chain(first, blocks):
+            if self._first_parsed is not None:
+                parsed, self._first_parsed = self._first_parsed, None
+            elif self.input.format == "csv":
+                layout = CsvLayout(tuple(self.columns), self.options.delimiter, self.options.quote)
+                parsed: Parsed = parse_csv_block(block, layout, self.input.name, line, row, lossy)
+            else:
+                parsed = parse_ndjson_block(block, self.input.name, line, row)
+            line += block.count(b"\n")
+            row += parsed.records
+            yield Chunk(self.input, parsed.frame, parsed.rejects, parsed.records, self.bytes_done)
+
+    def _parquet_chunks(self) -> Iterator[Chunk]:
+        size = self.input.size() or 1
+        row = 0
+        try:
+            total = self._lazy.select(pl.len()).collect().item()
+            for df in self._lazy.collect_batches(chunk_size=100_000):
+                n = df.height
+                frame = df.with_columns(
+                    pl.int_range(row, row + n, dtype=pl.Int64).alias(ROW),
+                    pl.lit(None, dtype=pl.Int64).alias(LINE),
+                )
+                row += n
+                done = int(size * row / total) if total else size
+                yield Chunk(self.input, frame, [], n, done)
+        except Exception as exc:
+            raise InputError(self.input.name, f"cannot read the Parquet file at row {row}: "
+                                              f"{exc}") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._temp:
+            os.unlink(self._temp)
+            self._temp = None
+
+
+def _chain(first: tuple[bytes, bool], rest: Iterator[tuple[bytes, bool]]
+           ) -> Iterator[tuple[bytes, bool]]:
+    yield first
+    yield from rest

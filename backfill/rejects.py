@@ -1,0 +1,74 @@
+"""Rejected rows and operations: the record, and the NDJSON file they are written to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+STAGES = ("read", "mapping", "limits", "api")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One rejected row (or operation): where it was, why, and the row as read."""
+
+    input: str
+    row: int
+    line: int | None
+    operation: int | None
+    reason: str
+    stage: str
+    record: Any
+    kind: str = ""  # a short, value-free category of the reason, for the summary
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "input": self.input,
+                "row": self.row,
+                "line": self.line,
+                "operation": self.operation,
+                "reason": self.reason,
+                "stage": self.stage,
+                "record": self.record,
+            },
+            option=orjson.OPT_NON_STR_KEYS,
+            default=str,
+        )
+
+
+class RejectsWriter:
+    """Appends rejects as NDJSON lines; the file is created on the first reject only."""
+
+    def __init__(self, path: str | Path | None, append: bool = False):
+        self.path = Path(path) if path else None
+        self.append = append
+        self._fh: IO[bytes] | None = None
+        self.count = 0
+
+    def write(self, reject: Reject) -> None:
+        self.count += 1
+        if self.path is None:
+            return
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab" if self.append else "wb")  # noqa: SIM115
+        self._fh.write(reject.to_json() + b"\n")
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> RejectsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
