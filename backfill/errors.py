@@ -37,7 +37,8 @@ class MappingError(UsageError):
         self.path = path
         self.problems = problems
         lines = [f"{path}: {len(problems)} problem(s) in the mapping:"]
-        lines += [f"  {path}:{p}" if p.line else f"  {path}: {p.message}" for p in problems]
+        lines += [f"  {path}:{p.line}: {p.message}" if p.line else f"  {path}: {p.message}"
+                  for p in problems]
         super().__init__("\n".join(lines))
 
 

@@ -1,0 +1,122 @@
+"""`as:` conversions as polars expressions. Pure.
+
+`convert(expr, dtype, as_)` returns the converted value and a boolean expression that is true where
+a non-empty value could not be converted (the row is then rejected with stage `mapping`).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+TRUE = ("true", "t", "yes", "y", "1")
+FALSE = ("false", "f", "no", "n", "0")
+NESTED = (pl.Struct, pl.List, pl.Array)
+
+_TZ_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M",
+                  "%Y-%m-%d %H:%M")
+MS_THRESHOLD = 100_000_000_000  # epoch values at or above this are milliseconds (13 digits)
+
+
+def is_nested(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, NESTED)
+
+
+def convert(expr: pl.Expr, dtype: pl.DataType, as_: str | None) -> tuple[pl.Expr, pl.Expr]:
+    """(converted value, failed) for a column expression of the given dtype."""
+    if as_ is None:
+        return expr, pl.lit(False)
+    fn = _CONVERTERS[as_]
+    value = fn(expr, dtype)
+    present = expr.is_not_null()
+    if dtype == pl.String:
+        present = present & (expr.str.strip_chars() != "")
+    return value, present & value.is_null()
+
+
+def _string(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        return expr
+    if is_nested(dtype):
+        return pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+    if dtype == pl.Boolean:
+        return pl.when(expr).then(pl.lit("true")).when(~expr).then(pl.lit("false"))
+    return expr.cast(pl.String)
+
+
+def _int(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        text = expr.str.strip_chars()
+        as_float = text.cast(pl.Float64, strict=False)
+        whole = pl.when(as_float.is_finite() & (as_float == as_float.floor())
+                        & (as_float.abs() < 2**53)).then(as_float.cast(pl.Int64))
+        return pl.coalesce(text.cast(pl.Int64, strict=False), whole)
+    if dtype.is_integer():
+        return expr.cast(pl.Int64, strict=False)
+    if dtype.is_float():
+        return pl.when(expr.is_finite() & (expr == expr.floor())).then(expr.cast(pl.Int64))
+    if dtype == pl.Boolean:
+        return expr.cast(pl.Int64)
+    return pl.lit(None, dtype=pl.Int64)
+
+
+def _float(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        value = expr.str.strip_chars().cast(pl.Float64, strict=False)
+    elif dtype.is_numeric():
+        value = expr.cast(pl.Float64)
+    else:
+        return pl.lit(None, dtype=pl.Float64)
+    return pl.when(value.is_finite()).then(value)
+
+
+def _bool(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Boolean:
+        return expr
+    if dtype == pl.String:
+        text = expr.str.strip_chars().str.to_lowercase()
+        return pl.when(text.is_in(TRUE)).then(True).when(text.is_in(FALSE)).then(False)
+    if dtype.is_numeric():
+        return pl.when(expr == 1).then(True).when(expr == 0).then(False)
+    return pl.lit(None, dtype=pl.Boolean)
+
+
+def _timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        text = expr.str.strip_chars()
+        number = text.cast(pl.Int64, strict=False)
+        epoch = pl.when(number.abs() >= MS_THRESHOLD).then(number // 1000).otherwise(number)
+        iso = text.str.replace(r"[zZ]$", "+00:00")
+        parsed = [iso.str.to_datetime(f, strict=False, time_zone="UTC").dt.epoch("s")
+                  for f in _TZ_FORMATS]
+        parsed += [iso.str.to_datetime(f, strict=False).dt.epoch("s") for f in _NAIVE_FORMATS]
+        parsed.append(iso.str.to_date("%Y-%m-%d", strict=False)
+                      .cast(pl.Datetime("ms")).dt.epoch("s"))
+        return pl.coalesce(epoch, *parsed)
+    if dtype.is_integer():
+        value = expr.cast(pl.Int64)
+        return pl.when(value.abs() >= MS_THRESHOLD).then(value // 1000).otherwise(value)
+    if dtype.is_float():
+        value = pl.when(expr.is_finite()).then(expr)
+        seconds = pl.when(value.abs() >= MS_THRESHOLD).then(value / 1000).otherwise(value)
+        return seconds.floor().cast(pl.Int64)
+    if isinstance(dtype, pl.Datetime):
+        return expr.dt.epoch("s")
+    if dtype == pl.Date:
+        return expr.cast(pl.Datetime("ms")).dt.epoch("s")
+    return pl.lit(None, dtype=pl.Int64)
+
+
+def _json(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """JSON text, checked later (see encode.JSON_MARK); typed columns are sent as they are."""
+    return expr
+
+
+_CONVERTERS = {
+    "string": _string,
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "timestamp": _timestamp,
+    "json": _json,
+}

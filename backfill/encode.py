@@ -1,0 +1,445 @@
+"""The mapping compiled into polars expressions: a chunk of rows -> one JSON text per operation.
+
+Pure. Per distinct input schema the mapping is compiled once; polars then builds every
+operation's JSON for a whole chunk (`struct.json_encode`), drops empty values with one regular
+expression over the keys that may be empty, and checks the limits vectorised. Python touches only
+rejected rows, `as: json` values and the deterministic event ids (a hash per event).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import orjson
+import polars as pl
+from ulid import ULID
+
+from backfill import limits
+from backfill.config import Mapping, Operation, Value
+from backfill.convert import convert, is_nested
+from backfill.errors import MappingError, Problem
+from backfill.parse import LINE, ROW
+from backfill.rejects import Reject
+
+ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+_MAX_MS = 2**48 - 1
+_ARTICLE = {"int": "an int", "float": "a float", "bool": "a bool", "timestamp": "a timestamp",
+            "json": "JSON", "string": "a string"}
+
+
+@dataclass
+class EncodedChunk:
+    """The chunk's operations in row then mapping order, and the rows rejected on the way."""
+
+    ops: pl.DataFrame  # __row, __op, json, nbytes
+    rejects: list[Reject] = field(default_factory=list)
+    rows: int = 0
+    op_counts: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class _Field:
+    """One value as sent: its expression, what makes it fail, and how to measure it."""
+
+    expr: pl.Expr
+    failures: list[pl.Expr]
+    size: pl.Expr | None
+    nested_keys: tuple[str, ...] = ()
+
+
+@dataclass
+class _CompiledOp:
+    op: Operation
+    json: pl.Expr
+    mapping: pl.Expr
+    limits: pl.Expr
+    placeholders: list[tuple[str, str]]  # (JSON text of the placeholder, column with JSON text)
+
+
+class _Compiler:
+    """Compiles the mapping for one input schema."""
+
+    def __init__(self, mapping: Mapping, schema: pl.Schema):
+        self.mapping = mapping
+        self.schema = schema
+        self.json_columns: dict[str, str] = {}  # source column -> prepared column
+
+    def dtype(self, column: str) -> pl.DataType:
+        return self.schema.get(column, pl.String)
+
+    def column(self, column: str) -> pl.Expr:
+        if column in self.schema:
+            return pl.col(column)
+        return pl.lit(None, dtype=pl.String)  # absent from this chunk (sparse NDJSON)
+
+    def value(self, v: Value, skip_empty: bool, where: str) -> _Field:
+        if v.column is None:
+            lit = pl.lit(v.literal)
+            size = pl.lit(len(str(v.literal).encode())) if isinstance(v.literal, str) else None
+            return _Field(lit, [], size)
+        dtype = self.dtype(v.column)
+        raw = self.column(v.column)
+        if v.as_ == "json" and dtype == pl.String:
+            prepared = self.json_columns.setdefault(v.column, f"__json_{len(self.json_columns)}")
+            text = pl.col(prepared)
+            failed = raw.is_not_null() & (raw.str.strip_chars() != "") & text.is_null()
+            reason = self._failure(v, raw, failed, where)
+            return _Field(text, [reason], text.str.len_bytes(), ("__json__",))
+        expr, failed = convert(raw, dtype, v.as_)
+        out_dtype = pl.String if v.as_ == "string" else (dtype if v.as_ in (None, "json") else None)
+        if skip_empty and out_dtype == pl.String:
+            expr = pl.when(expr != "").then(expr)
+        failures = [] if v.as_ is None else [self._failure(v, raw, failed, where)]
+        size = None
+        nested: tuple[str, ...] = ()
+        if out_dtype == pl.String:
+            size = expr.str.len_bytes()
+        elif out_dtype is not None and is_nested(out_dtype):
+            size = pl.struct(expr.alias("v")).struct.json_encode().str.len_bytes() - 6
+            nested = _nested_keys(out_dtype)
+        return _Field(expr, failures, size, nested)
+
+    def _failure(self, v: Value, raw: pl.Expr, failed: pl.Expr, where: str) -> pl.Expr:
+        shown = raw.cast(pl.String).str.head(60)
+        return pl.when(failed).then(pl.format(
+            "{} column '{}' value \"{}\" is not {}", pl.lit(where), pl.lit(v.column), shown,
+            pl.lit(_ARTICLE.get(v.as_ or "", v.as_ or "")),
+        ))
+
+    # -- identifiers ---------------------------------------------------------------------------
+    def identifiers(self, fields, kind: str, where: str) -> tuple[pl.Expr, pl.Expr, list[pl.Expr],
+                                                                   pl.Expr]:
+        """(struct, present, limit reasons, missing reason) for person/object identifiers."""
+        values = {}
+        for name, v in fields:
+            f = self.value(v, True, where)
+            e = f.expr if v.column is None or self.dtype(v.column) == pl.String \
+                else f.expr.cast(pl.String)
+            values[name] = pl.when(e.str.strip_chars() != "").then(e)
+        reasons = [limits.identifier_too_long(n, e, where and f"{where} ") for n, e in
+                   values.items()]
+        if kind == "person":
+            # fallbacks: the first non-empty identifier wins, the others are dropped
+            chosen: list[tuple[str, pl.Expr]] = []
+            earlier: list[pl.Expr] = []
+            for name, e in values.items():
+                cond = pl.all_horizontal([x.is_null() for x in earlier]) if earlier else None
+                chosen.append((name, e if cond is None else pl.when(cond).then(e)))
+                earlier.append(e)
+            present = pl.any_horizontal([e.is_not_null() for e in values.values()])
+            struct = pl.struct([e.alias(n) for n, e in chosen])
+            cols = " and ".join(f"'{v.column}'" for _, v in fields if v.column)
+            plural = "s" if " and " in cols else ""
+            missing = f"{where}no identifier: column{plural} {cols or '?'} empty"
+        else:
+            present = pl.all_horizontal([e.is_not_null() for e in values.values()])
+            struct = pl.struct([e.alias(n) for n, e in values.items()])
+            cols = ", ".join(f"{n} ('{v.column}')" if v.column else n for n, v in fields)
+            missing = f"{where}object identifiers {cols} must not be empty"
+        return struct, present, reasons, pl.lit(missing)
+
+    # -- attributes ----------------------------------------------------------------------------
+    def attributes(self, op: Operation, fields, where: str, rest: bool,
+                   ) -> tuple[list[tuple[str, _Field]], list[str]]:
+        skip = op.nulls == "skip"
+        out = [(name, self.value(v, skip, f"{where} '{name}':")) for name, v in fields]
+        problems: list[str] = []
+        if rest:
+            used = set(self.mapping_columns(op)) | set(op.exclude)
+            names = {n for n, _ in out}
+            for col in self.schema.names():
+                if col in used or col in names or col in (ROW, LINE) or col.startswith("__json_"):
+                    continue
+                if len(col.encode()) > limits.MAX_NAME_BYTES:
+                    problems.append(f"column '{col[:40]}...' (sent by 'rest') is "
+                                    f"{len(col.encode())} bytes; attribute names are limited to "
+                                    f"{limits.MAX_NAME_BYTES}")
+                    continue
+                out.append((col, self.value(Value(column=col), skip, f"{where} '{col}':")))
+        return out, problems
+
+    @staticmethod
+    def mapping_columns(op: Operation) -> list[str]:
+        cols = [v.column for _, v in op.identifiers if v.column]
+        cols += [v.column for _, v in op.attributes if v.column]
+        for v in (op.timestamp, op.name):
+            if v is not None and v.column:
+                cols.append(v.column)
+        for rel in op.relationships:
+            cols += [v.column for _, v in rel.identifiers if v.column]
+            cols += [v.column for _, v in rel.attributes if v.column]
+        if op.when:
+            cols.append(op.when)
+        if op.dedupe_column:
+            cols.append(op.dedupe_column)
+        return cols
+
+    # -- operations ----------------------------------------------------------------------------
+    def operation(self, op: Operation) -> tuple[_CompiledOp, list[str]]:
+        person = op.type == "person"
+        ids, present, id_limits, missing = self.identifiers(op.identifiers, op.type, "")
+        fields: list[tuple[str, pl.Expr]] = [
+            ("type", pl.lit(op.type)), ("identifiers", ids), ("action", pl.lit(op.action)),
+        ]
+        mapping_reasons = [pl.when(~present).then(missing)]
+        limit_reasons = list(id_limits)
+        strip = {"timestamp", "id", "attributes", "cio_relationships", "relationship_attributes"}
+        strip.update(n for n, _ in op.identifiers)
+        skip = op.nulls == "skip"
+        problems: list[str] = []
+
+        if op.dedupe_id == "column" and op.dedupe_column:
+            raw = self.column(op.dedupe_column).cast(pl.String)
+            dedupe = pl.when(raw.str.strip_chars() != "").then(raw.str.strip_chars())
+            mapping_reasons.append(pl.when(dedupe.is_not_null()
+                                           & ~dedupe.str.contains(ULID_PATTERN)).then(
+                pl.format("dedupe_id column '{}' value \"{}\" is not a ULID",
+                          pl.lit(op.dedupe_column), dedupe.str.head(60))))
+            fields.append(("id", dedupe))
+        if op.name is not None:
+            name = self.value(op.name, True, "event name:")
+            name_expr = name.expr if op.name.column is None or \
+                self.dtype(op.name.column) == pl.String else name.expr.cast(pl.String)
+            mapping_reasons += name.failures
+            label = f"column '{op.name.column}'" if op.name.column else "the literal"
+            mapping_reasons.append(pl.when(name_expr.is_null()).then(
+                pl.lit(f"event name ({label}) is empty")))
+            limit_reasons.append(limits.event_name_too_long(name_expr))
+            fields.append(("name", name_expr))
+        if op.timestamp is not None and (person or op.action != "identify"):
+            ts = self.value(op.timestamp, True, "timestamp:")
+            mapping_reasons += ts.failures
+            fields.append(("timestamp", ts.expr))
+
+        attrs, rest_problems = self.attributes(op, op.attributes, "attribute", op.rest)
+        problems += rest_problems
+        placeholders: list[tuple[str, str]] = []
+        if attrs:
+            struct_fields = []
+            for name, f in attrs:
+                mapping_reasons += f.failures
+                if f.size is not None:
+                    limit_reasons.append(limits.value_too_long(name, f.size))
+                if skip:
+                    strip.add(name)
+                    strip.update(k for k in f.nested_keys if k != "__json__")
+                struct_fields.append(self._placeheld(name, f, placeholders))
+            fields.append(("attributes", pl.struct(struct_fields)))
+            if len(attrs) > limits.MAX_ATTRIBUTES:
+                count = pl.sum_horizontal([f.expr.is_not_null().cast(pl.Int32)
+                                           for _, f in attrs])
+                limit_reasons.append(limits.too_many_attributes(count))
+
+        if op.relationships:
+            rels = []
+            for i, rel in enumerate(op.relationships):
+                other = "object" if person else "person"
+                where = f"relationship {i}"
+                rids, rpresent, rlimits, _ = self.identifiers(rel.identifiers, other, where)
+                limit_reasons += [pl.when(rpresent).then(r) for r in rlimits]
+                strip.update(n for n, _ in rel.identifiers)
+                parts = [rids.alias("identifiers")]
+                if rel.attributes:
+                    rattrs = [(n, self.value(v, skip, f"{where} attribute '{n}':"))
+                              for n, v in rel.attributes]
+                    rfields = []
+                    for n, f in rattrs:
+                        mapping_reasons += [pl.when(rpresent).then(r) for r in f.failures]
+                        if f.size is not None:
+                            limit_reasons.append(pl.when(rpresent).then(
+                                limits.value_too_long(n, f.size, f"{where} attribute")))
+                        if skip:
+                            strip.add(n)
+                        rfields.append(self._placeheld(n, f, placeholders))
+                    parts.append(pl.struct(rfields).alias("relationship_attributes"))
+                rels.append(pl.when(rpresent).then(pl.struct(parts)))
+            rel_list = pl.concat_list(rels).list.drop_nulls()
+            fields.append(("cio_relationships",
+                           pl.when(rel_list.list.len() > 0).then(rel_list)))
+
+        applies = pl.lit(True)
+        if op.when:
+            w = self.column(op.when)
+            applies = w.is_not_null()
+            if self.dtype(op.when) == pl.String:
+                applies = applies & (w.str.strip_chars() != "")
+            elif self.dtype(op.when) == pl.Boolean:
+                applies = applies & w
+        if op.action == "add_relationships":
+            applies = applies & fields[-1][1].is_not_null()
+
+        body = pl.struct([e.alias(n) for n, e in fields]).struct.json_encode()
+        body = _strip_nulls(body, strip)
+        json = pl.when(applies).then(body)
+        mapping_reason = pl.when(applies).then(limits.first_reason(mapping_reasons))
+        limit_reason = pl.when(applies).then(limits.first_reason(limit_reasons))
+        return _CompiledOp(op, json, mapping_reason, limit_reason, placeholders), problems
+
+    def _placeheld(self, name: str, f: _Field, placeholders: list[tuple[str, str]]) -> pl.Expr:
+        """`as: json` text goes in as a placeholder string, replaced by the text after encoding."""
+        if "__json__" not in f.nested_keys:
+            return f.expr.alias(name)
+        mark = f"\x00backfill-json-{len(placeholders)}\x00"
+        column = f.expr.meta.output_name()
+        placeholders.append((orjson.dumps(mark).decode(), column))
+        return pl.when(f.expr.is_not_null()).then(pl.lit(mark)).alias(name)
+
+
+def _nested_keys(dtype: pl.DataType) -> tuple[str, ...]:
+    keys: list[str] = []
+    if isinstance(dtype, pl.Struct):
+        for fld in dtype.fields:
+            keys.append(fld.name)
+            keys += _nested_keys(fld.dtype)
+    elif isinstance(dtype, pl.List | pl.Array):
+        keys += _nested_keys(dtype.inner)
+    return tuple(keys)
+
+
+def _strip_nulls(body: pl.Expr, keys: set[str]) -> pl.Expr:
+    """Drop `"key":null` members for the keys that may be empty (JSON-escaped key names)."""
+    if not keys:
+        return body
+    alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1]) for k in sorted(keys))
+    body = body.str.replace_all(f',"(?:{alt})":null', "")
+    return body.str.replace_all(f'\\{{"(?:{alt})":null,?', "{")
+
+
+class Encoder:
+    """Turns chunks into operations; compiles the mapping once per distinct input schema."""
+
+    def __init__(self, mapping: Mapping):
+        self.mapping = mapping
+        self._cache: dict[tuple, tuple[_Compiler, list[_CompiledOp]]] = {}
+
+    def compile(self, schema: pl.Schema) -> tuple[_Compiler, list[_CompiledOp]]:
+        key = tuple(schema.items())
+        if key not in self._cache:
+            compiler = _Compiler(self.mapping, schema)
+            ops, problems = [], []
+            for op in self.mapping.operations:
+                compiled, op_problems = compiler.operation(op)
+                ops.append(compiled)
+                problems += [Problem(op.line, f"{op.label}: {p}") for p in op_problems]
+            if problems:
+                raise MappingError(self.mapping.path, problems)
+            self._cache[key] = (compiler, ops)
+        return self._cache[key]
+
+    def encode(self, frame: pl.DataFrame, input_name: str) -> EncodedChunk:
+        compiler, ops = self.compile(frame.schema)
+        frame = _prepare_json(frame, compiler.json_columns)
+        n = len(ops)
+        out = frame.select(
+            pl.col(ROW), pl.col(LINE),
+            *[c.json.alias(f"j{i}") for i, c in enumerate(ops)],
+            *[c.mapping.alias(f"m{i}") for i, c in enumerate(ops)],
+            *[c.limits.alias(f"l{i}") for i, c in enumerate(ops)],
+            *[pl.col(col) for c in ops for _, col in c.placeholders],
+        )
+        for i, c in enumerate(ops):
+            for mark, col in c.placeholders:
+                out = out.with_columns(pl.col(f"j{i}").str.replace(mark, pl.col(col),
+                                                                    literal=True))
+            if c.op.type == "person" and c.op.action == "event" and c.op.dedupe_id == "auto":
+                out = out.with_columns(_with_event_ids(out.get_column(f"j{i}"),
+                                                       out.get_column(ROW)).alias(f"j{i}"))
+            size_reason = limits.operation_too_large(pl.col(f"j{i}"))
+            out = out.with_columns(pl.coalesce(pl.col(f"l{i}"), size_reason).alias(f"l{i}"))
+        if n * limits.MAX_OP_BYTES > limits.MAX_BATCH_BYTES - limits.BATCH_OVERHEAD:
+            total = pl.sum_horizontal([pl.col(f"j{i}").str.len_bytes().fill_null(0) + 1
+                                       for i in range(n)]) - 1
+            out = out.with_columns(pl.coalesce(pl.col(f"l{n - 1}"),
+                                               limits.row_too_large(total)).alias(f"l{n - 1}"))
+        reason_cols = [c for i in range(n) for c in (f"m{i}", f"l{i}")]
+        bad = pl.any_horizontal([pl.col(c).is_not_null() for c in reason_cols])
+        rejected = out.filter(bad)
+        rejects = _rejects(rejected, frame, n, input_name) if rejected.height else []
+        good = out.filter(~bad) if rejected.height else out
+        long = good.select(
+            pl.col(ROW),
+            pl.concat_list([pl.struct(pl.lit(i, dtype=pl.Int32).alias("__op"),
+                                      pl.col(f"j{i}").alias("json")) for i in range(n)])
+            .alias("o"),
+        ).explode("o").unnest("o").filter(pl.col("json").is_not_null())
+        long = long.with_columns(pl.col("json").str.len_bytes().cast(pl.Int64).alias("nbytes"))
+        counts = Counter()
+        for i, c in enumerate(ops):
+            counts[(c.op.type, c.op.action)] += good.get_column(f"j{i}").is_not_null().sum()
+        return EncodedChunk(long, rejects, frame.height, counts)
+
+
+def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    """`as: json` on text: parse each value with orjson and keep its compact form (or null)."""
+    if not columns:
+        return frame
+    prepared = []
+    for source, target in columns.items():
+        values = []
+        for text in frame.get_column(source).to_list():
+            if text is None or not text.strip():
+                values.append(None)
+                continue
+            try:
+                values.append(orjson.dumps(orjson.loads(text)).decode())
+            except orjson.JSONDecodeError:
+                values.append(None)
+        prepared.append(pl.Series(target, values, dtype=pl.String))
+    return frame.with_columns(prepared)
+
+
+def event_id(content: str, timestamp: int | None, row: int) -> str:
+    """A deterministic ULID: the event's time (ms) and a hash of its content.
+
+    The content is the operation's JSON (identifier, name, timestamp, attributes); the row number
+    joins it only when there is no timestamp, so a re-export of the same data gives the same ids.
+    """
+    data = content.encode()
+    if timestamp is None:
+        data += b"\x00row:" + str(row).encode()
+    digest = hashlib.blake2b(data, digest_size=10).digest()
+    ms = min(max(timestamp or 0, 0) * 1000, _MAX_MS)
+    return str(ULID.from_bytes(ms.to_bytes(6, "big") + digest))
+
+
+_TS = re.compile(r'"timestamp":(-?\d+)[,}]')
+
+
+def _with_event_ids(jsons: pl.Series, rows: pl.Series) -> pl.Series:
+    out: list[str | None] = []
+    for text, row in zip(jsons.to_list(), rows.to_list(), strict=True):
+        if text is None:
+            out.append(None)
+            continue
+        m = _TS.search(text)
+        ts = int(m.group(1)) if m else None
+        out.append('{"id":"' + event_id(text, ts, row) + '",' + text[1:])
+    return pl.Series(jsons.name, out, dtype=pl.String)
+
+
+def _rejects(rejected: pl.DataFrame, frame: pl.DataFrame, n: int, input_name: str
+             ) -> list[Reject]:
+    data_cols = [c for c in frame.columns if c not in (ROW, LINE) and not c.startswith("__json_")]
+    records = frame.join(rejected.select(ROW), on=ROW, how="semi").select(ROW, *data_cols)
+    by_row = {r[0]: dict(zip(data_cols, r[1:], strict=True)) for r in records.iter_rows()}
+    out = []
+    for r in rejected.iter_rows(named=True):
+        for i in range(n):
+            stage, reason = ("mapping", r[f"m{i}"]) if r[f"m{i}"] else ("limits", r[f"l{i}"])
+            if reason:
+                out.append(Reject(input_name, r[ROW], r[LINE], i, reason, stage,
+                                  by_row.get(r[ROW]), reason_kind(reason)))
+                break
+    return out
+
+
+_KIND_VALUE = re.compile(r'"(?:[^"\\]|\\.)*"')
+_KIND_NUMBER = re.compile(r"\d+")
+
+
+def reason_kind(reason: str) -> str:
+    """The reason without its values and sizes, to group rejects in the summary."""
+    return _KIND_NUMBER.sub("N", _KIND_VALUE.sub('"..."', reason))

@@ -1,0 +1,129 @@
+"""Greedy packing of operations into `/api/v2/batch` bodies of at most 500,000 bytes. Pure.
+
+A row's operations are a group that never straddles two bodies. `plan` computes the cut points on
+the group sizes (Python, one bisect per body); polars joins the ready-made JSON texts of each body.
+The last, unfilled body of a chunk waits for the next chunk, so bodies stay full across chunks.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+import polars as pl
+
+from backfill.limits import BATCH_OVERHEAD, MAX_BATCH_BYTES
+
+PREFIX = b'{"batch":['
+SUFFIX = b"]}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One request body and what it carries: per input, the first and last row numbers."""
+
+    body: bytes
+    operations: int
+    spans: tuple[tuple[int, int, int], ...]  # (input index, first row, last row)
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+
+def body_size(group_sizes: Sequence[int]) -> int:
+    """Bytes of a body holding these groups (each group: its ops joined by commas)."""
+    return BATCH_OVERHEAD + sum(group_sizes) + max(len(group_sizes) - 1, 0)
+
+
+def plan(group_sizes: Sequence[int], limit: int = MAX_BATCH_BYTES) -> list[int]:
+    """Greedy cut points: the exclusive end index of each body, in order.
+
+    Every body but the last is as full as the next group allows; a group larger than a body on its
+    own gets a body to itself (the checker rejects such rows before they get here).
+    """
+    n = len(group_sizes)
+    if n == 0:
+        return []
+    # c[j] = bytes of groups [0, j) plus one comma each; body [s, e) = overhead + c[e]-c[s]-1
+    c = [0, *accumulate(size + 1 for size in group_sizes)]
+    budget = limit - BATCH_OVERHEAD + 1
+    ends = []
+    start = 0
+    while start < n:
+        end = bisect_right(c, c[start] + budget, lo=start + 1) - 1
+        end = max(end, start + 1)
+        ends.append(end)
+        start = end
+    return ends
+
+
+class Packer:
+    """Feeds chunks of operations in, takes full bodies out; `flush` empties the last one."""
+
+    def __init__(self, limit: int = MAX_BATCH_BYTES):
+        self.limit = limit
+        self._pending: pl.DataFrame | None = None
+
+    @property
+    def pending_operations(self) -> int:
+        return 0 if self._pending is None else self._pending.height
+
+    def add(self, ops: pl.DataFrame, input_index: int) -> list[Batch]:
+        """ops: __row, __op, json, nbytes in row order (EncodedChunk.ops)."""
+        frame = ops.select(pl.lit(input_index, dtype=pl.Int32).alias("__in"), "__row", "json",
+                           "nbytes")
+        if self._pending is not None:
+            frame = pl.concat([self._pending, frame])
+        self._pending = None
+        return self._pack(frame, final=False)
+
+    def flush(self) -> list[Batch]:
+        if self._pending is None:
+            return []
+        frame, self._pending = self._pending, None
+        return self._pack(frame, final=True)
+
+    def _pack(self, frame: pl.DataFrame, final: bool) -> list[Batch]:
+        if frame.height == 0:
+            return []
+        frame = frame.with_columns(pl.struct("__in", "__row").rle_id().alias("__g"))
+        groups = frame.group_by("__g", maintain_order=True).agg(
+            (pl.col("nbytes").sum() + pl.len() - 1).alias("size"))
+        ends = plan(groups.get_column("size").to_list(), self.limit)
+        full = len(ends) if final else len(ends) - 1
+        if full < len(ends):
+            keep_from = ends[full - 1] if full else 0
+            self._pending = frame.filter(pl.col("__g") >= keep_from).drop("__g")
+        if full == 0:
+            return []
+        batch_of_group = []
+        start = 0
+        for b, end in enumerate(ends[:full]):
+            batch_of_group.extend([b] * (end - start))
+            start = end
+        lookup = pl.Series("__b", batch_of_group, dtype=pl.Int32)
+        done = frame.filter(pl.col("__g") < len(batch_of_group))
+        done = done.with_columns(lookup.gather(done.get_column("__g")).alias("__b"))
+        bodies = done.group_by("__b", maintain_order=True).agg(
+            pl.col("json").str.join(",").alias("text"),
+            pl.len().alias("n"),
+            pl.col("__in").first().alias("in0"), pl.col("__in").last().alias("in1"),
+            pl.col("__row").first().alias("r0"), pl.col("__row").last().alias("r1"),
+        )
+        mixed = bodies.filter(pl.col("in0") != pl.col("in1")).get_column("__b").to_list()
+        spans_of: dict[int, tuple[tuple[int, int, int], ...]] = {}
+        if mixed:  # a body that holds the end of one input and the start of the next
+            per_input = (done.filter(pl.col("__b").is_in(mixed))
+                         .group_by("__b", "__in", maintain_order=True)
+                         .agg(pl.col("__row").first(), pl.col("__row").last().alias("last")))
+            for b, i, first, last in per_input.iter_rows():
+                spans_of[b] = (*spans_of.get(b, ()), (i, first, last))
+        out = []
+        for b, text, n, in0, r0, r1 in bodies.select("__b", "text", "n", "in0", "r0",
+                                                      "r1").iter_rows():
+            spans = spans_of.get(b) or ((in0, r0, r1),)
+            out.append(Batch(PREFIX + text.encode() + SUFFIX, n, spans))
+        return out

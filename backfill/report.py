@@ -1,0 +1,129 @@
+"""Counters of a run, the rejects summary, and the text and JSON forms of the report. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from backfill.limits import MAX_BATCH_BYTES
+from backfill.rejects import Reject
+
+EXAMPLES = 3
+
+
+@dataclass
+class Report:
+    mode: str = "validate"
+    rows_read: int = 0
+    rows_skipped: int = 0
+    rows_rejected: int = 0
+    operations_packed: int = 0
+    operations_delivered: int = 0
+    operations_rejected: int = 0
+    requests: int = 0
+    retries: int = 0
+    batches: int = 0
+    bytes_packed: int = 0
+    bytes_sent: int = 0
+    elapsed_s: float = 0.0
+    exit_code: int = 0
+    rate: float = 1000.0
+    operations_by_type: Counter = field(default_factory=Counter)
+    rejects_by_stage: Counter = field(default_factory=Counter)
+    _reasons: dict[tuple[str, str], list] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    rejects_path: str | None = None
+
+    @property
+    def fill_ratio(self) -> float:
+        return self.bytes_packed / self.batches / MAX_BATCH_BYTES if self.batches else 0.0
+
+    def add_reject(self, reject: Reject) -> None:
+        self.rows_rejected += 1
+        self.rejects_by_stage[reject.stage] += 1
+        key = (reject.stage, reject.kind or reject.reason)
+        entry = self._reasons.setdefault(key, [0, []])
+        entry[0] += 1
+        if len(entry[1]) < EXAMPLES:
+            entry[1].append({"input": reject.input, "row": reject.row, "line": reject.line,
+                             "reason": reject.reason})
+
+    def rejects_summary(self) -> list[dict[str, Any]]:
+        items = sorted(self._reasons.items(), key=lambda kv: -kv[1][0])
+        return [{"stage": stage, "reason": kind, "count": count, "examples": examples}
+                for (stage, kind), (count, examples) in items]
+
+    def estimated_send_s(self) -> float:
+        return self.batches / self.rate if self.rate else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "rows_read": self.rows_read,
+            "rows_skipped": self.rows_skipped,
+            "rows_rejected": self.rows_rejected,
+            "operations_packed": self.operations_packed,
+            "operations_delivered": self.operations_delivered,
+            "operations_rejected": self.operations_rejected,
+            "requests": self.requests,
+            "retries": self.retries,
+            "batches": self.batches,
+            "bytes_packed": self.bytes_packed,
+            "bytes_sent": self.bytes_sent,
+            "fill_ratio": round(self.fill_ratio, 6),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "exit_code": self.exit_code,
+            "rate": self.rate,
+            "estimated_send_s": round(self.estimated_send_s(), 3),
+            "operations_by_type": {f"{t} {a}": n for (t, a), n in
+                                   sorted(self.operations_by_type.items())},
+            "rejects_by_stage": dict(self.rejects_by_stage),
+            "rejects": self.rejects_summary(),
+            "rejects_file": self.rejects_path,
+            "warnings": self.warnings,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
+
+    def to_text(self) -> str:
+        lines = []
+        verb = "validated (nothing sent)" if self.mode == "validate" else "imported"
+        lines.append(f"{self.rows_read:,} rows read, {verb} in {self.elapsed_s:.1f} s")
+        if self.rows_skipped:
+            lines.append(f"  {self.rows_skipped:,} rows skipped (done by an earlier run)")
+        good = self.rows_read - self.rows_rejected
+        lines.append(f"  {good:,} rows mapped, {self.rows_rejected:,} rejected"
+                     + (f" -> {self.rejects_path}" if self.rows_rejected and self.rejects_path
+                        else ""))
+        for item in self.rejects_summary():
+            lines.append(f"    [{item['stage']}] {item['count']:,} x {item['reason']}")
+            for ex in item["examples"]:
+                where = f"line {ex['line']}" if ex["line"] else f"row {ex['row']}"
+                lines.append(f"        {ex['input']} {where}: {ex['reason']}")
+        lines.append(f"operations: {self.operations_packed:,}")
+        for (t, a), n in sorted(self.operations_by_type.items()):
+            lines.append(f"  {t} {a}: {n:,}")
+        lines.append(f"batches: {self.batches:,}, {self.bytes_packed:,} bytes, "
+                     f"fill ratio {self.fill_ratio:.3f}")
+        if self.mode == "validate":
+            lines.append(f"sending would take about {_duration(self.estimated_send_s())} at "
+                         f"{self.rate:g} requests/s")
+        else:
+            lines.append(f"delivered: {self.operations_delivered:,} operations in "
+                         f"{self.requests:,} requests ({self.retries:,} retries), "
+                         f"{self.operations_rejected:,} refused by the API")
+        for w in self.warnings:
+            lines.append(f"warning: {w}")
+        return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

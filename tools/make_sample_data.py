@@ -1,0 +1,98 @@
+"""Regenerate sample_data/ deterministically: `python tools/make_sample_data.py`.
+
+People with their companies (CSV) and their events (NDJSON), realistic enough to rehearse a
+migration, with a handful of deliberately bad rows (each marked in the comments below).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "sample_data"
+FIRST = ["Ada", "Bruno", "Chloé", "Dmitri", "Eitan", "Fatima", "Grace", "Hiro", "Ines", "José",
+         "Kwame", "Lena", "Mei", "Nils", "Olga", "Priya", "Quinn", "Rosa", "Søren", "Tariq"]
+LAST = ["Okafor", "Lindqvist", "Dubois", "Ivanova", "García", "Nakamura", "Smith", "O'Brien",
+        "Müller", "Rossi", "Kowalski", "Haddad", "Chen", "Novak", "Silva", "Park"]
+PLANS = ["free", "starter", "premium", "enterprise"]
+ROLES = ["admin", "member", "billing", "viewer"]
+COMPANIES = [("c%03d" % i, name) for i, name in enumerate(
+    ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark, Inc.", "Wayne & Co", "Tyrell",
+     "Cyberdyne", "Soylent", "Vandelay", "Pied Piper", "Wonka \"Sweets\"", "Monarch", "Oscorp"])]
+EVENTS = ["signed_in", "viewed_page", "purchase", "invited_teammate", "exported_report"]
+
+
+def people(rng: random.Random, n: int) -> list[list[str]]:
+    start = datetime(2019, 1, 1, tzinfo=UTC)
+    rows = []
+    for i in range(n):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        cid, cname = rng.choice(COMPANIES)
+        signup = start + timedelta(seconds=rng.randrange(0, 5 * 365 * 86400))
+        updated = signup + timedelta(days=rng.randrange(0, 400))
+        zip_code = f"{rng.randrange(0, 99999):05d}"  # leading zeros must survive
+        notes = rng.choice(["", "", "", "VIP, call before renewal", "line one\nline two"])
+        rows.append([
+            f"u{100000 + i}", f"{first}.{last}{i}@example.com".lower().replace("'", ""),
+            first, last, rng.choice(PLANS), str(rng.randrange(1, 500)),
+            signup.strftime("%Y-%m-%dT%H:%M:%SZ"), str(int(updated.timestamp())),
+            rng.choice(["true", "false"]), zip_code, cid, cname, rng.choice(ROLES), notes,
+        ])
+    return rows
+
+
+def write_people(rng: random.Random) -> None:
+    import csv
+    import io
+
+    header = ["user_id", "email", "first_name", "last_name", "plan", "seats", "signup_date",
+              "updated_at", "newsletter", "zip", "company_id", "company_name", "role", "notes"]
+    rows = people(rng, 3000)
+    rows[41][5] = "forty"  # bad: seats is not an int
+    rows[97][6] = "2023-02-30T10:00:00Z"  # bad: impossible date
+    rows[512][0] = ""  # bad: no identifier
+    rows[1200][13] = "x" * 1500  # bad: attribute value over 1000 bytes
+    rows[2048][0] = "u" + "9" * 160  # bad: identifier over 150 bytes
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for i, row in enumerate(rows):
+        w.writerow(row)
+        if i == 700:
+            buf.write("u999999,broken@example.com,Too,Few\n")  # bad: too few fields
+        if i == 1500:
+            buf.write(",".join(["u999998"] + ["x"] * 15) + "\n")  # bad: too many fields
+    (OUT / "people.csv").write_text(buf.getvalue(), encoding="utf-8")
+
+
+def write_events(rng: random.Random) -> None:
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    lines = []
+    for i in range(5000):
+        uid = f"u{100000 + rng.randrange(0, 3000)}"
+        name = rng.choice(EVENTS)
+        at = start + timedelta(seconds=rng.randrange(0, 365 * 86400))
+        ev: dict = {"user_id": uid, "event": name, "occurred_at": at.isoformat()}
+        if name == "purchase":
+            ev["amount"] = round(rng.uniform(5, 500), 2)
+            ev["currency"] = "EUR"
+            ev["items"] = [{"sku": f"sku-{rng.randrange(100)}", "qty": rng.randrange(1, 4)}]
+        elif name == "viewed_page":
+            ev["url"] = f"https://example.com/docs/{rng.randrange(200)}"
+        lines.append(json.dumps(ev, ensure_ascii=False))
+    lines[100] = '{"user_id": "u100001", "event": "purchase", "occurred_at": '  # bad: broken JSON
+    lines[2000] = '["u100002", "signed_in"]'  # bad: an array, not an object
+    lines[3000] = json.dumps({"user_id": "u100003", "event": "x" * 120,
+                              "occurred_at": "2023-05-01T00:00:00+00:00"})  # bad: name > 100 B
+    lines[4000] = json.dumps({"user_id": "u100004", "event": "purchase",
+                              "occurred_at": "yesterday"})  # bad: not a timestamp
+    (OUT / "events.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    OUT.mkdir(exist_ok=True)
+    write_people(random.Random(7))
+    write_events(random.Random(11))
+    print(f"wrote {OUT}/people.csv and {OUT}/events.ndjson")
