@@ -205,26 +205,26 @@ class _ErrorCounter:
         return "\ufffd", exc.end  # type: ignore[attr-defined]
 
 
-def _cut(buf: bytes, quote: bytes | None, force: bool) -> int:
-    """Where to cut `buf` so the block holds whole records: just after a newline outside quotes.
+def _cut(buf: bytes, quote: bytes | None, limit: int, force: bool) -> int:
+    """Where to cut `buf` (at most `limit` bytes) so the block holds whole records.
 
-    Returns 0 when no cut is possible yet. The quote parity is counted from the block's start;
-    when it cannot be settled (a stray quote), `force` cuts at the last newline.
+    Just after a newline outside quotes, or 0 when there is none yet. The quote parity is
+    counted from the block's start; when it cannot be settled (a stray quote), `force` cuts at
+    the last newline.
     """
-    end = buf.rfind(b"\n")
+    end = buf.rfind(b"\n", 0, limit)
     if end < 0:
         return 0
     if quote is None or force:
         return end + 1
-    quotes_after = buf.count(quote, end)
-    total = buf.count(quote)
-    for _ in range(64):
-        if (total - quotes_after) % 2 == 0:
+    before = buf.count(quote, 0, end)
+    for _ in range(256):
+        if before % 2 == 0:
             return end + 1
         prev = buf.rfind(b"\n", 0, end)
         if prev < 0:
             return 0
-        quotes_after += buf.count(quote, prev, end)
+        before -= buf.count(quote, prev, end)
         end = prev
     return 0
 
@@ -234,15 +234,17 @@ def _blocks(pieces: Iterator[tuple[bytes, bool]], quote: bytes | None,
     """Whole-record blocks of about `size` bytes, each with its lossy flag."""
     buf = b""
     lossy = False
+    target = size
     for piece, piece_lossy in pieces:
         buf += piece
         lossy = lossy or piece_lossy
-        while len(buf) >= size:
-            cut = _cut(buf, quote, force=len(buf) >= MAX_BLOCK_BYTES)
-            if cut == 0 or (cut < size // 8 and len(buf) < MAX_BLOCK_BYTES):
-                size = len(buf) * 2  # a long quoted record: read on before cutting
-                break
+        while len(buf) >= target:
+            cut = _cut(buf, quote, target, force=target >= MAX_BLOCK_BYTES)
+            if cut == 0:
+                target *= 2  # a record longer than a block: read on before cutting
+                continue
             block, buf = buf[:cut], buf[cut:]
+            target = size
             yield block, lossy
             lossy = piece_lossy
     if buf:

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import orjson
+import polars as pl
+import pytest
+
+from backfill.config import parse_mapping
+from backfill.encode import Encoder, event_id
+from backfill.parse import LINE, ROW
+
+
+def mapping(ops: str):
+    return parse_mapping("version: 1\noperations:\n" + ops, "m.yaml")
+
+
+def frame(**cols):
+    n = len(next(iter(cols.values())))
+    return pl.DataFrame(cols).with_columns(
+        pl.int_range(0, n, dtype=pl.Int64).alias(ROW),
+        (pl.int_range(0, n, dtype=pl.Int64) + 2).alias(LINE))
+
+
+def ops_of(encoded):
+    return [orjson.loads(j) for j in encoded.ops["json"].to_list()]
+
+
+IDENTIFY = """\
+  - type: person
+    action: identify
+    identifiers: {id: user_id}
+    timestamp: updated_at
+    attributes:
+      zip: zip
+      seats: {column: seats, as: int}
+      ratio: {column: ratio, as: float}
+      vip: {column: vip, as: bool}
+      created_at: {column: signup, as: timestamp}
+      plan: {value: premium}
+"""
+
+
+def test_identify_with_conversions_and_empty_values_omitted():
+    enc = Encoder(mapping(IDENTIFY))
+    out = enc.encode(frame(user_id=["1", "2"], updated_at=["1700000000", ""], zip=["02134", ""],
+                           seats=["3", ""], ratio=["0.5", ""], vip=["yes", ""],
+                           signup=["2024-01-02T00:00:00Z", ""]), "f.csv")
+    assert not out.rejects
+    assert ops_of(out) == [
+        {"type": "person", "identifiers": {"id": "1"}, "action": "identify",
+         "timestamp": 1700000000,
+         "attributes": {"zip": "02134", "seats": 3, "ratio": 0.5, "vip": True,
+                        "created_at": 1704153600, "plan": "premium"}},
+        {"type": "person", "identifiers": {"id": "2"}, "action": "identify",
+         "attributes": {"plan": "premium"}},
+    ]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("1700000000", 1700000000), ("1700000000123", 1700000000), ("2024-01-02", 1704153600),
+    ("2024-01-02 03:04:05", 1704164645), ("2024-01-02T03:04:05+02:00", 1704157445),
+    ("2024-01-02T03:04:05.250Z", 1704164645),
+])
+def test_timestamps(value, expected):
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u}, "
+                          "timestamp: t}\n"))
+    assert ops_of(enc.encode(frame(u=["1"], t=[value]), "f"))[0]["timestamp"] == expected
+
+
+@pytest.mark.parametrize("column, value, reason", [
+    ("seats", "abc", "column 'seats' value \"abc\" is not an int"),
+    ("ratio", "nan", "column 'ratio' value \"nan\" is not a float"),
+    ("vip", "maybe", "column 'vip' value \"maybe\" is not a bool"),
+    ("signup", "2023-02-30", "column 'signup' value \"2023-02-30\" is not a timestamp"),
+])
+def test_a_value_that_cannot_be_converted_rejects_its_row(column, value, reason):
+    enc = Encoder(mapping(IDENTIFY))
+    cols = dict(user_id=["1", "2"], updated_at=["", ""], zip=["", ""], seats=["", ""],
+                ratio=["", ""], vip=["", ""], signup=["", ""])
+    cols[column] = [value, ""]
+    out = enc.encode(frame(**cols), "f.csv")
+    assert [r.row for r in out.rejects] == [0]
+    assert reason in out.rejects[0].reason and out.rejects[0].stage == "mapping"
+    assert out.rejects[0].record[column] == value and out.rejects[0].line == 2
+    assert out.ops["__row"].to_list() == [1]
+
+
+def test_rest_exclude_and_nulls_clear():
+    enc = Encoder(mapping("""\
+  - type: object
+    action: identify
+    identifiers: {object_type_id: {value: "1"}, object_id: cid}
+    rest: true
+    exclude: [secret]
+    nulls: clear
+"""))
+    out = enc.encode(frame(cid=["acme"], name=[""], secret=["x"], size=["10"]), "f")
+    assert ops_of(out)[0]["attributes"] == {"name": "", "size": "10"}
+
+
+def test_identifier_fallbacks_send_exactly_one():
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u, email: e}}\n"))
+    out = enc.encode(frame(u=["1", "", ""], e=["a@x", "b@x", ""]), "f")
+    assert [o["identifiers"] for o in ops_of(out)] == [{"id": "1"}, {"email": "b@x"}]
+    assert out.rejects[0].row == 2 and "no identifier" in out.rejects[0].reason
+
+
+def test_relationships_and_when():
+    enc = Encoder(mapping("""\
+  - type: person
+    action: add_relationships
+    identifiers: {id: u}
+    relationships:
+      - identifiers: {object_type_id: {value: "1"}, object_id: c}
+        attributes: {role: role}
+  - type: person
+    action: event
+    when: ev
+    identifiers: {id: u}
+    name: ev
+    dedupe_id: none
+"""))
+    out = enc.encode(frame(u=["1", "2"], c=["acme", ""], role=["admin", ""], ev=["", "buy"]), "f")
+    assert ops_of(out) == [
+        {"type": "person", "identifiers": {"id": "1"}, "action": "add_relationships",
+         "cio_relationships": [{"identifiers": {"object_type_id": "1", "object_id": "acme"},
+                                "relationship_attributes": {"role": "admin"}}]},
+        {"type": "person", "identifiers": {"id": "2"}, "action": "event", "name": "buy"},
+    ]
+    assert out.ops.select("__row", "__op").rows() == [(0, 0), (1, 1)]
+
+
+def test_event_ids_are_deterministic_ulids():
+    enc = Encoder(mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, "
+                          "timestamp: t}\n"))
+    df = frame(u=["1", "1"], n=["buy", "buy"], t=["1700000000", "1700000001"])
+    first = ops_of(enc.encode(df, "f"))
+    again = ops_of(Encoder(enc.mapping).encode(df, "f"))
+    assert first == again
+    assert first[0]["id"] != first[1]["id"] and len(first[0]["id"]) == 26
+    assert first[0]["id"].startswith("01HF")  # the ULID's time is the event's
+    assert event_id("x", None, 1) != event_id("x", None, 2)  # no timestamp: the row counts
+
+
+@pytest.mark.parametrize("cols, reason", [
+    (dict(u=["u" * 151], bio=["x"], n=["e"]), "identifier 'id' is 151 bytes; the limit is 150"),
+    (dict(u=["1"], bio=["é" * 501], n=["e"]),
+     "attribute 'bio' value is 1002 bytes; the limit is 1000"),
+    (dict(u=["1"], bio=["x"], n=["e" * 101]), "event name is 101 bytes; the limit is 100"),
+])
+def test_limits_reject_with_field_size_and_limit(cols, reason):
+    enc = Encoder(mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, "
+                          "attributes: {bio: bio}}\n"))
+    out = enc.encode(frame(**cols), "f")
+    assert out.rejects[0].reason == reason and out.rejects[0].stage == "limits"
+    assert out.ops.height == 0
+
+
+def test_operation_over_32000_bytes_is_rejected():
+    attrs = "{" + ", ".join(f"a{i}: c{i}" for i in range(40)) + "}"
+    enc = Encoder(mapping(f"  - {{type: person, action: identify, identifiers: {{id: u}}, "
+                          f"attributes: {attrs}}}\n"))
+    cols = {f"c{i}": ["x" * 900] for i in range(40)}
+    out = enc.encode(frame(u=["1"], **cols), "f")
+    assert out.rejects[0].reason.startswith("the operation is 36")
+    assert out.rejects[0].reason.endswith("bytes; the limit is 32000")
+
+
+def test_more_than_300_attributes_is_rejected():
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u}, rest: true}\n"))
+    cols = {f"c{i}": ["1"] for i in range(301)}
+    out = enc.encode(frame(u=["1"], **cols), "f")
+    assert out.rejects[0].reason == "301 attributes; the limit is 300"
+
+
+def test_json_values_are_embedded_and_bad_json_rejected():
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u}, "
+                          "attributes: {meta: {column: m, as: json}}}\n"))
+    out = enc.encode(frame(u=["1", "2", "3"], m=['{"a": [1, 2]}', "{bad", ""]), "f")
+    assert [o.get("attributes") for o in ops_of(out)] == [{"meta": {"a": [1, 2]}}, {}]
+    assert out.rejects[0].row == 1 and "is not JSON" in out.rejects[0].reason
+
+
+def test_strings_with_quotes_and_unicode_survive_byte_for_byte():
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u}, "
+                          "attributes: {n: n}}\n"))
+    tricky = 'a "quoted", \\ back\nslash ,"k":null, 日本 \U0001f600'
+    out = enc.encode(frame(u=["1"], n=[tricky]), "f")
+    assert ops_of(out)[0]["attributes"]["n"] == tricky

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import zstandard
+from conftest import write
+
+from backfill.config import CsvOptions
+from backfill.errors import InputError
+from backfill.reader import InputReader, resolve_inputs
+
+CSV = "id,name,zip\n" + "".join(f"{i},name {i},{i:05d}\n" for i in range(5000))
+
+
+def read_all(path, opts=CsvOptions(), block=BLOCK if (BLOCK := 4096) else 0):
+    [inp] = resolve_inputs([str(path)], None)
+    reader = InputReader(inp, opts, block_bytes=block)
+    frames, rejects = [], []
+    for chunk in reader.chunks():
+        frames.append(chunk.frame)
+        rejects += chunk.rejects
+    return reader, frames, rejects
+
+
+def test_streams_in_blocks_with_continuous_rows_and_lines(tmp_path):
+    path = write(tmp_path / "p.csv", CSV)
+    reader, frames, rejects = read_all(path)
+    assert reader.columns == ["id", "name", "zip"]
+    assert len(frames) > 10 and not rejects
+    rows = [r for f in frames for r in f.select("__row", "__line", "zip").rows()]
+    assert rows[0] == (0, 2, "00000") and rows[-1] == (4999, 5001, "04999")
+    assert [r[0] for r in rows] == list(range(5000))
+
+
+@pytest.mark.parametrize("suffix, compress", [
+    (".csv.gz", gzip.compress), (".csv.zst", lambda b: zstandard.ZstdCompressor().compress(b))])
+def test_compressed_inputs(tmp_path, suffix, compress):
+    path = write(tmp_path / f"p{suffix}", compress(CSV.encode()))
+    _, frames, _ = read_all(path)
+    assert sum(f.height for f in frames) == 5000
+
+
+def test_truncated_gzip_stops_with_the_file_named(tmp_path):
+    data = gzip.compress(CSV.encode() * 20)
+    path = write(tmp_path / "p.csv.gz", data[: len(data) // 2])
+    with pytest.raises(InputError) as err:
+        read_all(path)
+    assert "p.csv.gz" in str(err.value) and "truncated" in str(err.value)
+
+
+def test_bom_is_not_part_of_the_first_column(tmp_path):
+    path = write(tmp_path / "p.csv", b"\xef\xbb\xbfid,name\n1,a\n")
+    reader, frames, _ = read_all(path)
+    assert reader.columns == ["id", "name"]
+
+
+def test_latin1_is_transcoded_and_crlf_handled(tmp_path):
+    path = write(tmp_path / "p.csv", "id,name\r\n1,José\r\n2,Zoë\r\n".encode("latin-1"))
+    _, frames, rejects = read_all(path, CsvOptions(encoding="latin-1"))
+    assert frames[0]["name"].to_list() == ["José", "Zoë"] and not rejects
+
+
+def test_latin1_undeclared_rejects_rows_not_the_file(tmp_path):
+    path = write(tmp_path / "p.csv", "id,name\n1,José\n2,Ann\n".encode("latin-1"))
+    _, frames, rejects = read_all(path)
+    assert frames[0]["name"].to_list() == ["Ann"]
+    assert rejects[0].line == 2 and rejects[0].stage == "read"
+
+
+def test_duplicate_header_names_are_renamed_with_a_warning(tmp_path):
+    path = write(tmp_path / "p.csv", "id,email,email\n1,a,b\n")
+    reader, frames, _ = read_all(path)
+    assert reader.columns == ["id", "email", "email_2"]
+    assert "appears more than once" in reader.warnings[0]
+
+
+def test_a_quoted_field_longer_than_a_block(tmp_path):
+    big = "x\n" * 10000
+    path = write(tmp_path / "p.csv", f'id,name\n1,"{big}"\n2,b\n')
+    _, frames, rejects = read_all(path)
+    rows = [r for f in frames for r in f.select("__row", "__line", "id").rows()]
+    assert rows == [(0, 2, "1"), (1, 10003, "2")] and not rejects
+
+
+def test_empty_and_header_only_files(tmp_path):
+    empty = write(tmp_path / "e.csv", b"")
+    reader, frames, _ = read_all(empty)
+    assert frames == [] and "is empty" in reader.warnings[0]
+    header = write(tmp_path / "h.csv", b"id,name\n")
+    reader, frames, _ = read_all(header)
+    assert reader.columns == ["id", "name"] and sum(f.height for f in frames) == 0
+
+
+def test_globs_and_missing_inputs(tmp_path):
+    for n in ("b", "a"):
+        write(tmp_path / f"{n}.csv", "id\n1\n")
+    inputs = resolve_inputs([str(tmp_path / "*.csv")], None)
+    assert [i.path for i in inputs] == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    with pytest.raises(InputError, match="no file matches"):
+        resolve_inputs([str(tmp_path / "*.parquet")], None)
+    with pytest.raises(InputError, match="no such file"):
+        resolve_inputs([str(tmp_path / "nope.csv")], None)
+
+
+def test_parquet_with_nested_columns(tmp_path):
+    import polars as pl
+
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"id": ["1", "2"], "meta": [{"a": 1}, {"a": 2}]}).write_parquet(path)
+    reader, frames, _ = read_all(path)
+    assert reader.columns == ["id", "meta"]
+    assert frames[0].select("__row", "id").rows() == [(0, "1"), (1, "2")]
