@@ -71,6 +71,9 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, rejects_pat
     plan = pipeline.make_plan(m, list(inputs), fmt)
     rejects = rejects_path or pipeline.default_rejects_path(plan.inputs)
     rate = rate or m.api.rate or 1000.0
+    for path in (dump_path, report_path):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     dump = open(dump_path, "wb") if dump_path else None  # noqa: SIM115
     try:
         report = pipeline.validate(plan, rejects, dump, rate=rate, quiet=quiet)

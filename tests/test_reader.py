@@ -13,7 +13,8 @@ from backfill.reader import InputReader, resolve_inputs
 CSV = "id,name,zip\n" + "".join(f"{i},name {i},{i:05d}\n" for i in range(5000))
 
 
-def read_all(path, opts=CsvOptions(), block=BLOCK if (BLOCK := 4096) else 0):
+def read_all(path, opts=None, block=4096):
+    opts = opts or CsvOptions()
     [inp] = resolve_inputs([str(path)], None)
     reader = InputReader(inp, opts, block_bytes=block)
     frames, rejects = [], []

@@ -18,7 +18,7 @@ LAST = ["Okafor", "Lindqvist", "Dubois", "Ivanova", "García", "Nakamura", "Smit
         "Müller", "Rossi", "Kowalski", "Haddad", "Chen", "Novak", "Silva", "Park"]
 PLANS = ["free", "starter", "premium", "enterprise"]
 ROLES = ["admin", "member", "billing", "viewer"]
-COMPANIES = [("c%03d" % i, name) for i, name in enumerate(
+COMPANIES = [(f"c{i:03d}", name) for i, name in enumerate(
     ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark, Inc.", "Wayne & Co", "Tyrell",
      "Cyberdyne", "Soylent", "Vandelay", "Pied Piper", "Wonka \"Sweets\"", "Monarch", "Oscorp"])]
 EVENTS = ["signed_in", "viewed_page", "purchase", "invited_teammate", "exported_report"]
@@ -70,7 +70,7 @@ def write_people(rng: random.Random) -> None:
 def write_events(rng: random.Random) -> None:
     start = datetime(2023, 1, 1, tzinfo=UTC)
     lines = []
-    for i in range(5000):
+    for _i in range(5000):
         uid = f"u{100000 + rng.randrange(0, 3000)}"
         name = rng.choice(EVENTS)
         at = start + timedelta(seconds=rng.randrange(0, 365 * 86400))
