@@ -6,7 +6,7 @@ physical line, 1-based). Malformed records become rejects; the records after the
 
 CSV has three paths, fastest first; each is taken only when it is exact:
 1. polars parses the block; no row can be short or long, and the line numbers reconcile;
-2. the block has no quote character: count the separators of each physical line (vectorised);
+2. every record is one physical line: count each line's separators outside quotes (vectorised);
 3. otherwise Python's csv module parses the block record by record.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
 import orjson
@@ -57,8 +58,8 @@ def parse_csv_block(
             lossy = True
     n = len(layout.columns)
     parsed = _csv_fast(block, layout, input_name, first_line, first_row, lossy)
-    if parsed is None and layout.quote.encode() not in block:
-        parsed = _csv_unquoted(block, layout, input_name, first_line, first_row, lossy)
+    if parsed is None:
+        parsed = _csv_lines(block, layout, input_name, first_line, first_row, lossy)
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     names = dict(zip(_positional(n), layout.columns, strict=True))
@@ -113,9 +114,9 @@ def _csv_fast(block: bytes, layout: CsvLayout, name: str, first_line: int, first
     return Parsed(df, rejects, height, "fast")
 
 
-def _csv_unquoted(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-                  lossy: bool) -> Parsed | None:
-    """No quote character in the block: a record is a physical line; count its separators."""
+def _csv_lines(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
+               lossy: bool) -> Parsed | None:
+    """Every record is one physical line: count each line's separators outside quotes."""
     n = len(layout.columns)
     sep = next((s for s in ("\x1f", "\x1e", "\x01", "\x02") if s.encode() not in block), None)
     if sep is None:
@@ -126,10 +127,14 @@ def _csv_unquoted(block: bytes, layout: CsvLayout, name: str, first_line: int, f
         missing_columns="insert",
     )
     df = _read(block, n, layout, extra=False)
-    if raw.height != df.height:
-        return None
+    if raw.height != df.height or raw.height != _physical_lines(block):
+        return None  # a quoted field spans lines
     line = raw.get_column("l").str.strip_suffix("\r")
-    fields = line.str.count_matches(layout.delimiter, literal=True) + 1
+    bare = line
+    if layout.quote.encode() in block:
+        q = re.escape(layout.quote)
+        bare = line.str.replace_all(f"{q}[^{q}]*{q}", "")
+    fields = bare.str.count_matches(layout.delimiter, literal=True) + 1
     blank = line == ""
     good = (fields == n) & ~blank
     rowno = (~blank).cast(pl.Int64).cum_sum() - 1 + first_row
@@ -142,14 +147,14 @@ def _csv_unquoted(block: bytes, layout: CsvLayout, name: str, first_line: int, f
             line.filter(bad), fields.filter(bad), rowno.filter(bad), lineno.filter(bad),
             strict=True,
         ):
-            rejects.append(_field_count_reject(name, row, ln, count, n,
-                                               text.split(layout.delimiter), layout.columns))
+            values = next(csv.reader([text], delimiter=layout.delimiter, quotechar=layout.quote))
+            rejects.append(_field_count_reject(name, row, ln, count, n, values, layout.columns))
     df = df.filter(good)
     records = int((~blank).sum())
     if lossy:
         df, more = _split_invalid(df, layout.columns, name)
         rejects = sorted(rejects + more, key=lambda r: r.row)
-    return Parsed(df, rejects, records, "unquoted")
+    return Parsed(df, rejects, records, "lines")
 
 
 def _csv_exact(block: bytes, layout: CsvLayout, name: str, first_line: int,

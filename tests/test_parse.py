@@ -26,12 +26,20 @@ def test_quoted_newlines_shift_the_physical_lines():
 def test_short_and_long_rows_are_rejected_and_the_rest_kept():
     block = b"1,a,1\n2,b\n3,c,3,extra\n\n4,d,\n"
     p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
-    assert p.path == "unquoted"
+    assert p.path == "lines"
     assert rows(p) == [(0, 2, "1", "a", "1"), (3, 6, "4", "d", "")]
     assert [(r.row, r.line, r.stage) for r in p.rejects] == [(1, 3, "read"), (2, 4, "read")]
     assert "too few fields: 2 where the header has 3" in p.rejects[0].reason
     assert p.rejects[1].record["_extra_fields"] == ["extra"]
     assert p.records == 4  # the blank line is not a row
+
+
+def test_quoted_fields_on_one_line_take_the_line_path():
+    block = b'1,"a, b",""\n2,"x"\n3,"q""uote",3\n'
+    p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
+    assert p.path == "lines"
+    assert rows(p) == [(0, 2, "1", "a, b", ""), (2, 4, "3", 'q"uote', "3")]
+    assert p.rejects[0].record == {"id": "2", "name": "x"}
 
 
 def test_exact_path_with_quotes_and_malformed_rows():
