@@ -95,3 +95,21 @@ def test_sample_data_validates_with_its_known_bad_rows(root, tmp_path, monkeypat
     report = orjson.loads((tmp_path / "rep.json").read_bytes())
     assert report["rows_read"] == 3002 and report["rows_rejected"] == 7
     assert report["rejects_by_stage"] == {"read": 2, "mapping": 3, "limits": 2}
+
+
+def test_stdin_input(files):
+    tmp, m, _, _ = files
+    result = CliRunner().invoke(cli, ["validate", str(m), "-", "--rejects", str(tmp / "r"),
+                                      "--dump-batches", str(tmp / "b")],
+                                input=b"user_id,zip,seats\n7,00501,1\n")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads((tmp / "b").read_bytes())["batch"][0]["identifiers"] == {"id": "7"}
+
+
+def test_python_dash_m_is_the_same_program(root):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "backfill", "--help"], capture_output=True,
+                         text=True, cwd=root, check=True)
+    assert "validate" in out.stdout
