@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from backfill.config import Mapping, check_columns
 from backfill.encode import Encoder
-from backfill.errors import InputError, MappingError
+from backfill.errors import MappingError
 from backfill.packer import Batch, Packer
 from backfill.reader import Input, InputReader, resolve_inputs
 from backfill.rejects import RejectsWriter
@@ -135,5 +135,3 @@ def validate(plan: Plan, rejects_path: str | None, dump: IO[bytes] | None = None
         Path(rejects_path).unlink()  # a stale file from an earlier run would mislead
     return report
 
-
-__all__ = ["InputError", "Plan", "batches", "default_rejects_path", "make_plan", "validate"]
