@@ -48,6 +48,7 @@ class _Field:
     failures: list[pl.Expr]
     size: pl.Expr | None
     nested_keys: tuple[str, ...] = ()
+    is_json: bool = False  # `as: json` text, embedded through a placeholder
 
 
 @dataclass
@@ -57,6 +58,7 @@ class _CompiledOp:
     mapping: pl.Expr
     limits: pl.Expr
     placeholders: list[tuple[str, str]]  # (JSON text of the placeholder, column with JSON text)
+    timestamp: pl.Expr  # the event's timestamp (seconds) for its id, null when there is none
 
 
 class _Compiler:
@@ -87,7 +89,7 @@ class _Compiler:
             text = pl.col(prepared)
             failed = raw.is_not_null() & (raw.str.strip_chars() != "") & text.is_null()
             reason = self._failure(v, raw, failed, where)
-            return _Field(text, [reason], text.str.len_bytes(), ("__json__",))
+            return _Field(text, [reason], text.str.len_bytes(), is_json=True)
         expr, failed = convert(raw, dtype, v.as_)
         out_dtype = pl.String if v.as_ == "string" else (dtype if v.as_ in (None, "json") else None)
         if skip_empty and out_dtype == pl.String:
@@ -209,10 +211,12 @@ class _Compiler:
                 pl.lit(f"event name ({label}) is empty")))
             limit_reasons.append(limits.event_name_too_long(name_expr))
             fields.append(("name", name_expr))
+        timestamp = pl.lit(None, dtype=pl.Int64)
         if op.timestamp is not None and (person or op.action != "identify"):
             ts = self.value(op.timestamp, True, "timestamp:")
             mapping_reasons += ts.failures
             fields.append(("timestamp", ts.expr))
+            timestamp = ts.expr
 
         attrs, rest_problems = self.attributes(op, op.attributes, "attribute", op.rest)
         problems += rest_problems
@@ -225,7 +229,7 @@ class _Compiler:
                     limit_reasons.append(limits.value_too_long(name, f.size))
                 if skip:
                     strip.add(name)
-                    strip.update(k for k in f.nested_keys if k != "__json__")
+                    strip.update(f.nested_keys)
                 struct_fields.append(self._placeheld(name, f, placeholders))
             fields.append(("attributes", pl.struct(struct_fields)))
             if len(attrs) > limits.MAX_ATTRIBUTES:
@@ -276,11 +280,12 @@ class _Compiler:
         json = pl.when(applies).then(body)
         mapping_reason = pl.when(applies).then(limits.first_reason(mapping_reasons))
         limit_reason = pl.when(applies).then(limits.first_reason(limit_reasons))
-        return _CompiledOp(op, json, mapping_reason, limit_reason, placeholders), problems
+        return (_CompiledOp(op, json, mapping_reason, limit_reason, placeholders, timestamp),
+                problems)
 
     def _placeheld(self, name: str, f: _Field, placeholders: list[tuple[str, str]]) -> pl.Expr:
         """`as: json` text goes in as a placeholder string, replaced by the text after encoding."""
-        if "__json__" not in f.nested_keys:
+        if not f.is_json:
             return f.expr.alias(name)
         mark = f"\x00backfill-json-{len(placeholders)}\x00"
         column = f.expr.meta.output_name()
@@ -339,14 +344,16 @@ class Encoder:
             *[c.mapping.alias(f"m{i}") for i, c in enumerate(ops)],
             *[c.limits.alias(f"l{i}") for i, c in enumerate(ops)],
             *[pl.col(col) for c in ops for _, col in c.placeholders],
+            *[c.timestamp.cast(pl.Int64).alias(f"t{i}") for i, c in enumerate(ops)
+              if _auto_id(c.op)],
         )
         for i, c in enumerate(ops):
             for mark, col in c.placeholders:
                 out = out.with_columns(pl.col(f"j{i}").str.replace(mark, pl.col(col),
                                                                     literal=True))
-            if c.op.type == "person" and c.op.action == "event" and c.op.dedupe_id == "auto":
-                out = out.with_columns(_with_event_ids(out.get_column(f"j{i}"),
-                                                       out.get_column(ROW)).alias(f"j{i}"))
+            if _auto_id(c.op):
+                out = out.with_columns(_with_event_ids(
+                    out.get_column(f"j{i}"), out.get_column(f"t{i}"), out.get_column(ROW)))
             size_reason = limits.operation_too_large(pl.col(f"j{i}"))
             out = out.with_columns(pl.coalesce(pl.col(f"l{i}"), size_reason).alias(f"l{i}"))
         if n * limits.MAX_OP_BYTES > limits.MAX_BATCH_BYTES - limits.BATCH_OVERHEAD:
@@ -405,18 +412,17 @@ def event_id(content: str, timestamp: int | None, row: int) -> str:
     return str(ULID.from_bytes(ms.to_bytes(6, "big") + digest))
 
 
-_TS = re.compile(r'"timestamp":(-?\d+)[,}]')
+def _auto_id(op: Operation) -> bool:
+    return op.type == "person" and op.action == "event" and op.dedupe_id == "auto"
 
 
-def _with_event_ids(jsons: pl.Series, rows: pl.Series) -> pl.Series:
-    out: list[str | None] = []
-    for text, row in zip(jsons.to_list(), rows.to_list(), strict=True):
-        if text is None:
-            out.append(None)
-            continue
-        m = _TS.search(text)
-        ts = int(m.group(1)) if m else None
-        out.append('{"id":"' + event_id(text, ts, row) + '",' + text[1:])
+def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) -> pl.Series:
+    """Prefix each event's JSON with its deterministic id (a hash per event, in Python)."""
+    out: list[str | None] = [
+        None if text is None else '{"id":"' + event_id(text, ts, row) + '",' + text[1:]
+        for text, ts, row in zip(jsons.to_list(), timestamps.to_list(), rows.to_list(),
+                                 strict=True)
+    ]
     return pl.Series(jsons.name, out, dtype=pl.String)
 
 

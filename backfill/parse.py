@@ -57,9 +57,11 @@ def parse_csv_block(
         except UnicodeDecodeError:
             lossy = True
     n = len(layout.columns)
-    parsed = _csv_fast(block, layout, input_name, first_line, first_row, lossy)
+    df = _read(block, n, layout)  # parsed once; the line path reuses it
+    parsed = _csv_fast(df, block, layout, input_name, first_line, first_row, lossy)
     if parsed is None:
-        parsed = _csv_lines(block, layout, input_name, first_line, first_row, lossy)
+        parsed = _csv_lines(df.drop("__extra"), block, layout, input_name, first_line,
+                            first_row, lossy)
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     names = dict(zip(_positional(n), layout.columns, strict=True))
@@ -67,10 +69,10 @@ def parse_csv_block(
     return parsed
 
 
-def _read(block: bytes, n: int, layout: CsvLayout, extra: bool = True) -> pl.DataFrame:
+def _read(block: bytes, n: int, layout: CsvLayout) -> pl.DataFrame:
+    """All fields as strings; `__extra` holds the first field beyond the header's count."""
     schema = {c: pl.String for c in _positional(n)}
-    if extra:
-        schema["__extra"] = pl.String
+    schema["__extra"] = pl.String
     return pl.read_csv(
         block, has_header=False, schema=schema, separator=layout.delimiter,
         quote_char=layout.quote, truncate_ragged_lines=True, empty_string_is_null=False,
@@ -82,10 +84,9 @@ def _physical_lines(block: bytes) -> int:
     return block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
 
 
-def _csv_fast(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-              lossy: bool) -> Parsed | None:
+def _csv_fast(df: pl.DataFrame, block: bytes, layout: CsvLayout, name: str, first_line: int,
+              first_row: int, lossy: bool) -> Parsed | None:
     n = len(layout.columns)
-    df = _read(block, n, layout)
     last = f"c{n - 1}"
     suspects = df.select(
         (pl.col(last) == "").any().alias("short"),
@@ -114,8 +115,8 @@ def _csv_fast(block: bytes, layout: CsvLayout, name: str, first_line: int, first
     return Parsed(df, rejects, height, "fast")
 
 
-def _csv_lines(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-               lossy: bool) -> Parsed | None:
+def _csv_lines(df: pl.DataFrame, block: bytes, layout: CsvLayout, name: str, first_line: int,
+               first_row: int, lossy: bool) -> Parsed | None:
     """Every record is one physical line: count each line's separators outside quotes."""
     n = len(layout.columns)
     sep = next((s for s in ("\x1f", "\x1e", "\x01", "\x02") if s.encode() not in block), None)
@@ -126,7 +127,6 @@ def _csv_lines(block: bytes, layout: CsvLayout, name: str, first_line: int, firs
         empty_string_is_null=False, encoding="utf8-lossy", raise_if_empty=False,
         missing_columns="insert",
     )
-    df = _read(block, n, layout, extra=False)
     if raw.height != df.height or raw.height != _physical_lines(block):
         return None  # a quoted field spans lines
     line = raw.get_column("l").str.strip_suffix("\r")

@@ -205,7 +205,7 @@ class _ErrorCounter:
         return "\ufffd", exc.end  # type: ignore[attr-defined]
 
 
-def _cut(buf: bytes, quote: bytes | None, limit: int, force: bool) -> int:
+def _cut(buf: bytes | bytearray, quote: bytes | None, limit: int, force: bool) -> int:
     """Where to cut `buf` (at most `limit` bytes) so the block holds whole records.
 
     Just after a newline outside quotes, or 0 when there is none yet. The quote parity is
@@ -232,23 +232,24 @@ def _cut(buf: bytes, quote: bytes | None, limit: int, force: bool) -> int:
 def _blocks(pieces: Iterator[tuple[bytes, bool]], quote: bytes | None,
             size: int) -> Iterator[tuple[bytes, bool]]:
     """Whole-record blocks of about `size` bytes, each with its lossy flag."""
-    buf = b""
+    buf = bytearray()
     lossy = False
     target = size
     for piece, piece_lossy in pieces:
-        buf += piece
+        buf += piece  # a bytearray grows in place: long records do not copy quadratically
         lossy = lossy or piece_lossy
         while len(buf) >= target:
             cut = _cut(buf, quote, target, force=target >= MAX_BLOCK_BYTES)
             if cut == 0:
                 target *= 2  # a record longer than a block: read on before cutting
                 continue
-            block, buf = buf[:cut], buf[cut:]
+            block = bytes(buf[:cut])
+            del buf[:cut]
             target = size
             yield block, lossy
             lossy = piece_lossy
     if buf:
-        yield buf, lossy
+        yield bytes(buf), lossy
 
 
 # -- readers -----------------------------------------------------------------------------------

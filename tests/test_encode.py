@@ -186,3 +186,12 @@ def test_strings_with_quotes_and_unicode_survive_byte_for_byte():
     tricky = 'a "quoted", \\ back\nslash ,"k":null, 日本 \U0001f600'
     out = enc.encode(frame(u=["1"], n=[tricky]), "f")
     assert ops_of(out)[0]["attributes"]["n"] == tricky
+
+
+def test_an_attribute_named_timestamp_is_not_the_events_time():
+    enc = Encoder(mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, "
+                          "attributes: {timestamp: t}}\n"))
+    ids = [o["id"] for o in ops_of(enc.encode(frame(u=["1", "1"], n=["e", "e"],
+                                                    t=["5", "5"]), "f"))]
+    assert ids[0] != ids[1]  # no event timestamp: the row number makes them differ
+    assert all(i.startswith("0000000000") for i in ids)  # and the ULID's time part is zero
