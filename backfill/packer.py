@@ -22,15 +22,46 @@ SUFFIX = b"]}"
 
 @dataclass(frozen=True)
 class Batch:
-    """One request body and what it carries: per input, the first and last row numbers."""
+    """One request body and, per operation in it, its size, input and row."""
 
     body: bytes
-    operations: int
-    spans: tuple[tuple[int, int, int], ...]  # (input index, first row, last row)
+    sizes: tuple[int, ...]
+    inputs: tuple[int, ...]
+    rows: tuple[int, ...]
 
     @property
     def size(self) -> int:
         return len(self.body)
+
+    @property
+    def operations(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def spans(self) -> tuple[tuple[int, int, int], ...]:
+        """Per input, in order: (input index, first row, last row)."""
+        spans: list[tuple[int, int, int]] = []
+        for i, row in zip(self.inputs, self.rows, strict=True):
+            if spans and spans[-1][0] == i:
+                spans[-1] = (i, spans[-1][1], row)
+            else:
+                spans.append((i, row, row))
+        return tuple(spans)
+
+    def operation(self, index: int) -> bytes:
+        start = len(PREFIX) + sum(self.sizes[:index]) + index
+        return self.body[start:start + self.sizes[index]]
+
+    def split(self) -> tuple[Batch, Batch]:
+        """Two bodies with the first and the second half of the operations (at least 2)."""
+        half = self.operations // 2
+        return self.part(0, half), self.part(half, self.operations)
+
+    def part(self, start: int, end: int) -> Batch:
+        first = len(PREFIX) + sum(self.sizes[:start]) + start
+        last = first + sum(self.sizes[start:end]) + (end - start - 1)
+        return Batch(PREFIX + self.body[first:last] + SUFFIX, self.sizes[start:end],
+                     self.inputs[start:end], self.rows[start:end])
 
 
 def body_size(group_sizes: Sequence[int]) -> int:
@@ -109,21 +140,8 @@ class Packer:
         done = done.with_columns(lookup.gather(done.get_column("__g")).alias("__b"))
         bodies = done.group_by("__b", maintain_order=True).agg(
             pl.col("json").str.join(",").alias("text"),
-            pl.len().alias("n"),
-            pl.col("__in").first().alias("in0"), pl.col("__in").last().alias("in1"),
-            pl.col("__row").first().alias("r0"), pl.col("__row").last().alias("r1"),
+            pl.col("nbytes"), pl.col("__in"), pl.col("__row"),
         )
-        mixed = bodies.filter(pl.col("in0") != pl.col("in1")).get_column("__b").to_list()
-        spans_of: dict[int, tuple[tuple[int, int, int], ...]] = {}
-        if mixed:  # a body that holds the end of one input and the start of the next
-            per_input = (done.filter(pl.col("__b").is_in(mixed))
-                         .group_by("__b", "__in", maintain_order=True)
-                         .agg(pl.col("__row").first(), pl.col("__row").last().alias("last")))
-            for b, i, first, last in per_input.iter_rows():
-                spans_of[b] = (*spans_of.get(b, ()), (i, first, last))
-        out = []
-        for b, text, n, in0, r0, r1 in bodies.select("__b", "text", "n", "in0", "r0",
-                                                      "r1").iter_rows():
-            spans = spans_of.get(b) or ((in0, r0, r1),)
-            out.append(Batch(PREFIX + text.encode() + SUFFIX, n, spans))
-        return out
+        return [Batch(PREFIX + text.encode() + SUFFIX, tuple(sizes), tuple(inputs), tuple(rows))
+                for text, sizes, inputs, rows in bodies.select(
+                    "text", "nbytes", "__in", "__row").iter_rows()]

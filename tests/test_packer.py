@@ -76,3 +76,14 @@ def test_a_body_spanning_two_inputs_names_both():
     b = ops_frame([['{"b":1}']] * 2)
     batches = packer.add(a, 0) + packer.add(b, 1) + packer.flush()
     assert [x.spans for x in batches] == [((0, 0, 2), (1, 0, 1))]
+
+
+def test_split_and_operation_slice_the_exact_bytes():
+    packer = Packer()
+    texts = ['{"a":1}', '{"b":"xx"}', '{"c":[1,2]}']
+    [batch] = packer.add(ops_frame([[t] for t in texts]), 0) + packer.flush()
+    assert [batch.operation(i).decode() for i in range(3)] == texts
+    left, right = batch.split()
+    assert left.body == b'{"batch":[{"a":1}]}'
+    assert right.body == b'{"batch":[{"b":"xx"},{"c":[1,2]}]}'
+    assert right.rows == (1, 2) and right.spans == ((0, 1, 2),)
