@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
 from backfill import __version__, pipeline
+from backfill import checkpoint as checkpoint_mod
 from backfill.config import load_mapping
-from backfill.errors import BackfillError
+from backfill.delivery import RetryPolicy, Stopped
+from backfill.errors import BackfillError, UsageError
 
 FORMATS = click.Choice(["csv", "ndjson", "parquet"])
 
@@ -84,6 +87,177 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, rejects_pat
         Path(report_path).write_bytes(report.to_json())
     click.echo(report.to_text())
     sys.exit(report.exit_code)
+
+
+def _secret_free_command() -> str:
+    """The command line as typed, with credential values left out, to print as a resume hint."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--api-key", "--site-id"):
+            skip = True
+            continue
+        if arg.startswith(("--api-key=", "--site-id=")):
+            continue
+        args.append(shlex.quote(arg))
+    return " ".join(["backfill", *args])
+
+
+@cli.command()
+@click.argument("mapping", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1)
+@click.option("--endpoint", envvar="BACKFILL_ENDPOINT", help="Base URL of the Track API (an "
+              "emulator's, say); overrides --region. Env: BACKFILL_ENDPOINT.")
+@click.option("--region", type=click.Choice(["us", "eu", "auto"]), default=None,
+              help="us, eu, or auto (default): ask /api/v1/accounts/region.")
+@click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", help="Env: CUSTOMERIO_SITE_ID.")
+@click.option("--api-key", envvar="CUSTOMERIO_API_KEY", help="Track API key. "
+              "Env: CUSTOMERIO_API_KEY (preferred: options show in process lists).")
+@click.option("--rate", type=click.FloatRange(min=0.001), default=None,
+              help="Requests per second, all workers together (default: api.rate or 1000).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Requests in flight at most (default: api.concurrency or 8).")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+              help="Default: beside the first input, <input>.checkpoint.json.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
+              help="Default: beside the checkpoint, <input>.rejects.ndjson.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write the final summary as JSON to this file.")
+@click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and start over.")
+@click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Tries of one request before the run stops (exit 3, resumable).")
+@click.option("--format", "fmt", type=FORMATS, help="Input format when the extension does not "
+              "say.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(mapping: str, inputs: tuple[str, ...], endpoint: str | None, region: str | None,
+        site_id: str | None, api_key: str | None, rate: float | None,
+        concurrency: int | None, checkpoint_path: str | None, rejects_path: str | None,
+        report_path: str | None, restart: bool, retries: int, fmt: str | None,
+        quiet: bool) -> None:
+    """Send INPUT files to the Track API as MAPPING says; resumable after any stop.
+
+    Exit code 0 when every row was delivered, 1 when some rows or operations were rejected (see
+    the rejects file), 2 for a usage, mapping or input error found before sending, 3 when the
+    run stopped early (credentials refused, retries exhausted, interrupted): the checkpoint is
+    saved and the same command resumes.
+
+    \b
+    Examples:
+      export CUSTOMERIO_SITE_ID=... CUSTOMERIO_API_KEY=...
+      backfill run configs/people.yaml sample_data/people.csv
+      backfill run configs/events.yaml 'exports/*.ndjson.gz' --rate 500 --report run.json
+      backfill run configs/people.yaml people.csv --endpoint http://127.0.0.1:8080
+    """
+    m = load_mapping(mapping)
+    if not site_id or not api_key:
+        raise UsageError("credentials missing: set CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY "
+                         "(or pass --site-id and --api-key)")
+    plan = pipeline.make_plan(m, list(inputs), fmt)
+    checkpoint = checkpoint_path or pipeline.default_checkpoint_path(plan.inputs)
+    rejects = rejects_path or pipeline.default_rejects_path(plan.inputs)
+    opts = pipeline.RunOptions(
+        site_id=site_id, api_key=api_key, checkpoint=checkpoint, rejects=rejects,
+        endpoint=endpoint or m.api.endpoint, region=region or m.api.region or "auto",
+        rate=rate or m.api.rate or 1000.0, concurrency=concurrency or m.api.concurrency or 8,
+        restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries),
+    )
+    try:
+        report = pipeline.run(plan, opts)
+    except Stopped as exc:
+        click.echo(f"stopped: {exc}", err=True)
+        click.echo(f"the checkpoint is saved in {checkpoint}; to resume, run the same "
+                   f"command again:\n  {_secret_free_command()}", err=True)
+        sys.exit(3)
+    if report_path:
+        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(report_path).write_bytes(report.to_json())
+    click.echo(report.to_text())
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the checkpoint's content as JSON.")
+def status(checkpoint_path: str, as_json: bool) -> None:
+    """What a checkpoint says: done, left, rejects, fingerprints.
+
+    \b
+    Example:
+      backfill status sample_data/people.csv.checkpoint.json
+    """
+    cp = checkpoint_mod.load(checkpoint_path)
+    if cp is None:
+        raise UsageError(f"{checkpoint_path}: no such checkpoint")
+    if as_json:
+        click.echo(cp.to_bytes().decode())
+        return
+    click.echo(checkpoint_mod.describe(cp, checkpoint_path))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind; loopback unless you say otherwise.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite file that stores every "
+              "accepted operation (default: a temporary file, printed at start).")
+@click.option("--count-only", is_flag=True, help="Store nothing, only count (benchmarks).")
+@click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", default="site", show_default=True)
+@click.option("--api-key", envvar="CUSTOMERIO_API_KEY", default="key", show_default=True)
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of 503s.")
+@click.option("--throttle-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Share of 429s with Retry-After.")
+@click.option("--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Share of connections closed without an answer.")
+@click.option("--latency-ms", default="0", help="Added latency: N, or MIN-MAX.")
+@click.option("--max-body", type=int, default=500_000, show_default=True,
+              help="Bodies above this get 413.")
+@click.option("--invalid", type=click.Choice(["207", "400"]), default="207", show_default=True,
+              help="Invalid operations: list them in a 207, or refuse the whole batch (400).")
+@click.option("--seed", type=int, default=None, help="Seed of the fault injection.")
+def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: str,
+             api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
+             drop_rate: float, latency_ms: str, max_body: int, invalid: str,
+             seed: int | None) -> None:
+    """A local Track API: rehearse an import end to end, or test against faults.
+
+    \b
+    Example:
+      backfill emulator --port 8080 --db rehearsal.sqlite --site-id site --api-key key
+      backfill run configs/people.yaml --endpoint http://127.0.0.1:8080 \\
+          --site-id site --api-key key
+    """
+    from backfill import emulator as emu
+
+    lo, _, hi = latency_ms.partition("-")
+    try:
+        latency = (float(lo), float(hi or lo))
+    except ValueError:
+        raise UsageError(f"--latency-ms '{latency_ms}': give N or MIN-MAX in ms") from None
+    store = emu.Store(db, count_only=count_only)
+    faults = emu.Faults(fail_rate, throttle_rate, drop_rate, latency, retry_after, seed)
+    app = emu.Emulator(site_id, api_key, store, faults, max_body=max_body, invalid=invalid)
+    where = "counting only" if count_only else f"storing in {store.path}"
+    click.echo(f"Track API emulator on http://{host}:{port} ({where}); Ctrl-C stops it",
+               err=True)
+    emu.serve(app, host, port)
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(file_okay=False), default="out/demo",
+              show_default=True, help="Folder for the store, checkpoints, rejects and reports.")
+def demo(keep: str) -> None:
+    """Start the emulator, import sample_data/ with configs/, print the summary, stop.
+
+    \b
+    Example:
+      backfill demo
+    """
+    from backfill.demo import run_demo
+
+    sys.exit(run_demo(Path(keep), click.echo))
 
 
 def main() -> None:

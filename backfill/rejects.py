@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -47,20 +49,25 @@ class RejectsWriter:
         self.path = Path(path) if path else None
         self.append = append
         self._fh: IO[bytes] | None = None
+        self._lock = threading.Lock()  # the reader thread and the senders both write
         self.count = 0
 
     def write(self, reject: Reject) -> None:
-        self.count += 1
-        if self.path is None:
-            return
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "ab" if self.append else "wb")  # noqa: SIM115
-        self._fh.write(reject.to_json() + b"\n")
+        line = reject.to_json() + b"\n"
+        with self._lock:
+            self.count += 1
+            if self.path is None:
+                return
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "ab" if self.append else "wb")  # noqa: SIM115
+            self._fh.write(line)
 
     def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         if self._fh is not None:

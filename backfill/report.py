@@ -36,13 +36,16 @@ class Report:
     _reasons: dict[tuple[str, str], list] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rejects_path: str | None = None
+    resumed: bool = False
 
     @property
     def fill_ratio(self) -> float:
         return self.bytes_packed / self.batches / MAX_BATCH_BYTES if self.batches else 0.0
 
     def add_reject(self, reject: Reject) -> None:
-        self.rows_rejected += 1
+        """Count a reject: a row (stages read, mapping, limits) or an operation (stage api)."""
+        if reject.stage != "api":
+            self.rows_rejected += 1
         self.rejects_by_stage[reject.stage] += 1
         key = (reject.stage, reject.kind or reject.reason)
         entry = self._reasons.setdefault(key, [0, []])
@@ -84,6 +87,7 @@ class Report:
             "rejects": self.rejects_summary(),
             "rejects_file": self.rejects_path,
             "warnings": self.warnings,
+            "resumed": self.resumed,
         }
 
     def to_json(self) -> bytes:

@@ -1,0 +1,210 @@
+"""The checkpoint: what is done, per input, and the fingerprints that make a resume safe.
+
+`RowSet` is pure: a watermark (every row below it is done) and the done ranges above it, so
+batches that finish out of order are recorded exactly. `save` writes atomically (temp file in the
+same folder, fsync, os.replace): a crash leaves the old or the new checkpoint, never a torn one.
+Credentials are never part of a checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from backfill.errors import UsageError
+
+VERSION = 1
+SAMPLE = 64 * 1024
+
+
+class RowSet:
+    """Rows done: all below `watermark`, plus disjoint inclusive ranges above it."""
+
+    def __init__(self, watermark: int = 0, ranges: list[tuple[int, int]] | None = None):
+        self.watermark = watermark
+        self.ranges: list[tuple[int, int]] = []
+        for a, b in ranges or []:
+            self.add(a, b)
+
+    def add(self, first: int, last: int) -> None:
+        if last < first or last < self.watermark:
+            return
+        first = max(first, self.watermark)
+        merged = []
+        for a, b in self.ranges:
+            if b + 1 < first or a > last + 1:
+                merged.append((a, b))
+            else:
+                first, last = min(a, first), max(b, last)
+        merged.append((first, last))
+        merged.sort()
+        while merged and merged[0][0] <= self.watermark:
+            self.watermark = max(self.watermark, merged.pop(0)[1] + 1)
+        self.ranges = merged
+
+    def __contains__(self, row: int) -> bool:
+        if row < self.watermark:
+            return True
+        i = bisect_right(self.ranges, (row, float("inf"))) - 1
+        return i >= 0 and self.ranges[i][0] <= row <= self.ranges[i][1]
+
+    def count(self) -> int:
+        return self.watermark + sum(b - a + 1 for a, b in self.ranges)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"watermark": self.watermark, "ranges": [list(r) for r in self.ranges]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RowSet:
+        return cls(int(data.get("watermark", 0)), [tuple(r) for r in data.get("ranges", [])])
+
+
+def fingerprint(path: str) -> dict[str, Any]:
+    """Path, size, mtime and a hash of sampled content (start, middle, end)."""
+    if path == "-":
+        return {"path": "-"}
+    st = os.stat(path)
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for offset in sorted({0, max(st.st_size // 2 - SAMPLE // 2, 0),
+                              max(st.st_size - SAMPLE, 0)}):
+            fh.seek(offset)
+            h.update(fh.read(SAMPLE))
+    return {"path": path, "size": st.st_size, "mtime": int(st.st_mtime), "sample": h.hexdigest()}
+
+
+def mapping_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    mapping: str
+    inputs: list[dict[str, Any]]  # fingerprints, in input order
+    done: list[RowSet] = field(default_factory=list)
+    counters: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    updated: str = ""
+
+    def __post_init__(self) -> None:
+        while len(self.done) < len(self.inputs):
+            self.done.append(RowSet())
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({
+            "version": VERSION, "mapping": self.mapping, "finished": self.finished,
+            "started": self.started, "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs": [{"fingerprint": fp, "done": d.to_json()}
+                       for fp, d in zip(self.inputs, self.done, strict=True)],
+            "counters": self.counters,
+        }, option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Checkpoint:
+        obj = orjson.loads(data)
+        if obj.get("version") != VERSION:
+            raise ValueError(f"unknown checkpoint version {obj.get('version')}")
+        return cls(
+            mapping=obj["mapping"], inputs=[i["fingerprint"] for i in obj["inputs"]],
+            done=[RowSet.from_json(i["done"]) for i in obj["inputs"]],
+            counters=obj.get("counters", {}), finished=bool(obj.get("finished")),
+            started=obj.get("started", ""), updated=obj.get("updated", ""),
+        )
+
+    def differences(self, mapping: str, inputs: list[dict[str, Any]]) -> list[str]:
+        """What changed since this checkpoint was written, in words."""
+        changes = []
+        if mapping != self.mapping:
+            changes.append("the mapping file changed")
+        old = {fp["path"]: fp for fp in self.inputs}
+        new = {fp["path"]: fp for fp in inputs}
+        for path in old.keys() - new.keys():
+            changes.append(f"input {path} is no longer among the inputs")
+        for path in new.keys() - old.keys():
+            changes.append(f"input {path} is new")
+        for path in old.keys() & new.keys():
+            for key in ("size", "mtime", "sample"):
+                if old[path].get(key) != new[path].get(key):
+                    what = {"size": "its size", "mtime": "its modification time",
+                            "sample": "its content"}[key]
+                    changes.append(f"input {path} changed ({what})")
+                    break
+        if [fp["path"] for fp in self.inputs] != [fp["path"] for fp in inputs] and not changes:
+            changes.append("the inputs are in a different order")
+        return changes
+
+
+def save(path: str | Path, checkpoint: Checkpoint) -> None:
+    """Atomic write: temp file in the same folder, flush, fsync, os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(checkpoint.to_bytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dirfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
+    except OSError:
+        pass
+
+
+def load(path: str | Path) -> Checkpoint | None:
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return Checkpoint.from_bytes(path.read_bytes())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a readable checkpoint ({exc}); move it away or pass "
+                         "--restart to start over") from None
+
+
+def archive(path: str | Path, checkpoint: Checkpoint) -> Path:
+    """Keep a finished checkpoint's summary beside it, named with its date."""
+    path = Path(path)
+    stamp = (checkpoint.updated or checkpoint.started or "done").replace(":", "")[:17]
+    target = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+    n = 2
+    while target.exists():
+        target = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
+        n += 1
+    os.replace(path, target)
+    return target
+
+
+def describe(checkpoint: Checkpoint, path: str) -> str:
+    """`backfill status`: what a checkpoint holds, in words."""
+    c = checkpoint.counters
+    lines = [f"{path}: {'finished' if checkpoint.finished else 'unfinished'} run, started "
+             f"{checkpoint.started}, last saved {checkpoint.updated}"]
+    for fp, done in zip(checkpoint.inputs, checkpoint.done, strict=True):
+        extra = f", {len(done.ranges)} done ranges above it" if done.ranges else ""
+        size = f"{fp.get('size', 0):,} bytes" if "size" in fp else "stdin"
+        lines.append(f"  {fp['path']} ({size}): {done.count():,} rows done; every row below "
+                     f"{done.watermark:,} done{extra}")
+    lines.append(f"  delivered {c.get('operations_delivered', 0):,} operations in "
+                 f"{c.get('requests', 0):,} requests ({c.get('retries', 0):,} retries)")
+    lines.append(f"  rejected: {c.get('rows_rejected', 0):,} rows, "
+                 f"{c.get('operations_rejected', 0):,} operations refused by the API")
+    lines.append(f"  mapping fingerprint {checkpoint.mapping}")
+    return "\n".join(lines)

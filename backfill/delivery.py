@@ -1,0 +1,125 @@
+"""Delivering one packed body: rate limit, retries with backoff, splits, and API rejects.
+
+A body is done when every operation in it was accepted or refused by the API (207, or a 400 for a
+single operation). 429, 5xx and lost connections are retried with exponential backoff and jitter;
+a Retry-After pauses every worker. 400 and 413 split the body in halves until the bad operations
+are isolated. 401 stops the run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from backfill.errors import BackfillError
+from backfill.packer import Batch
+from backfill.ratelimit import RateLimiter
+from backfill.rejects import Reject
+from backfill.report import Report
+from backfill.sender import Kind, Outcome, Sender, error_reason
+
+BATCH_PATH = "/api/v2/batch"
+
+
+class Stopped(BackfillError):
+    """The run stopped early; the checkpoint is saved and the same command resumes (exit 3)."""
+
+    exit_code = 3
+
+
+class Unauthorized(Stopped):
+    pass
+
+
+class RetriesExhausted(Stopped):
+    pass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 10  # tries of one request before the run stops
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^failures)], at least 10 ms."""
+        return max(0.01, rng.uniform(0, min(self.cap, self.base * 2 ** failures)))
+
+
+class Delivery:
+    def __init__(self, sender: Sender, limiter: RateLimiter, report: Report,
+                 reject: Callable[[Reject], None], input_names: list[str],
+                 policy: RetryPolicy | None = None, seed: int | None = None):
+        self.sender = sender
+        self.limiter = limiter
+        self.report = report
+        self.reject = reject
+        self.input_names = input_names
+        self.policy = policy or RetryPolicy()
+        self.rng = random.Random(seed)
+
+    async def deliver(self, batch: Batch) -> None:
+        outcome = await self._send(batch)
+        if outcome.kind is Kind.OK:
+            self.report.operations_delivered += batch.operations
+        elif outcome.kind is Kind.PARTIAL:
+            refused = self._refused(batch, outcome)
+            self.report.operations_delivered += batch.operations - refused
+        elif batch.operations > 1:  # 400 or 413 for the whole body: halve it
+            for part in batch.split():
+                await self.deliver(part)
+        else:
+            what = "the operation is too large for the API (413)" \
+                if outcome.kind is Kind.TOO_LARGE else \
+                "; ".join(error_reason(e) for e in outcome.errors) or outcome.detail
+            self._api_reject(batch, 0, what or f"HTTP {outcome.status}")
+
+    async def _send(self, batch: Batch) -> Outcome:
+        failures = 0
+        while True:
+            await self.limiter.acquire()
+            self.report.requests += 1
+            self.report.bytes_sent += batch.size
+            outcome = await self.sender.post(BATCH_PATH, batch.body)
+            if outcome.kind is Kind.UNAUTHORIZED:
+                raise Unauthorized(
+                    "the Track API refused the credentials (HTTP "
+                    f"{outcome.status}): check the Site ID and API key in CUSTOMERIO_SITE_ID "
+                    "and CUSTOMERIO_API_KEY (or --site-id/--api-key), and the region")
+            if outcome.kind is not Kind.RETRY:
+                return outcome
+            failures += 1
+            if failures >= self.policy.attempts:
+                raise RetriesExhausted(
+                    f"a request failed {failures} times in a row (last: {outcome.detail}); "
+                    "the API or the network is not answering")
+            self.report.retries += 1
+            if outcome.retry_after is not None:
+                self.limiter.pause(outcome.retry_after)
+                await asyncio.sleep(outcome.retry_after)
+            else:
+                await asyncio.sleep(self.policy.delay(failures - 1, self.rng))
+
+    def _refused(self, batch: Batch, outcome: Outcome) -> int:
+        indexes = set()
+        for error in outcome.errors:
+            index = error.get("batch_index")
+            if isinstance(index, int) and 0 <= index < batch.operations:
+                if index not in indexes:
+                    indexes.add(index)
+                    self._api_reject(batch, index, error_reason(error))
+            else:  # an error we cannot place: keep it, attached to the whole body
+                self.reject(Reject(self.input_names[batch.inputs[0]], batch.rows[0], None, None,
+                                   f"the API reported an error for this request: "
+                                   f"{error_reason(error)}", "api", None, "api error"))
+        return len(indexes)
+
+    def _api_reject(self, batch: Batch, index: int, reason: str) -> None:
+        self.report.operations_rejected += 1
+        record = orjson.loads(batch.operation(index))
+        self.reject(Reject(self.input_names[batch.inputs[index]], batch.rows[index], None, None,
+                           reason, "api", record, f"api: {reason[:80]}"))

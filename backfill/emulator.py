@@ -1,0 +1,388 @@
+"""A local Track API for rehearsals and tests, on aiohttp, storing accepted operations in SQLite.
+
+Serves /api/v2/batch, /api/v2/entity, /api/v1/accounts/region and the v1 endpoints of
+TRACK_API.md with the documented limits, Basic auth, 207 answers for invalid items, and optional
+faults (5xx, 429 with Retry-After, dropped connections, latency). `/_emulator/stats` reports what
+it saw, including the most requests in any one-second window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+MAX_BODY = 500_000
+MAX_OP = 32_000
+ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+PERSON_ACTIONS = {"identify", "delete", "event", "screen", "page", "add_relationships",
+                  "delete_relationships", "add_device", "delete_device", "merge", "suppress",
+                  "unsuppress"}
+OBJECT_ACTIONS = {"identify", "identify_anonymous", "delete", "add_relationships",
+                  "delete_relationships"}
+PERSON_IDS = ("id", "email", "cio_id", "phone")
+
+
+@dataclass
+class Faults:
+    fail_rate: float = 0.0  # 503
+    throttle_rate: float = 0.0  # 429 with Retry-After
+    drop_rate: float = 0.0  # connection closed without an answer
+    latency_ms: tuple[float, float] = (0.0, 0.0)
+    retry_after: float = 1.0
+    seed: int | None = None
+
+
+class Store:
+    """Accepted operations in SQLite (or only counted, for benchmarks)."""
+
+    def __init__(self, path: str | None, count_only: bool = False):
+        self.count_only = count_only
+        self.path = path
+        self.operations = 0
+        self.requests = 0
+        self.per_second: Counter[int] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.db: sqlite3.Connection | None = None
+        if not count_only:
+            if path is None:
+                fd, path = tempfile.mkstemp(prefix="backfill-emulator-", suffix=".sqlite")
+                self.path = path
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript("""
+                CREATE TABLE IF NOT EXISTS requests (
+                    id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL);
+                CREATE TABLE IF NOT EXISTS operations (
+                    id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
+                    action TEXT, body TEXT);
+            """)
+
+    def seen(self, status: int) -> None:
+        self.requests += 1
+        self.statuses[status] += 1
+        self.per_second[int(time.time())] += 1
+
+    def record(self, path: str, status: int, ops: list[tuple[int, dict[str, Any], bytes]]) -> None:
+        self.operations += len(ops)
+        if self.db is None:
+            return
+        cur = self.db.cursor()
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO requests (path, status, received) VALUES (?, ?, ?)",
+                    (path, status, time.time()))
+        rid = cur.lastrowid
+        cur.executemany(
+            "INSERT INTO operations (request_id, idx, type, action, body) VALUES (?, ?, ?, ?, ?)",
+            [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
+        cur.execute("COMMIT")
+
+    def stats(self) -> dict[str, Any]:
+        return {"requests": self.requests, "operations": self.operations,
+                "max_per_second": max(self.per_second.values(), default=0),
+                "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path}
+
+
+def check_operation(op: Any) -> tuple[str, str] | None:
+    """(field, message) when an operation is invalid, else None."""
+    if not isinstance(op, dict):
+        return "", "an operation is a JSON object"
+    typ, action = op.get("type"), op.get("action")
+    if typ == "person":
+        if action not in PERSON_ACTIONS:
+            return "action", f"unknown person action {action!r}"
+    elif typ == "object":
+        if action not in OBJECT_ACTIONS:
+            return "action", f"unknown object action {action!r}"
+    elif typ == "delivery":
+        if action != "event" or op.get("name") not in ("opened", "converted", "delivered"):
+            return "name", "delivery events are opened, converted or delivered"
+    else:
+        return "type", f"unknown type {typ!r}"
+    if action != "merge":
+        ids = op.get("identifiers")
+        if not isinstance(ids, dict):
+            return "identifiers", "identifiers are required"
+        if typ == "person":
+            present = [k for k in PERSON_IDS if ids.get(k) not in (None, "")]
+            if len(present) != 1 or len(ids) != 1:
+                return "identifiers", "exactly one of id, email, cio_id, phone"
+            value = str(ids[present[0]])
+            if len(value.encode()) > 150:
+                return "identifiers", "identifier is over 150 bytes"
+            if present[0] == "email" and "@" not in value:
+                return "identifiers.email", "not an email address"
+        elif typ == "object" and not ids.get("cio_object_id") and not (
+                str(ids.get("object_type_id", "")).isdigit() and ids.get("object_id")):
+            return "identifiers", "object_type_id and object_id are required"
+    if action in ("event", "screen", "page"):
+        name = op.get("name")
+        if not isinstance(name, str) or not name:
+            return "name", "name is required"
+        if len(name.encode()) > 100:
+            return "name", "event name is over 100 bytes"
+        if "id" in op and not (isinstance(op["id"], str) and ULID.match(op["id"])):
+            return "id", "id must be a ULID"
+    if "timestamp" in op and not isinstance(op["timestamp"], int):
+        return "timestamp", "timestamp must be an integer"
+    if action in ("add_relationships", "delete_relationships"):
+        rels = op.get("cio_relationships")
+        if not isinstance(rels, list) or not rels:
+            return "cio_relationships", "cio_relationships is required"
+    attrs = op.get("attributes")
+    if attrs is not None:
+        if not isinstance(attrs, dict):
+            return "attributes", "attributes must be an object"
+        if len(attrs) > 300:
+            return "attributes", "more than 300 attributes"
+        for k, v in attrs.items():
+            if len(k.encode()) > 150:
+                return f"attributes.{k[:20]}", "attribute name over 150 bytes"
+            if isinstance(v, str) and len(v.encode()) > 1000:
+                return f"attributes.{k}", "attribute value over 1000 bytes"
+    return None
+
+
+def _split_items(body: bytes) -> list[bytes] | None:
+    """The raw bytes of each item of {"batch": [...]}, to measure and store them exactly."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("batch"), list):
+        return None
+    return [orjson.dumps(item) for item in data["batch"]]
+
+
+class Emulator:
+    """The aiohttp application and its state."""
+
+    def __init__(self, site_id: str, api_key: str, store: Store, faults: Faults | None = None,
+                 max_body: int = MAX_BODY, invalid: str = "207", region: str = "us"):
+        self.credentials = "Basic " + base64.b64encode(f"{site_id}:{api_key}".encode()).decode()
+        self.store = store
+        self.faults = faults or Faults()
+        self.random = random.Random(self.faults.seed)
+        self.max_body = max_body
+        self.invalid = invalid  # "207": refuse items; "400": refuse the whole batch
+        self.region = region
+        self.base_url = ""
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._gate])
+        app.add_routes([
+            web.post("/api/v2/batch", self.batch),
+            web.post("/api/v2/entity", self.entity),
+            web.get("/api/v1/accounts/region", self.account_region),
+            web.post("/api/v1/segments/{segment}/add_customers", self.segment),
+            web.post("/api/v1/segments/{segment}/remove_customers", self.segment),
+            web.post("/api/v1/forms/{form}/submit", self.form),
+            web.put("/api/v1/customers/{identifier}", self.v1_generic),
+            web.delete("/api/v1/customers/{identifier}", self.v1_generic),
+            web.post("/api/v1/customers/{identifier}/events", self.v1_generic),
+            web.post("/api/v1/events", self.v1_generic),
+            web.put("/api/v1/customers/{identifier}/devices", self.v1_generic),
+            web.post("/api/v1/customers/{identifier}/suppress", self.v1_generic),
+            web.post("/api/v1/customers/{identifier}/unsuppress", self.v1_generic),
+            web.post("/api/v1/merge_customers", self.v1_generic),
+            web.post("/api/v1/metrics", self.v1_generic),
+            web.get("/_emulator/stats", self.stats),
+        ])
+        return app
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/_emulator/"):
+            return await handler(request)
+        f = self.faults
+        lo, hi = f.latency_ms
+        if hi > 0:
+            await asyncio.sleep(self.random.uniform(lo, hi) / 1000)
+        roll = self.random.random()
+        if roll < f.drop_rate:
+            await request.read()
+            if request.transport is not None:
+                request.transport.close()
+            self.store.seen(0)
+            raise asyncio.CancelledError  # nothing is answered
+        if roll < f.drop_rate + f.fail_rate:
+            return self._answer(web.json_response({"errors": [{"message": "unavailable"}]},
+                                                  status=503))
+        if roll < f.drop_rate + f.fail_rate + f.throttle_rate:
+            return self._answer(web.json_response(
+                {"errors": [{"message": "too many requests"}]}, status=429,
+                headers={"Retry-After": f"{f.retry_after:g}"}))
+        if request.headers.get("Authorization") != self.credentials:
+            return self._answer(web.json_response({"meta": {"error": "Unauthorized request"}},
+                                                  status=401))
+        response = await handler(request)
+        return self._answer(response)
+
+    def _answer(self, response: web.StreamResponse) -> web.StreamResponse:
+        self.store.seen(response.status)
+        return response
+
+    async def batch(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if len(body) > self.max_body:
+            return web.json_response({"errors": [{"reason": "too_large", "message":
+                                      f"body is {len(body)} bytes; the limit is "
+                                      f"{self.max_body}"}]}, status=413)
+        items = _split_items(body)
+        if items is None:
+            return web.json_response({"errors": [{"reason": "invalid", "field": "batch",
+                                                  "message": "body must be {\"batch\": [...]}"}]},
+                                     status=400)
+        errors, accepted = [], []
+        for i, raw in enumerate(items):
+            op = orjson.loads(raw)
+            problem = ("", f"operation is {len(raw)} bytes; the limit is {MAX_OP}") \
+                if len(raw) > MAX_OP else check_operation(op)
+            if problem:
+                errors.append({"batch_index": i, "reason": "invalid", "field": problem[0],
+                               "message": problem[1]})
+            else:
+                accepted.append((i, op, raw))
+        if errors and self.invalid == "400":
+            return web.json_response({"errors": [{k: v for k, v in e.items()
+                                                  if k != "batch_index"} for e in errors]},
+                                     status=400)
+        status = 207 if errors else 200
+        self.store.record(request.path, status, accepted)
+        return web.json_response({"errors": errors} if errors else {}, status=status)
+
+    async def entity(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if len(body) > MAX_OP:
+            return web.json_response({"errors": [{"reason": "too_large"}]}, status=413)
+        try:
+            op = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return web.json_response({"errors": [{"reason": "invalid", "message": "not JSON"}]},
+                                     status=400)
+        problem = check_operation(op)
+        if problem:
+            return web.json_response({"errors": [{"reason": "invalid", "field": problem[0],
+                                                  "message": problem[1]}]}, status=400)
+        self.store.record(request.path, 200, [(0, op, body)])
+        return web.json_response({})
+
+    async def account_region(self, request: web.Request) -> web.Response:
+        url = self.base_url or f"{request.scheme}://{request.host}"
+        return web.json_response({"url": url, "region": self.region, "environment_id": 1})
+
+    async def segment(self, request: web.Request) -> web.Response:
+        try:
+            data = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return web.json_response({"meta": {"errors": ["body is not JSON"]}}, status=400)
+        ids = data.get("ids") if isinstance(data, dict) else None
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 1000:
+            return web.json_response({"meta": {"errors": ["ids: 1 to 1000 ids"]}}, status=400)
+        action = request.path.rsplit("/", 1)[-1]
+        op = {"type": "segment", "action": action, "segment_id": request.match_info["segment"],
+              "id_type": request.query.get("id_type", "id"), "ids": ids}
+        self.store.record(request.path, 200, [(0, op, orjson.dumps(op))])
+        return web.json_response({})
+
+    async def form(self, request: web.Request) -> web.Response:
+        try:
+            data = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return web.json_response({"meta": {"errors": ["body is not JSON"]}}, status=400)
+        fields = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(fields, dict) or not (fields.get("id") or fields.get("email")):
+            return web.json_response({"meta": {"errors": ["data must include id or email"]}},
+                                     status=400)
+        op = {"type": "form", "action": "submit", "form_id": request.match_info["form"],
+              "data": fields}
+        self.store.record(request.path, 204, [(0, op, orjson.dumps(op))])
+        return web.Response(status=204)
+
+    async def v1_generic(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            data = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            return web.json_response({"meta": {"errors": ["body is not JSON"]}}, status=400)
+        op = {"type": "v1", "action": f"{request.method} {request.path}", "data": data}
+        self.store.record(request.path, 200, [(0, op, orjson.dumps(op))])
+        return web.json_response({})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.store.stats())
+
+
+class EmulatorThread:
+    """Runs an emulator on loopback in a background thread: `with EmulatorThread(...) as emu`."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0):
+        self.emulator = emulator
+        self.host = host
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="emulator")
+        self._runner: web.AppRunner | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:  # report a bind failure to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
+        self._loop.close()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.emulator.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.emulator.base_url = self.url
+
+    def start(self) -> EmulatorThread:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> EmulatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(emulator: Emulator, host: str, port: int) -> None:
+    """Serve in the foreground until interrupted (the `backfill emulator` command)."""
+    emulator.base_url = f"http://{host}:{port}"
+    web.run_app(emulator.app(), host=host, port=port, access_log=None, print=None)

@@ -1,0 +1,127 @@
+"""HTTP to the Track API: one httpx.AsyncClient, and what each answer means for the caller.
+
+`classify` is pure (status, headers, body -> Outcome); `Sender.post` does the I/O and translates
+httpx's network errors into a retryable outcome at this boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import httpx
+import orjson
+
+from backfill import __version__
+
+REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+
+
+class Kind(Enum):
+    OK = "ok"  # every operation accepted
+    PARTIAL = "partial"  # some operations refused (207, or errors in a 2xx body): rejects
+    BAD_REQUEST = "bad_request"  # 400 for the whole request: split to find the bad operations
+    TOO_LARGE = "too_large"  # 413: split
+    UNAUTHORIZED = "unauthorized"  # 401/403: stop at once
+    RETRY = "retry"  # 429, 5xx, timeouts, lost connections
+
+
+@dataclass
+class Outcome:
+    kind: Kind
+    status: int | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    retry_after: float | None = None
+    detail: str = ""
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            from datetime import UTC, datetime
+
+            return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+def _errors(body: bytes) -> list[dict[str, Any]]:
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    errors = data.get("errors")
+    if errors is None and isinstance(data.get("meta"), dict):  # v1: {"meta": {"errors": [..]}}
+        errors = [{"message": str(m)} for m in data["meta"].get("errors") or []]
+    return [e if isinstance(e, dict) else {"message": str(e)} for e in errors or []]
+
+
+def classify(status: int, headers: httpx.Headers, body: bytes) -> Outcome:
+    if status in (401, 403):
+        return Outcome(Kind.UNAUTHORIZED, status, detail=body[:300].decode(errors="replace"))
+    if status == 429 or status >= 500 or status == 408:
+        return Outcome(Kind.RETRY, status, retry_after=_retry_after(headers),
+                       detail=f"HTTP {status}")
+    if status == 413:
+        return Outcome(Kind.TOO_LARGE, status)
+    if 200 <= status < 300:
+        errors = _errors(body)
+        return Outcome(Kind.PARTIAL if errors else Kind.OK, status, errors)
+    errors = _errors(body)
+    return Outcome(Kind.BAD_REQUEST, status, errors,
+                   detail=body[:500].decode(errors="replace"))
+
+
+def error_reason(error: dict[str, Any]) -> str:
+    """The API's words for one refused operation."""
+    parts = [str(error[k]) for k in ("reason", "field", "message") if error.get(k)]
+    return ": ".join(parts) or orjson.dumps(error).decode()
+
+
+class Sender:
+    """Posts bodies to one base URL with Basic auth; never logs the credentials."""
+
+    def __init__(self, base_url: str, site_id: str, api_key: str, concurrency: int = 8,
+                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None):
+        self.base_url = base_url.rstrip("/")
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url, auth=httpx.BasicAuth(site_id, api_key), limits=limits,
+            timeout=httpx.Timeout(timeout), transport=transport,
+            headers={"content-type": "application/json",
+                     "user-agent": f"backfill/{__version__}"},
+        )
+
+    async def post(self, path: str, body: bytes) -> Outcome:
+        try:
+            response = await self.client.post(path, content=body)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            return Outcome(Kind.RETRY, None, detail=f"{type(exc).__name__}: {exc}".strip())
+        return classify(response.status_code, response.headers, response.content)
+
+    async def region(self) -> str:
+        """Ask /api/v1/accounts/region which host serves this workspace."""
+        try:
+            response = await self.client.get("/api/v1/accounts/region")
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"cannot reach {self.base_url}: {exc}") from None
+        if response.status_code in (401, 403):
+            raise PermissionError("credentials refused")
+        if response.status_code != 200:
+            raise ConnectionError(f"{self.base_url}/api/v1/accounts/region answered "
+                                  f"HTTP {response.status_code}")
+        data = response.json()
+        return str(data.get("url") or REGIONS.get(str(data.get("region")), self.base_url))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
