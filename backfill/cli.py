@@ -89,20 +89,25 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, rejects_pat
     sys.exit(report.exit_code)
 
 
-def _secret_free_command() -> str:
-    """The command line as typed, with credential values left out, to print as a resume hint."""
-    args, skip = [], False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
+SECRET_PARAMS = ("site_id", "api_key")
+
+
+def _resume_command(ctx: click.Context) -> str:
+    """The command as given on the command line, credentials left out (they come from env)."""
+    words = ["backfill", ctx.info_name or "run"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        source = ctx.get_parameter_source(param.name)
+        if param.name in SECRET_PARAMS or source is not click.core.ParameterSource.COMMANDLINE:
             continue
-        if arg in ("--api-key", "--site-id"):
-            skip = True
-            continue
-        if arg.startswith(("--api-key=", "--site-id=")):
-            continue
-        args.append(shlex.quote(arg))
-    return " ".join(["backfill", *args])
+        if isinstance(param, click.Argument):
+            words += list(value) if isinstance(value, tuple) else [str(value)]
+        elif param.is_flag:
+            if value and param.name != "restart":  # a resume must not start over
+                words.append(param.opts[0])
+        else:
+            words += [param.opts[0], str(value)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 @cli.command()
@@ -168,7 +173,8 @@ def run(mapping: str, inputs: tuple[str, ...], endpoint: str | None, region: str
     except Stopped as exc:
         click.echo(f"stopped: {exc}", err=True)
         click.echo(f"the checkpoint is saved in {checkpoint}; to resume, run the same "
-                   f"command again:\n  {_secret_free_command()}", err=True)
+                   f"command again:\n  {_resume_command(click.get_current_context())}",
+                   err=True)
         sys.exit(3)
     if report_path:
         Path(report_path).parent.mkdir(parents=True, exist_ok=True)

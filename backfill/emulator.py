@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import random
 import re
 import sqlite3
@@ -18,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -58,7 +60,9 @@ class Store:
         if not count_only:
             if path is None:
                 fd, path = tempfile.mkstemp(prefix="backfill-emulator-", suffix=".sqlite")
+                os.close(fd)
                 self.path = path
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

@@ -214,7 +214,7 @@ class RunOptions:
     quiet: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 30.0
-    save_every: float = 2.0
+    save_every: float = 0.5
     drain_s: float = 30.0
 
 

@@ -16,7 +16,7 @@ class RateLimiter:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.interval = 1.0 / rate
+        self.interval = 1.0 / rate + 1e-9  # never rate+1 in a window through rounding
         self.clock = clock
         self.sleep = sleep
         self._next = 0.0

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backfill.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, save
+from backfill.errors import UsageError
+
+
+@given(st.lists(st.integers(1, 20), min_size=1, max_size=30).flatmap(
+    lambda sizes: st.permutations(list(range(len(sizes)))).map(lambda order: (sizes, order))))
+def test_any_completion_order_gives_the_right_watermark(case):
+    sizes, order = case
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    done = RowSet()
+    finished: set[int] = set()
+    for k in order:
+        done.add(starts[k], starts[k] + sizes[k] - 1)
+        finished.add(k)
+        prefix = 0
+        while prefix in finished:
+            prefix += 1
+        expected = starts[prefix] if prefix < len(sizes) else sum(sizes)
+        assert done.watermark == expected
+        for row in range(sum(sizes)):
+            owner = max(i for i in range(len(sizes)) if starts[i] <= row)
+            assert (row in done) == (owner in finished)
+    assert done.ranges == [] and done.count() == sum(sizes)
+
+
+def test_rowset_round_trip_and_count():
+    done = RowSet()
+    done.add(10, 19)
+    done.add(30, 30)
+    assert done.watermark == 0 and done.count() == 11
+    again = RowSet.from_json(done.to_json())
+    assert again.ranges == [(10, 19), (30, 30)] and 15 in again and 20 not in again
+
+
+def test_atomic_save_load_and_archive(tmp_path):
+    data = tmp_path / "in.csv"
+    data.write_text("id\n1\n")
+    cp = Checkpoint("m", [fingerprint(str(data))])
+    cp.done[0].add(0, 0)
+    path = tmp_path / "cp.json"
+    save(path, cp)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    loaded = load(path)
+    assert loaded.done[0].watermark == 1 and loaded.inputs == cp.inputs
+    assert loaded.differences("m", [fingerprint(str(data))]) == []
+    data.write_text("id\n1\n2\n")
+    os.utime(data, (1, 1))
+    assert loaded.differences("m2", [fingerprint(str(data))]) == [
+        "the mapping file changed", f"input {data} changed (its size)"]
+    kept = archive(path, loaded)
+    assert kept.exists() and not path.exists()
+
+
+def test_a_damaged_checkpoint_says_what_to_do(tmp_path):
+    path = tmp_path / "cp.json"
+    path.write_text("{not json")
+    with pytest.raises(UsageError, match="--restart"):
+        load(path)
