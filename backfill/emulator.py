@@ -231,7 +231,11 @@ class Emulator:
         if request.headers.get("Authorization") != self.credentials:
             return self._answer(web.json_response({"meta": {"error": "Unauthorized request"}},
                                                   status=401))
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except ConnectionResetError:  # the client went away mid-request (killed, say)
+            self.store.seen(0)
+            return web.Response(status=499)
         return self._answer(response)
 
     def _answer(self, response: web.StreamResponse) -> web.StreamResponse:

@@ -277,8 +277,10 @@ def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
         yield start, prev
 
 
-COUNTERS = ("rows_skipped", "rows_rejected", "operations_packed", "operations_delivered",
-            "operations_rejected", "requests", "retries", "batches", "bytes_packed", "bytes_sent")
+# What continues from run to run: what reached the API, and what was rejected. Packing figures
+# (operations, batches, bytes packed, by type) describe the run that printed them.
+COUNTERS = ("rows_rejected", "operations_delivered", "operations_rejected", "requests",
+            "retries", "bytes_sent")
 
 
 def prepare_checkpoint(plan: Plan, opts: RunOptions, report: Report) -> tuple[Checkpoint, bool]:
@@ -303,10 +305,7 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions, report: Report) -> tuple[Ch
             "the repeats).")
     for key in COUNTERS:
         setattr(report, key, existing.counters.get(key, 0))
-    report.rows_skipped = 0
-    report.elapsed_s = 0.0
-    report.operations_by_type.update(
-        {tuple(k.split(" ", 1)): v for k, v in existing.counters.get("by_type", {}).items()})
+    report.rejects_by_stage.update(existing.counters.get("rejects_by_stage", {}))
     return existing, True
 
 
@@ -331,8 +330,7 @@ def run(plan: Plan, opts: RunOptions) -> Report:
 
 def _save(path: str, checkpoint: Checkpoint, report: Report) -> None:
     checkpoint.counters = {key: getattr(report, key) for key in COUNTERS}
-    checkpoint.counters["by_type"] = {f"{t} {a}": n for (t, a), n in
-                                      report.operations_by_type.items()}
+    checkpoint.counters["rejects_by_stage"] = dict(report.rejects_by_stage)
     save(path, checkpoint)
 
 

@@ -186,3 +186,15 @@ def test_status_prints_what_the_checkpoint_holds(job):
     result = CliRunner().invoke(cli, ["status", str(tmp / "people.csv.checkpoint.json")])
     assert result.exit_code == 0
     assert "finished run" in result.output and "6,000 rows done" in result.output
+
+
+def test_the_rate_is_never_exceeded_in_any_second(job):
+    tmp, mapping, data = job
+    emu, store = start(tmp, max_body=40_000)  # 413 splits make many small requests
+    try:
+        result = run(emu, mapping, [data], "--rate", "40", "--concurrency", "8")
+    finally:
+        emu.stop()
+    assert result.exit_code == 0, result.output
+    assert store.requests > 80  # more than two seconds' worth
+    assert store.stats()["max_per_second"] <= 40
