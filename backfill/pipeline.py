@@ -478,7 +478,8 @@ async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkp
         await asyncio.sleep(min(opts.save_every, 0.5))
         elapsed = max(time.monotonic() - started, 1e-9)
         bar.set_postfix_str(
-            f"{report.operations_delivered:,} ops ({report.operations_delivered / elapsed:,.0f}/s)"
+            f"{tracker.count():,} rows done, {report.operations_delivered:,} ops "
+            f"({report.operations_delivered / elapsed:,.0f}/s)"
             f", {report.requests / elapsed:,.0f} req/s, {report.bytes_sent / 1e6:,.1f} MB, "
             f"{report.retries} retries, {report.rows_rejected + report.operations_rejected} "
             "rejects", refresh=False)

@@ -198,3 +198,23 @@ def test_the_rate_is_never_exceeded_in_any_second(job):
     assert result.exit_code == 0, result.output
     assert store.requests > 80  # more than two seconds' worth
     assert store.stats()["max_per_second"] <= 40
+
+
+def test_region_auto_asks_the_account_region(job, monkeypatch):
+    from click.testing import CliRunner
+
+    from backfill import pipeline
+    from backfill.cli import cli
+
+    tmp, mapping, data = job
+    emu, store = start(tmp)
+    monkeypatch.setitem(pipeline.REGIONS, "us", emu.url)  # where the lookup goes first
+    try:
+        result = CliRunner().invoke(
+            cli, ["run", str(mapping), str(data), "--region", "auto", "--quiet"],
+            env={"CUSTOMERIO_SITE_ID": "test-site", "CUSTOMERIO_API_KEY": KEY,
+                 "BACKFILL_ENDPOINT": None})
+    finally:
+        emu.stop()
+    assert result.exit_code == 0, result.output
+    assert store.operations == 12000

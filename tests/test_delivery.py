@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import orjson
+
+from backfill.delivery import Delivery, RetriesExhausted, RetryPolicy
+from backfill.packer import PREFIX, SUFFIX, Batch
+from backfill.ratelimit import RateLimiter
+from backfill.report import Report
+from backfill.sender import Sender
+
+
+def batch(*ops: dict) -> Batch:
+    texts = [orjson.dumps(o) for o in ops]
+    return Batch(PREFIX + b",".join(texts) + SUFFIX, tuple(len(t) for t in texts),
+                 tuple(0 for _ in ops), tuple(range(len(ops))))
+
+
+def deliver(responses, b: Batch, attempts=5):
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append((time.monotonic(), orjson.loads(request.content)))
+        status, headers, body = responses.pop(0) if responses else (200, {}, b"{}")
+        return httpx.Response(status, headers=headers, content=body)
+
+    report, rejects = Report(mode="run"), []
+
+    async def go():
+        sender = Sender("http://api.test", "s", "k", transport=httpx.MockTransport(handler))
+        d = Delivery(sender, RateLimiter(1000), report, rejects.append, ["in.csv"],
+                     RetryPolicy(attempts=attempts, base=0.01, cap=0.02), seed=1)
+        try:
+            await d.deliver(b)
+        finally:
+            await sender.aclose()
+
+    started = time.monotonic()
+    asyncio.run(go())
+    return calls, report, rejects, time.monotonic() - started
+
+
+OPS = [{"type": "person", "identifiers": {"id": str(i)}, "action": "identify"} for i in range(4)]
+
+
+def test_retry_after_is_honoured_before_the_retry():
+    calls, report, _, _ = deliver([(429, {"Retry-After": "0.3"}, b"")], batch(*OPS))
+    assert len(calls) == 2 and calls[1][0] - calls[0][0] >= 0.3
+    assert report.retries == 1 and report.operations_delivered == 4
+
+
+def test_400_splits_down_to_the_bad_operation():
+    bad = {"errors": [{"reason": "invalid", "field": "identifiers", "message": "bad id"}]}
+
+    responses = [(400, {}, orjson.dumps(bad)),        # [0,1,2,3]
+                 (200, {}, b"{}"),                    # [0,1]
+                 (400, {}, orjson.dumps(bad)),        # [2,3]
+                 (400, {}, orjson.dumps(bad)),        # [2]
+                 (200, {}, b"{}")]                    # [3]
+    calls, report, rejects, _ = deliver(responses, batch(*OPS))
+    assert [len(c[1]["batch"]) for c in calls] == [4, 2, 2, 1, 1]
+    assert report.operations_delivered == 3 and report.operations_rejected == 1
+    assert rejects[0].row == 2 and rejects[0].stage == "api"
+    assert rejects[0].reason == "invalid: identifiers: bad id"
+
+
+def test_207_rejects_only_the_listed_operations():
+    body = orjson.dumps({"errors": [{"batch_index": 1, "reason": "invalid", "message": "x"}]})
+    _, report, rejects, _ = deliver([(207, {}, body)], batch(*OPS))
+    assert report.operations_delivered == 3 and [r.row for r in rejects] == [1]
+    assert rejects[0].record == OPS[1]
+
+
+def test_retries_run_out():
+    try:
+        deliver([(503, {}, b"")] * 3, batch(*OPS), attempts=3)
+    except RetriesExhausted as exc:
+        assert "failed 3 times" in str(exc)
+    else:
+        raise AssertionError("expected RetriesExhausted")
