@@ -24,19 +24,44 @@ PERSON_IDS = ("id", "email", "cio_id", "phone")
 OBJECT_IDS = ("object_type_id", "object_id")
 MAX_NAME_BYTES = 150
 
-# Keys each (type, action) accepts beyond type/action/identifiers/when; "!" marks a required key.
+ATTRIBUTE_KEYS = ("attributes", "rest", "exclude", "nulls")
+EVENT_KEYS = ("!identifiers", "!name", "timestamp", *ATTRIBUTE_KEYS, "dedupe_id")
+RELATIONSHIP_KEYS = ("!identifiers", "!relationships")
+# Keys each (type, action) accepts beyond type/action/when; "!" marks a required key.
 OPERATION_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("person", "identify"): (
-        "timestamp", "attributes", "rest", "exclude", "nulls", "relationships",
-    ),
-    ("person", "event"): (
-        "!name", "timestamp", "attributes", "rest", "exclude", "nulls", "dedupe_id",
-    ),
-    ("person", "add_relationships"): ("!relationships",),
-    ("object", "identify"): ("attributes", "rest", "exclude", "nulls", "relationships"),
-    ("object", "add_relationships"): ("!relationships",),
+    ("person", "identify"): ("!identifiers", "timestamp", *ATTRIBUTE_KEYS, "relationships"),
+    ("person", "delete"): ("!identifiers",),
+    ("person", "event"): EVENT_KEYS,
+    ("person", "screen"): EVENT_KEYS,
+    ("person", "page"): EVENT_KEYS,
+    ("person", "add_relationships"): RELATIONSHIP_KEYS,
+    ("person", "delete_relationships"): RELATIONSHIP_KEYS,
+    ("person", "add_device"): ("!identifiers", "!device"),
+    ("person", "delete_device"): ("!identifiers", "!device"),
+    ("person", "merge"): ("!primary", "!secondary"),
+    ("person", "suppress"): ("!identifiers",),
+    ("person", "unsuppress"): ("!identifiers",),
+    ("object", "identify"): ("!identifiers", *ATTRIBUTE_KEYS, "relationships"),
+    ("object", "identify_anonymous"): ("!identifiers", *ATTRIBUTE_KEYS, "relationships"),
+    ("object", "delete"): ("!identifiers",),
+    ("object", "add_relationships"): RELATIONSHIP_KEYS,
+    ("object", "delete_relationships"): RELATIONSHIP_KEYS,
+    ("delivery", "event"): ("!identifiers", "!name", "timestamp", *ATTRIBUTE_KEYS),
+    ("segment", "add_customers"): ("!segment_id", "!identifiers"),
+    ("segment", "remove_customers"): ("!segment_id", "!identifiers"),
+    ("form", "submit"): ("!form_id", "!data", "rest", "exclude"),
 }
-COMMON_KEYS = ("type", "action", "identifiers", "when")
+COMMON_KEYS = ("type", "action", "when")
+V1_TYPES = ("segment", "form")
+DELIVERY_EVENTS = ("opened", "converted", "delivered")
+PLATFORMS = ("ios", "android")
+# identifier kinds: the keys each accepts
+IDENTIFIER_KEYS = {
+    "person": PERSON_IDS,
+    "segment": ("id", "email", "cio_id"),
+    "delivery": ("id",),
+    "anonymous": ("anonymous_id",),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +89,14 @@ class Relationship:
 
 
 @dataclass(frozen=True)
+class Device:
+    token: Value
+    platform: Value | None = None
+    last_used: Value | None = None
+    attributes: Fields = ()
+
+
+@dataclass(frozen=True)
 class Operation:
     index: int
     type: str
@@ -80,6 +113,20 @@ class Operation:
     name: Value | None = None
     dedupe_id: str = "auto"  # "auto" | "none" | "column"
     dedupe_column: str | None = None
+    device: Device | None = None
+    primary: Fields = ()
+    secondary: Fields = ()
+    segment_id: Value | None = None
+    form_id: Value | None = None
+    data: Fields = ()
+
+    @property
+    def is_v1(self) -> bool:
+        return self.type in V1_TYPES
+
+    @property
+    def is_event(self) -> bool:
+        return self.type == "person" and self.action in ("event", "screen", "page")
 
     @property
     def label(self) -> str:
@@ -121,7 +168,7 @@ class Mapping:
         """Every column the mapping names, with the YAML line that names it."""
         used: dict[str, int] = {}
         for op in self.operations:
-            for value in _values_of(op):
+            for value in values_of(op):
                 if value.column is not None:
                     used.setdefault(value.column, value.line)
             if op.when:
@@ -133,9 +180,19 @@ class Mapping:
         return used
 
 
-def _values_of(op: Operation) -> Iterable[Value]:
+def values_of(op: Operation) -> Iterable[Value]:
+    """Every value an operation names, wherever it is."""
     yield from (v for _, v in op.identifiers)
     yield from (v for _, v in op.attributes)
+    yield from (v for _, v in op.primary)
+    yield from (v for _, v in op.secondary)
+    yield from (v for _, v in op.data)
+    if op.device is not None:
+        yield from (v for v in (op.device.token, op.device.platform, op.device.last_used) if v)
+        yield from (v for _, v in op.device.attributes)
+    for v in (op.segment_id, op.form_id):
+        if v is not None:
+            yield v
     for rel in op.relationships:
         yield from (v for _, v in rel.identifiers)
         yield from (v for _, v in rel.attributes)
@@ -221,6 +278,11 @@ class _Parser:
                 op = self.operation(i, node, _line(ops, i))
                 if op is not None:
                     operations.append(op)
+        v1 = [op for op in operations if op.is_v1]
+        if v1 and len(operations) > 1:
+            self.problem(v1[0].line, f"{v1[0].label}: segment and form operations use v1 "
+                         "endpoints, one request per segment batch or form: put each in a "
+                         "mapping of its own")
         return Mapping(self.path, source, api, tuple(operations), text)
 
     def source(self, node: Any, line: int) -> Source:
@@ -320,8 +382,10 @@ class _Parser:
         for key in keys:
             if key.startswith("!") and key[1:] not in node:
                 self.problem(line, f"{where}: '{key[1:]}' is required")
-        identifiers = self.identifiers(node.get("identifiers"), _line(node, "identifiers") or line,
-                                       typ, where)
+        identifiers: Fields = ()
+        if "identifiers" in node:
+            identifiers = self.identifiers(node["identifiers"], _line(node, "identifiers") or line,
+                                           typ, where)
         when = node.get("when")
         if when is not None and not isinstance(when, str):
             self.problem(_line(node, "when"), f"{where}: 'when' names a column")
@@ -350,7 +414,7 @@ class _Parser:
             self.problem(_line(node, "nulls"), f"{where}: 'nulls' must be skip or clear")
             nulls = "skip"
         relationships = self.relationships(node.get("relationships"),
-                                           _line(node, "relationships"), typ, where)
+                                           _line(node, "relationships"), typ, where, action)
         dedupe = node.get("dedupe_id", "auto")
         dedupe_mode, dedupe_column = "auto", None
         if dedupe is None or dedupe is False or dedupe == "none":
@@ -361,31 +425,90 @@ class _Parser:
             dedupe_mode, dedupe_column = "column", dedupe
         else:
             self.problem(_line(node, "dedupe_id"), f"{where}: dedupe_id is auto, none or a column")
+        extra = self.specific(node, typ, action, where, line, name, attributes)
         return Operation(
             index=index, type=typ, action=action, line=line, identifiers=identifiers, when=when,
             timestamp=timestamp, attributes=attributes, rest=rest, exclude=tuple(exclude),
             nulls=nulls, relationships=relationships, name=name, dedupe_id=dedupe_mode,
-            dedupe_column=dedupe_column,
+            dedupe_column=dedupe_column, **extra,
         )
 
-    def identifiers(self, node: Any, line: int, typ: str, where: str) -> Fields:
+    def specific(self, node: CommentedMap, typ: str, action: str, where: str, line: int,
+                 name: Value | None, attributes: Fields) -> dict[str, Any]:
+        """The keys only some operations have: device, merge, delivery, segment, form."""
+        extra: dict[str, Any] = {}
+        if "device" in node:
+            extra["device"] = self.device(node["device"], _line(node, "device"), action, where)
+        for key in ("primary", "secondary"):
+            if key in node:
+                extra[key] = self.identifiers(node[key], _line(node, key), "person",
+                                              f"{where} {key}")
+        for key in ("segment_id", "form_id"):
+            if key in node:
+                extra[key] = self.value(node[key], _line(node, key), f"{where} {key}")
+        if "data" in node:
+            extra["data"] = self.fields(node["data"], _line(node, "data"), f"{where} data")
+            keys = [k for k, _ in extra["data"]]
+            if "id" not in keys and "email" not in keys and not node.get("rest"):
+                self.problem(_line(node, "data"), f"{where}: form data must include 'id' or "
+                                                  "'email' to identify the person")
+        if typ == "delivery":
+            if name is not None and name.literal is not None \
+                    and name.literal not in DELIVERY_EVENTS:
+                self.problem(name.line, f"{where}: delivery event name '{name.literal}' is not "
+                                        f"one of {', '.join(DELIVERY_EVENTS)}")
+            if "device_token" not in [k for k, _ in attributes]:
+                self.problem(_line(node, "attributes") or line,
+                             f"{where}: attributes.device_token is required for delivery events")
+        return extra
+
+    def device(self, node: Any, line: int, action: str, where: str) -> Device | None:
+        if not isinstance(node, CommentedMap):
+            self.problem(line, f"{where}: 'device' is a mapping, e.g. {{token: device_token, "
+                               "platform: platform}")
+            return None
+        allowed = ("token",) if action == "delete_device" else (
+            "token", "platform", "last_used", "attributes")
+        self.unknown_keys(node, allowed, f"{where} device")
+        if "token" not in node:
+            self.problem(line, f"{where}: device.token is required")
+            return None
+        token = self.value(node["token"], _line(node, "token"), f"{where} device.token")
+        platform = last_used = None
+        if "platform" in node:
+            platform = self.value(node["platform"], _line(node, "platform"),
+                                  f"{where} device.platform")
+            if platform.literal is not None and platform.literal not in PLATFORMS:
+                self.problem(platform.line, f"{where}: device.platform is ios or android")
+        elif action == "add_device":
+            self.problem(line, f"{where}: device.platform is required (ios or android)")
+        if "last_used" in node:
+            last_used = self.value(node["last_used"], _line(node, "last_used"),
+                                   f"{where} device.last_used", default_as="timestamp")
+        attrs = self.fields(node.get("attributes"), _line(node, "attributes"),
+                            f"{where} device.attributes")
+        return Device(token, platform, last_used, attrs)
+
+    def identifiers(self, node: Any, line: int, kind: str, where: str) -> Fields:
+        """Identifiers of a kind: person, object, delivery, segment or anonymous."""
         if not isinstance(node, CommentedMap) or not node:
-            self.problem(line, f"{where}: 'identifiers' is required, e.g. "
-                               + ("{id: user_id}" if typ == "person"
-                                  else "{object_type_id: {value: \"1\"}, object_id: company_id}"))
+            example = {"object": "{object_type_id: {value: \"1\"}, object_id: company_id}",
+                       "delivery": "{id: delivery_id}",
+                       "anonymous": "{anonymous_id: anonymous_id}"}.get(kind, "{id: user_id}")
+            self.problem(line, f"{where}: identifiers are required, e.g. {example}")
             return ()
         fields = self.fields(node, line, f"{where} identifiers")
         keys = [k for k, _ in fields]
-        if typ == "person":
-            bad = [k for k in keys if k not in PERSON_IDS]
-            for k in bad:
-                self.problem(_line(node, k), f"{where}: person identifier '{k}' is not one of "
-                                             f"{', '.join(PERSON_IDS)}")
-        elif keys == ["cio_object_id"]:
-            pass
-        elif sorted(keys) != sorted(OBJECT_IDS):
-            self.problem(line, f"{where}: object identifiers are object_type_id and object_id "
-                               "(or cio_object_id alone)")
+        if kind == "object":
+            if keys != ["cio_object_id"] and sorted(keys) != sorted(OBJECT_IDS):
+                self.problem(line, f"{where}: object identifiers are object_type_id and "
+                                   "object_id (or cio_object_id alone)")
+        else:
+            allowed = IDENTIFIER_KEYS[kind]
+            for k in keys:
+                if k not in allowed:
+                    self.problem(_line(node, k), f"{where}: {kind} identifier '{k}' is not one "
+                                                 f"of {', '.join(allowed)}")
         for k, v in fields:
             if v.as_ not in (None, "string"):
                 self.problem(v.line, f"{where}: identifier '{k}' is sent as a string; "
@@ -395,7 +518,8 @@ class _Parser:
                                      "like {value: \"1\"}")
         return fields
 
-    def relationships(self, node: Any, line: int, typ: str, where: str) -> tuple[Relationship, ...]:
+    def relationships(self, node: Any, line: int, typ: str, where: str,
+                      action: str = "") -> tuple[Relationship, ...]:
         if node is None:
             return ()
         if not isinstance(node, CommentedSeq) or not node:
@@ -403,6 +527,8 @@ class _Parser:
                                "{identifiers: ..., attributes: ...}")
             return ()
         other = "object" if typ == "person" else "person"
+        if action == "identify_anonymous":
+            other = "anonymous"
         out = []
         for i, item in enumerate(node):
             iline = _line(node, i)

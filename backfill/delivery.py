@@ -22,8 +22,6 @@ from backfill.rejects import Reject
 from backfill.report import Report
 from backfill.sender import Kind, Outcome, Sender, error_reason
 
-BATCH_PATH = "/api/v2/batch"
-
 
 class Stopped(BackfillError):
     """The run stopped early; the checkpoint is saved and the same command resumes (exit 3)."""
@@ -69,14 +67,15 @@ class Delivery:
         elif outcome.kind is Kind.PARTIAL:
             refused = self._refused(batch, outcome)
             self.report.operations_delivered += batch.operations - refused
-        elif batch.operations > 1:  # 400 or 413 for the whole body: halve it
+        elif batch.splittable:  # 400 or 413 for the whole body: halve it
             for part in batch.split():
                 await self.deliver(part)
-        else:
-            what = "the operation is too large for the API (413)" \
+        else:  # one operation, or a v1 request: the API refused all of it
+            what = "the request is too large for the API (413)" \
                 if outcome.kind is Kind.TOO_LARGE else \
                 "; ".join(error_reason(e) for e in outcome.errors) or outcome.detail
-            self._api_reject(batch, 0, what or f"HTTP {outcome.status}")
+            for index in range(batch.operations):
+                self._api_reject(batch, index, what or f"HTTP {outcome.status}")
 
     async def _send(self, batch: Batch) -> Outcome:
         failures = 0
@@ -84,7 +83,7 @@ class Delivery:
             await self.limiter.acquire()
             self.report.requests += 1
             self.report.bytes_sent += batch.size
-            outcome = await self.sender.post(BATCH_PATH, batch.body)
+            outcome = await self.sender.post(batch.path, batch.body)
             if outcome.kind is Kind.UNAUTHORIZED:
                 raise Unauthorized(
                     "the Track API refused the credentials (HTTP "
@@ -121,5 +120,7 @@ class Delivery:
     def _api_reject(self, batch: Batch, index: int, reason: str) -> None:
         self.report.operations_rejected += 1
         record = orjson.loads(batch.operation(index))
+        if batch.path != "/api/v2/batch":
+            record = {"path": batch.path, "operation": record}
         self.reject(Reject(self.input_names[batch.inputs[index]], batch.rows[index], None, None,
                            reason, "api", record, f"api: {reason[:80]}"))

@@ -18,7 +18,7 @@ import polars as pl
 from ulid import ULID
 
 from backfill import limits
-from backfill.config import Mapping, Operation, Value
+from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
 from backfill.convert import convert, is_nested
 from backfill.errors import MappingError, Problem
 from backfill.parse import LINE, ROW
@@ -59,7 +59,7 @@ class _CompiledOp:
     limits: pl.Expr
     placeholders: list[tuple[str, str]]  # (JSON text of the placeholder, column with JSON text)
     timestamp: pl.Expr  # the event's timestamp (seconds) for its id, null when there is none
-
+    path: pl.Expr | None = None  # v1 operations: the request path of each row
 
 class _Compiler:
     """Compiles the mapping for one input schema."""
@@ -165,14 +165,8 @@ class _Compiler:
 
     @staticmethod
     def mapping_columns(op: Operation) -> list[str]:
-        cols = [v.column for _, v in op.identifiers if v.column]
-        cols += [v.column for _, v in op.attributes if v.column]
-        for v in (op.timestamp, op.name):
-            if v is not None and v.column:
-                cols.append(v.column)
-        for rel in op.relationships:
-            cols += [v.column for _, v in rel.identifiers if v.column]
-            cols += [v.column for _, v in rel.attributes if v.column]
+        """Columns this operation names (what `rest` leaves out)."""
+        cols = [v.column for v in values_of(op) if v.column]
         if op.when:
             cols.append(op.when)
         if op.dedupe_column:
@@ -181,17 +175,36 @@ class _Compiler:
 
     # -- operations ----------------------------------------------------------------------------
     def operation(self, op: Operation) -> tuple[_CompiledOp, list[str]]:
+        if op.type == "segment":
+            return self.segment(op), []
+        if op.type == "form":
+            return self.form(op)
         person = op.type == "person"
-        ids, present, id_limits, missing = self.identifiers(op.identifiers, op.type, "")
-        fields: list[tuple[str, pl.Expr]] = [
-            ("type", pl.lit(op.type)), ("identifiers", ids), ("action", pl.lit(op.action)),
-        ]
-        mapping_reasons = [pl.when(~present).then(missing)]
-        limit_reasons = list(id_limits)
-        strip = {"timestamp", "id", "attributes", "cio_relationships", "relationship_attributes"}
-        strip.update(n for n, _ in op.identifiers)
+        fields: list[tuple[str, pl.Expr]] = [("type", pl.lit(op.type))]
+        mapping_reasons: list[pl.Expr] = []
+        limit_reasons: list[pl.Expr] = []
+        strip = {"timestamp", "id", "attributes", "cio_relationships", "relationship_attributes",
+                 "last_used", "platform"}
+        if op.action == "merge":
+            fields.append(("action", pl.lit(op.action)))
+            for key, ids_fields in (("primary", op.primary), ("secondary", op.secondary)):
+                ids, present, id_limits, missing = self.identifiers(ids_fields, "person",
+                                                                    f"{key} ")
+                fields.append((key, ids))
+                mapping_reasons.append(pl.when(~present).then(missing))
+                limit_reasons += id_limits
+                strip.update(n for n, _ in ids_fields)
+        else:
+            kind = "object" if op.type == "object" else "person"
+            ids, present, id_limits, missing = self.identifiers(op.identifiers, kind, "")
+            fields += [("identifiers", ids), ("action", pl.lit(op.action))]
+            mapping_reasons.append(pl.when(~present).then(missing))
+            limit_reasons += id_limits
+            strip.update(n for n, _ in op.identifiers)
         skip = op.nulls == "skip"
         problems: list[str] = []
+        if op.device is not None:
+            fields.append(("device", self.device(op, mapping_reasons, limit_reasons, strip)))
 
         if op.dedupe_id == "column" and op.dedupe_column:
             raw = self.column(op.dedupe_column).cast(pl.String)
@@ -210,6 +223,11 @@ class _Compiler:
             mapping_reasons.append(pl.when(name_expr.is_null()).then(
                 pl.lit(f"event name ({label}) is empty")))
             limit_reasons.append(limits.event_name_too_long(name_expr))
+            if op.type == "delivery":
+                mapping_reasons.append(pl.when(name_expr.is_not_null()
+                                               & ~name_expr.is_in(DELIVERY_EVENTS)).then(
+                    pl.format("delivery event name \"{}\" is not one of {}", name_expr.str.head(60),
+                              pl.lit(", ".join(DELIVERY_EVENTS)))))
             fields.append(("name", name_expr))
         timestamp = pl.lit(None, dtype=pl.Int64)
         if op.timestamp is not None and (person or op.action != "identify"):
@@ -232,6 +250,10 @@ class _Compiler:
                     strip.update(f.nested_keys)
                 struct_fields.append(self._placeheld(name, f, placeholders))
             fields.append(("attributes", pl.struct(struct_fields)))
+            if op.type == "delivery":
+                token = dict(attrs)["device_token"].expr
+                mapping_reasons.append(pl.when(token.is_null()).then(
+                    pl.lit("attributes.device_token is empty; delivery events require it")))
             if len(attrs) > limits.MAX_ATTRIBUTES:
                 count = pl.sum_horizontal([f.expr.is_not_null().cast(pl.Int32)
                                            for _, f in attrs])
@@ -264,15 +286,8 @@ class _Compiler:
             fields.append(("cio_relationships",
                            pl.when(rel_list.list.len() > 0).then(rel_list)))
 
-        applies = pl.lit(True)
-        if op.when:
-            w = self.column(op.when)
-            applies = w.is_not_null()
-            if self.dtype(op.when) == pl.String:
-                applies = applies & (w.str.strip_chars() != "")
-            elif self.dtype(op.when) == pl.Boolean:
-                applies = applies & w
-        if op.action == "add_relationships":
+        applies = self.applies(op)
+        if op.action in ("add_relationships", "delete_relationships"):
             applies = applies & fields[-1][1].is_not_null()
 
         body = pl.struct([e.alias(n) for n, e in fields]).struct.json_encode()
@@ -282,6 +297,105 @@ class _Compiler:
         limit_reason = pl.when(applies).then(limits.first_reason(limit_reasons))
         return (_CompiledOp(op, json, mapping_reason, limit_reason, placeholders, timestamp),
                 problems)
+
+    def device(self, op: Operation, mapping_reasons: list[pl.Expr],
+               limit_reasons: list[pl.Expr], strip: set[str]) -> pl.Expr:
+        """device: {token, platform, last_used, attributes} (delete_device: token only)."""
+        d = op.device
+        assert d is not None
+        token = self.value(d.token, True, "device.token:")
+        token_expr = token.expr.cast(pl.String)
+        mapping_reasons += token.failures
+        mapping_reasons.append(pl.when(token_expr.is_null()).then(
+            pl.lit(f"device token ({d.token.label}) is empty")))
+        parts = [token_expr.alias("token")]
+        if d.platform is not None:
+            platform = self.value(d.platform, True, "device.platform:").expr.cast(pl.String)
+            lowered = platform.str.to_lowercase()
+            mapping_reasons.append(pl.when(~lowered.is_in(PLATFORMS) | lowered.is_null()).then(
+                pl.format("device platform \"{}\" is not ios or android",
+                          platform.fill_null("").str.head(40))))
+            parts.append(lowered.alias("platform"))
+        if d.last_used is not None:
+            last_used = self.value(d.last_used, True, "device.last_used:")
+            mapping_reasons += last_used.failures
+            parts.append(last_used.expr.alias("last_used"))
+        if d.attributes:
+            attrs = [(n, self.value(v, True, f"device attribute '{n}':")) for n, v in d.attributes]
+            for n, f in attrs:
+                mapping_reasons += f.failures
+                if f.size is not None:
+                    limit_reasons.append(limits.value_too_long(n, f.size, "device attribute"))
+                strip.add(n)
+            parts.append(pl.struct([f.expr.alias(n) for n, f in attrs]).alias("attributes"))
+        return pl.struct(parts)
+
+    def segment(self, op: Operation) -> _CompiledOp:
+        """v1: one id per row, for /api/v1/segments/{segment_id}/{action}?id_type=..."""
+        ids = {}
+        for name, v in op.identifiers:
+            f = self.value(v, True, "")
+            e = f.expr.cast(pl.String)
+            ids[name] = pl.when(e.str.strip_chars() != "").then(e)
+        value = pl.coalesce(list(ids.values()))
+        id_type = pl.coalesce([pl.when(e.is_not_null()).then(pl.lit(n)) for n, e in ids.items()])
+        assert op.segment_id is not None
+        segment = self.value(op.segment_id, True, "segment_id:").expr.cast(pl.String)
+        cols = " and ".join(f"'{v.column}'" for _, v in op.identifiers if v.column) or "?"
+        mapping = limits.first_reason([
+            pl.when(value.is_null()).then(pl.lit(f"no identifier: {cols} empty")),
+            pl.when(~segment.fill_null("").str.contains(r"^\d+$")).then(pl.format(
+                "segment_id \"{}\" is not a segment number", segment.fill_null("").str.head(40))),
+        ])
+        limit = limits.first_reason([limits.identifier_too_long(n, e) for n, e in ids.items()])
+        json = pl.struct(value.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+        path = pl.format("/api/v1/segments/{}/{}?id_type={}", segment, pl.lit(op.action),
+                         id_type)
+        return self._v1(op, json, mapping, limit, path)
+
+    def form(self, op: Operation) -> tuple[_CompiledOp, list[str]]:
+        """v1: one request per row to /api/v1/forms/{form_id}/submit, data as strings."""
+        data, problems = self.attributes(op, op.data, "data field", op.rest)
+        fields = [(n, _Field(pl.when(f.expr.is_not_null()).then(f.expr.cast(pl.String)),
+                             f.failures, f.size)) for n, f in data]
+        assert op.form_id is not None
+        form_id = self.value(op.form_id, True, "form_id:").expr.cast(pl.String)
+        reasons = [r for _, f in fields for r in f.failures]
+        who = [f.expr for n, f in fields if n in ("id", "email")]
+        reasons.append(pl.when(~pl.any_horizontal([e.is_not_null() for e in who])
+                               if who else pl.lit(True)).then(
+            pl.lit("form data has no 'id' or 'email' to identify the person")))
+        if len(who) == 2:
+            reasons.append(pl.when(pl.all_horizontal([e.is_not_null() for e in who])).then(
+                pl.lit("form data has both 'id' and 'email'; the API takes exactly one")))
+        reasons.append(pl.when(~form_id.fill_null("").str.contains(r"^[A-Za-z0-9_.~-]+$")).then(
+            pl.format("form_id \"{}\" must be letters, digits, '_', '.', '~' or '-'",
+                      form_id.fill_null("").str.head(40))))
+        limit = limits.first_reason([limits.value_too_long(n, f.size, "data field")
+                                     for n, f in fields if f.size is not None])
+        body = pl.struct([f.expr.alias(n) for n, f in fields]).struct.json_encode()
+        body = _strip_nulls(body, {n for n, _ in fields})
+        path = pl.format("/api/v1/forms/{}/submit", form_id)
+        return self._v1(op, body, limits.first_reason(reasons), limit, path), problems
+
+    def _v1(self, op: Operation, json: pl.Expr, mapping: pl.Expr, limit: pl.Expr,
+            path: pl.Expr) -> _CompiledOp:
+        applies = self.applies(op)
+        return _CompiledOp(op, pl.when(applies).then(json), pl.when(applies).then(mapping),
+                           pl.when(applies).then(limit), [], pl.lit(None, dtype=pl.Int64),
+                           pl.when(applies).then(path))
+
+    def applies(self, op: Operation) -> pl.Expr:
+        """Rows this operation is made for (`when:`)."""
+        if not op.when:
+            return pl.lit(True)
+        w = self.column(op.when)
+        applies = w.is_not_null()
+        if self.dtype(op.when) == pl.String:
+            applies = applies & (w.str.strip_chars() != "")
+        elif self.dtype(op.when) == pl.Boolean:
+            applies = applies & w
+        return applies
 
     def _placeheld(self, name: str, f: _Field, placeholders: list[tuple[str, str]]) -> pl.Expr:
         """`as: json` text goes in as a placeholder string, replaced by the text after encoding."""
@@ -346,6 +460,7 @@ class Encoder:
             *[pl.col(col) for c in ops for _, col in c.placeholders],
             *[c.timestamp.cast(pl.Int64).alias(f"t{i}") for i, c in enumerate(ops)
               if _auto_id(c.op)],
+            *[c.path.alias(f"p{i}") for i, c in enumerate(ops) if c.path is not None],
         )
         for i, c in enumerate(ops):
             for mark, col in c.placeholders:
@@ -373,6 +488,9 @@ class Encoder:
             .alias("o"),
         ).explode("o").unnest("o").filter(pl.col("json").is_not_null())
         long = long.with_columns(pl.col("json").str.len_bytes().cast(pl.Int64).alias("nbytes"))
+        if ops[0].path is not None:  # a v1 mapping holds that one operation (config.py)
+            long = long.join(good.select(ROW, pl.col("p0").alias("path")), on=ROW, how="left",
+                             maintain_order="left")
         counts = Counter()
         for i, c in enumerate(ops):
             counts[(c.op.type, c.op.action)] += good.get_column(f"j{i}").is_not_null().sum()
@@ -413,7 +531,7 @@ def event_id(content: str, timestamp: int | None, row: int) -> str:
 
 
 def _auto_id(op: Operation) -> bool:
-    return op.type == "person" and op.action == "event" and op.dedupe_id == "auto"
+    return op.is_event and op.dedupe_id == "auto"
 
 
 def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) -> pl.Series:

@@ -18,6 +18,8 @@ from backfill.limits import BATCH_OVERHEAD, MAX_BATCH_BYTES
 
 PREFIX = b'{"batch":['
 SUFFIX = b"]}"
+V2_PATH = "/api/v2/batch"
+MAX_SEGMENT_IDS = 1000
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,14 @@ class Batch:
     sizes: tuple[int, ...]
     inputs: tuple[int, ...]
     rows: tuple[int, ...]
+    path: str = "/api/v2/batch"
+    prefix: bytes = PREFIX
+    suffix: bytes = SUFFIX
+
+    @property
+    def splittable(self) -> bool:
+        """v2 bodies can be halved to isolate bad operations; v1 requests cannot."""
+        return self.path == V2_PATH and self.operations > 1
 
     @property
     def size(self) -> int:
@@ -49,7 +59,7 @@ class Batch:
         return tuple(spans)
 
     def operation(self, index: int) -> bytes:
-        start = len(PREFIX) + sum(self.sizes[:index]) + index
+        start = len(self.prefix) + sum(self.sizes[:index]) + index
         return self.body[start:start + self.sizes[index]]
 
     def split(self) -> tuple[Batch, Batch]:
@@ -58,10 +68,11 @@ class Batch:
         return self.part(0, half), self.part(half, self.operations)
 
     def part(self, start: int, end: int) -> Batch:
-        first = len(PREFIX) + sum(self.sizes[:start]) + start
+        first = len(self.prefix) + sum(self.sizes[:start]) + start
         last = first + sum(self.sizes[start:end]) + (end - start - 1)
-        return Batch(PREFIX + self.body[first:last] + SUFFIX, self.sizes[start:end],
-                     self.inputs[start:end], self.rows[start:end])
+        return Batch(self.prefix + self.body[first:last] + self.suffix, self.sizes[start:end],
+                     self.inputs[start:end], self.rows[start:end], self.path, self.prefix,
+                     self.suffix)
 
 
 def body_size(group_sizes: Sequence[int]) -> int:
@@ -103,7 +114,9 @@ class Packer:
         return 0 if self._pending is None else self._pending.height
 
     def add(self, ops: pl.DataFrame, input_index: int) -> list[Batch]:
-        """ops: __row, __op, json, nbytes in row order (EncodedChunk.ops)."""
+        """ops: __row, __op, json, nbytes in row order (EncodedChunk.ops); v1 ops add path."""
+        if "path" in ops.columns:
+            return pack_v1(ops, input_index)
         frame = ops.select(pl.lit(input_index, dtype=pl.Int32).alias("__in"), "__row", "json",
                            "nbytes")
         if self._pending is not None:
@@ -145,3 +158,21 @@ class Packer:
         return [Batch(PREFIX + text.encode() + SUFFIX, tuple(sizes), tuple(inputs), tuple(rows))
                 for text, sizes, inputs, rows in bodies.select(
                     "text", "nbytes", "__in", "__row").iter_rows()]
+
+
+def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:
+    """v1 requests: segment ids grouped by consecutive path, at most 1000 a request; one
+    request per form submission."""
+    out = []
+    runs = ops.with_columns(pl.col("path").rle_id().alias("__run")).group_by(
+        "__run", maintain_order=True).agg(pl.col("path").first(), "json", "nbytes", "__row")
+    for path, texts, sizes, rows in runs.select("path", "json", "nbytes", "__row").iter_rows():
+        segment = path.startswith("/api/v1/segments/")
+        step = MAX_SEGMENT_IDS if segment else 1
+        prefix, suffix = (b'{"ids":[', b"]}") if segment else (b'{"data":', b"}")
+        for i in range(0, len(texts), step):
+            part = texts[i:i + step]
+            body = prefix + ",".join(part).encode() + suffix
+            out.append(Batch(body, tuple(sizes[i:i + step]), (input_index,) * len(part),
+                             tuple(rows[i:i + step]), path, prefix, suffix))
+    return out

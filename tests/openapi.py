@@ -34,3 +34,14 @@ def batch_validator() -> Draft202012Validator:
 def batch_errors(body: dict) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}"
             for e in batch_validator().iter_errors(body)]
+
+
+def request_validator(path: str, method: str = "post") -> Draft202012Validator:
+    """The request body schema of a v1 path, e.g. /api/v1/forms/{form_id}/submit."""
+    pointer = "/".join(["#", "paths", path.replace("~", "~0").replace("/", "~1"), method,
+                        "requestBody", "content", "application~1json", "schema"])
+    return Draft202012Validator({**document(), "$ref": pointer})
+
+
+def request_errors(path: str, body: dict) -> list[str]:
+    return [e.message[:300] for e in request_validator(path).iter_errors(body)]

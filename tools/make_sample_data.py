@@ -91,8 +91,52 @@ def write_events(rng: random.Random) -> None:
     (OUT / "events.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def write_csv(name: str, header: list[str], rows: list[list[str]]) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    (OUT / name).write_text(buf.getvalue(), encoding="utf-8")
+
+
+def write_small(rng: random.Random) -> None:
+    """Devices, merges, segment members, form submissions and deliveries."""
+    uid = [f"u{100000 + i}" for i in range(3000)]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    devices = [[rng.choice(uid), f"tok-{i:06d}-{rng.randrange(16**8):08x}",
+                rng.choice(["ios", "android"]),
+                (start + timedelta(hours=rng.randrange(8000))).strftime("%Y-%m-%d %H:%M:%S"),
+                rng.choice(["17.4", "14", "16.1"]), rng.choice(["3.2.0", "3.3.1"])]
+               for i in range(400)]
+    devices[17][2] = "windows"  # bad: not ios or android
+    write_csv("devices.csv", ["user_id", "device_token", "platform", "last_seen", "os_version",
+                              "app_version"], devices)
+    merges = [[uid[i], f"legacy-{i}"] for i in range(0, 200, 2)]
+    merges[5][1] = ""  # bad: no secondary
+    write_csv("merges.csv", ["keep_id", "duplicate_id"], merges)
+    members = [[rng.choice(uid), str(rng.choice([12, 12, 13]))] for _ in range(2500)]
+    members.sort(key=lambda r: r[1])  # sorted by segment: fuller requests
+    members[30][1] = "vip"  # bad: not a segment number
+    write_csv("segment_members.csv", ["user_id", "segment"], members)
+    forms = [[f"visitor{i}@example.com" if i % 5 else "", uid[i] if i % 5 == 0 else "",
+              rng.choice(FIRST), rng.choice(["pricing", "demo", "newsletter"]),
+              rng.choice(["yes", "no"])] for i in range(150)]
+    forms[9] = ["", "", "Anon", "demo", "no"]  # bad: no id or email
+    write_csv("form_submissions.csv", ["email", "user_id", "first_name", "form", "consent"], forms)
+    deliveries = [[f"RPIyMTM6{i:08d}", rng.choice(["opened", "delivered", "converted"]),
+                   f"tok-{rng.randrange(400):06d}", str(int((start + timedelta(
+                       minutes=rng.randrange(100000))).timestamp()))] for i in range(600)]
+    deliveries[3][1] = "clicked"  # bad: not a delivery metric
+    deliveries[8][2] = ""  # bad: no device token
+    write_csv("deliveries.csv", ["delivery_id", "metric", "device_token", "at"], deliveries)
+
+
 if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)
     write_people(random.Random(7))
     write_events(random.Random(11))
-    print(f"wrote {OUT}/people.csv and {OUT}/events.ndjson")
+    write_small(random.Random(13))
+    print(f"wrote sample data in {OUT}")
