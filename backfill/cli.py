@@ -184,6 +184,40 @@ def run(mapping: str, inputs: tuple[str, ...], endpoint: str | None, region: str
 
 
 @cli.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("--type", "kind", type=click.Choice(["person", "object", "event"]),
+              default="person", show_default=True, help="The shape of import to start from.")
+@click.option("--format", "fmt", type=FORMATS, help="When the extension does not say.")
+@click.option("--sample", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Rows to look at.")
+def init(input_path: str, kind: str, fmt: str | None, sample: int) -> None:
+    """Print a starter mapping for INPUT's columns (redirect it to a file).
+
+    \b
+    Examples:
+      backfill init sample_data/people.csv > mapping.yaml
+      backfill init exports/events.ndjson --type event > events.yaml
+    """
+    from backfill.config import CsvOptions
+    from backfill.init import starter_mapping
+    from backfill.reader import InputReader, resolve_inputs
+
+    [inp] = resolve_inputs([input_path], fmt)
+    reader = InputReader(inp, CsvOptions())
+    try:
+        first = next(iter(reader.chunks()), None)
+    finally:
+        reader.close()
+    if not reader.columns:
+        raise UsageError(f"{inp.name}: no columns found (is the file empty?)")
+    frame = first.frame.head(sample) if first is not None else None
+    import polars as pl
+
+    frame = frame if frame is not None else pl.DataFrame({c: [] for c in reader.columns})
+    click.echo(starter_mapping(inp.path, inp.format, reader.columns, frame, kind), nl=False)
+
+
+@cli.command()
 @click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the checkpoint's content as JSON.")
 def status(checkpoint_path: str, as_json: bool) -> None:
