@@ -22,6 +22,8 @@ import polars as pl
 
 from backfill.rejects import Reject
 
+csv.field_size_limit(2**31 - 1)  # a 10 MB field is a value to reject by size, not a crash
+
 ROW = "__row"
 LINE = "__line"
 REPLACEMENT = "\ufffd"
@@ -57,11 +59,16 @@ def parse_csv_block(
         except UnicodeDecodeError:
             lossy = True
     n = len(layout.columns)
-    df = _read(block, n, layout)  # parsed once; the line path reuses it
-    parsed = _csv_fast(df, block, layout, input_name, first_line, first_row, lossy)
-    if parsed is None:
-        parsed = _csv_lines(df.drop("__extra"), block, layout, input_name, first_line,
-                            first_row, lossy)
+    parsed = None
+    try:
+        df = _read(block, n, layout)  # parsed once; the line path reuses it
+    except pl.exceptions.PolarsError:
+        df = None  # e.g. a quote that is never closed: Python's csv module says where
+    if df is not None:
+        parsed = _csv_fast(df, block, layout, input_name, first_line, first_row, lossy)
+        if parsed is None:
+            parsed = _csv_lines(df.drop("__extra"), block, layout, input_name, first_line,
+                                first_row, lossy)
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     names = dict(zip(_positional(n), layout.columns, strict=True))
@@ -162,7 +169,7 @@ def _csv_exact(block: bytes, layout: CsvLayout, name: str, first_line: int,
     n = len(layout.columns)
     text = block.decode("utf-8", errors="replace")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter,
-                        quotechar=layout.quote, strict=False)
+                        quotechar=layout.quote, strict=True)
     good: list[list[str]] = []
     rows: list[int] = []
     lines: list[int] = []
@@ -174,11 +181,17 @@ def _csv_exact(block: bytes, layout: CsvLayout, name: str, first_line: int,
             rec = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:  # e.g. NUL byte in older Pythons, field too large
+        except csv.Error as exc:  # a malformed quote, say; the next record is read on
             start = prev_end + first_line
             prev_end = reader.line_num
-            rejects.append(Reject(name, row, start, None, f"unreadable CSV record: {exc}",
-                                  "read", None, "unreadable record"))
+            end = prev_end + first_line - 1
+            if "unexpected end of data" in str(exc):
+                reason = (f"a quoted field opened on line {start} is never closed: lines "
+                          f"{start} to {end} (the end of the input) cannot be read as records")
+            else:
+                reason = f"malformed CSV record on lines {start} to {end}: {exc}"
+            rejects.append(Reject(name, row, start, None, reason, "read", None,
+                                  "malformed record"))
             row += 1
             continue
         start = prev_end + first_line
