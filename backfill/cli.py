@@ -251,6 +251,8 @@ def status(checkpoint_path: str, as_json: bool) -> None:
 @click.option("--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0,
               help="Share of connections closed without an answer.")
+@click.option("--lost-answer-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Share of requests processed and stored whose answer is never sent.")
 @click.option("--latency-ms", default="0", help="Added latency: N, or MIN-MAX.")
 @click.option("--max-body", type=int, default=500_000, show_default=True,
               help="Bodies above this get 413.")
@@ -259,8 +261,8 @@ def status(checkpoint_path: str, as_json: bool) -> None:
 @click.option("--seed", type=int, default=None, help="Seed of the fault injection.")
 def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: str,
              api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
-             drop_rate: float, latency_ms: str, max_body: int, invalid: str,
-             seed: int | None) -> None:
+             drop_rate: float, lost_answer_rate: float, latency_ms: str, max_body: int,
+             invalid: str, seed: int | None) -> None:
     """A local Track API: rehearse an import end to end, or test against faults.
 
     \b
@@ -277,7 +279,8 @@ def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: st
     except ValueError:
         raise UsageError(f"--latency-ms '{latency_ms}': give N or MIN-MAX in ms") from None
     store = emu.Store(db, count_only=count_only)
-    faults = emu.Faults(fail_rate, throttle_rate, drop_rate, latency, retry_after, seed)
+    faults = emu.Faults(fail_rate, throttle_rate, drop_rate, latency, retry_after, seed,
+                        lost_answer_rate)
     app = emu.Emulator(site_id, api_key, store, faults, max_body=max_body, invalid=invalid)
     where = "counting only" if count_only else f"storing in {store.path}"
     click.echo(f"Track API emulator on http://{host}:{port} ({where}); Ctrl-C stops it",

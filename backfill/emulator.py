@@ -44,6 +44,7 @@ class Faults:
     latency_ms: tuple[float, float] = (0.0, 0.0)
     retry_after: float = 1.0
     seed: int | None = None
+    lost_answer_rate: float = 0.0  # processed and stored, then the connection closed
 
 
 class Store:
@@ -54,6 +55,7 @@ class Store:
         self.path = path
         self.operations = 0
         self.requests = 0
+        self.lost_answers = 0
         self.per_second: Counter[int] = Counter()
         self.statuses: Counter[int] = Counter()
         self.db: sqlite3.Connection | None = None
@@ -95,6 +97,7 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         return {"requests": self.requests, "operations": self.operations,
+                "lost_answers": self.lost_answers,
                 "max_per_second": max(self.per_second.values(), default=0),
                 "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path}
 
@@ -236,6 +239,12 @@ class Emulator:
         except ConnectionResetError:  # the client went away mid-request (killed, say)
             self.store.seen(0)
             return web.Response(status=499)
+        if f.lost_answer_rate and self.random.random() < f.lost_answer_rate:
+            self.store.lost_answers += 1
+            self.store.seen(0)
+            if request.transport is not None:
+                request.transport.close()  # stored, but the client never hears of it
+            raise asyncio.CancelledError
         return self._answer(response)
 
     def _answer(self, response: web.StreamResponse) -> web.StreamResponse:
