@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check backfill tests tools
 	$(BIN)/pytest -q
+
+# The benchmark suite: 1M and 5M-row people CSVs, a 1M-line events NDJSON, the peers and the
+# rate test (about 15 minutes on 2 cores). Numbers go to bench/results.json and BENCHMARKS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check backfill tests tools

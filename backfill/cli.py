@@ -259,10 +259,15 @@ def status(checkpoint_path: str, as_json: bool) -> None:
 @click.option("--invalid", type=click.Choice(["207", "400"]), default="207", show_default=True,
               help="Invalid operations: list them in a 207, or refuse the whole batch (400).")
 @click.option("--seed", type=int, default=None, help="Seed of the fault injection.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
+              help="Serve HTTPS with this certificate (PEM; clients that speak only https).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
+              help="The certificate's private key (PEM).")
 def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: str,
              api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
              drop_rate: float, lost_answer_rate: float, latency_ms: str, max_body: int,
-             invalid: str, seed: int | None) -> None:
+             invalid: str, seed: int | None, tls_cert: str | None,
+             tls_key: str | None) -> None:
     """A local Track API: rehearse an import end to end, or test against faults.
 
     \b
@@ -282,10 +287,17 @@ def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: st
     faults = emu.Faults(fail_rate, throttle_rate, drop_rate, latency, retry_after, seed,
                         lost_answer_rate)
     app = emu.Emulator(site_id, api_key, store, faults, max_body=max_body, invalid=invalid)
+    context = None
+    if tls_cert:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls_cert, tls_key)
     where = "counting only" if count_only else f"storing in {store.path}"
-    click.echo(f"Track API emulator on http://{host}:{port} ({where}); Ctrl-C stops it",
+    scheme = "https" if context else "http"
+    click.echo(f"Track API emulator on {scheme}://{host}:{port} ({where}); Ctrl-C stops it",
                err=True)
-    emu.serve(app, host, port)
+    emu.serve(app, host, port, context)
 
 
 @cli.command()

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import sqlite3
+import ssl
 import tempfile
 import threading
 import time
@@ -99,6 +100,7 @@ class Store:
         return {"requests": self.requests, "operations": self.operations,
                 "lost_answers": self.lost_answers,
                 "max_per_second": max(self.per_second.values(), default=0),
+                "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
                 "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path}
 
 
@@ -345,10 +347,12 @@ class Emulator:
 class EmulatorThread:
     """Runs an emulator on loopback in a background thread: `with EmulatorThread(...) as emu`."""
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0,
+                 ssl_context: ssl.SSLContext | None = None):
         self.emulator = emulator
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="emulator")
@@ -357,7 +361,8 @@ class EmulatorThread:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -375,7 +380,7 @@ class EmulatorThread:
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.emulator.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.emulator.base_url = self.url
@@ -399,7 +404,9 @@ class EmulatorThread:
         self.stop()
 
 
-def serve(emulator: Emulator, host: str, port: int) -> None:
+def serve(emulator: Emulator, host: str, port: int,
+          ssl_context: ssl.SSLContext | None = None) -> None:
     """Serve in the foreground until interrupted (the `backfill emulator` command)."""
-    emulator.base_url = f"http://{host}:{port}"
-    web.run_app(emulator.app(), host=host, port=port, access_log=None, print=None)
+    emulator.base_url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
+    web.run_app(emulator.app(), host=host, port=port, access_log=None, print=None,
+                ssl_context=ssl_context)

@@ -1,14 +1,21 @@
 """One rate limit shared by every worker. Pure logic over an injected clock and sleep.
 
-Requests are spaced at least 1/rate apart (a leaky bucket with a burst of one), so no one-second
-window ever holds more than `rate` requests. `pause(seconds)` (a Retry-After) holds every worker.
+Two rules together: requests are scheduled 1/rate apart (anchored on the schedule, so a late
+wake-up does not lower the rate), and no window of WINDOW seconds ever holds more than `rate`
+grants (a strict cap; WINDOW is a little over a second so that network jitter cannot push a
+second's worth of requests into the server's one-second bucket). `pause(seconds)` (a
+Retry-After) holds every worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+
+WINDOW = 1.01
 
 
 class RateLimiter:
@@ -16,23 +23,32 @@ class RateLimiter:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.interval = 1.0 / rate + 1e-9  # never rate+1 in a window through rounding
+        self.interval = 1.0 / rate
         self.clock = clock
         self.sleep = sleep
         self._next = 0.0
         self._paused_until = 0.0
+        self._recent: deque[float] = deque(maxlen=max(1, math.floor(rate)))
 
     def pause(self, seconds: float) -> None:
         """Hold every worker for `seconds` from now (the API asked us to wait)."""
         self._paused_until = max(self._paused_until, self.clock() + seconds)
 
+    def _earliest(self) -> float:
+        slot = max(self._next, self._paused_until)
+        if len(self._recent) == self._recent.maxlen:
+            slot = max(slot, self._recent[0] + WINDOW)
+        return slot
+
     async def acquire(self) -> None:
-        """Wait for this caller's slot. Slots are handed out in call order."""
+        """Wait for this caller's slot."""
         while True:
             now = self.clock()
-            slot = max(now, self._next, self._paused_until)
+            slot = self._earliest()
             if slot <= now:
-                self._next = now + self.interval
+                self._recent.append(now)
+                # stay on the schedule after a late wake-up (up to half an interval late),
+                # but never bank idle time
+                self._next = max(slot, now - self.interval / 2) + self.interval
                 return
-            # reserve nothing while waiting: a pause may have moved while we slept
             await self.sleep(slot - now)

@@ -1,0 +1,294 @@
+"""The benchmark suite: peers measured in the same run, on the same files, as ratios.
+
+usage: python bench/run.py [--rows 1000000,5000000] [--events 1000000] [--rate-seconds 20]
+                           [--json bench/results.json] [--skip-peers]
+
+Prints a table and writes the same numbers as JSON. Every command runs in its own process; its
+peak RSS comes from wait4 (ru_maxrss) and its peak RssAnon from /proc sampling (memory-mapped
+input pages count in RSS, not in RssAnon).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import data  # noqa: E402
+
+SITE, KEY = "bench-site", "bench-key"
+PY = sys.executable
+
+
+@dataclass
+class Measure:
+    name: str
+    rows: int
+    seconds: float
+    max_rss_mb: float
+    max_rss_anon_mb: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _rss_anon(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def measure(name: str, rows: int, cmd: list[str], env: dict | None = None) -> Measure:
+    """Run a command to its end; wall time, peak RSS (wait4) and peak RssAnon (sampled)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = [0.0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _rss_anon(proc.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = proc.communicate()
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{name} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return Measure(name, rows, seconds, usage.ru_maxrss / 1024, peak[0])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulator:
+    """`backfill emulator --count-only` in its own process (optionally over https)."""
+
+    def __init__(self, tls: tuple[str, str] | None = None):
+        self.port = free_port()
+        cmd = [PY, "-m", "backfill", "emulator", "--count-only", "--port", str(self.port),
+               "--site-id", SITE, "--api-key", KEY]
+        if tls:
+            cmd += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        self.scheme = "https" if tls else "http"
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the emulator did not start")
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_emulator/stats") as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def people_suite(rows: int, work: Path, peers: bool) -> dict:
+    csv_path = data.people(rows)
+    mapping = work / "people.yaml"
+    mapping.write_text(data.PEOPLE_MAPPING)
+    env = {"CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
+    out: dict = {"rows": rows, "file_mb": round(csv_path.stat().st_size / 1e6, 1)}
+    floor = measure("floor", rows, [PY, str(BENCH / "floor.py"), str(csv_path)])
+    report = work / f"validate_{rows}.json"
+    validate = measure("validate", rows, [PY, "-m", "backfill", "validate", str(mapping),
+                                          str(csv_path), "--quiet", "--report", str(report),
+                                          "--rejects", str(work / "rejects.ndjson")])
+    fill = json.loads(report.read_text())["fill_ratio"]
+    emu = Emulator()
+    try:
+        run = measure("run", rows, [PY, "-m", "backfill", "run", str(mapping), str(csv_path),
+                                    "--endpoint", emu.url, "--quiet", "--rate", "100000",
+                                    "--restart", "--checkpoint", str(work / "cp.json"),
+                                    "--rejects", str(work / "rejects.ndjson")], env)
+        if peers:
+            hand = measure("hand-written", rows, [PY, str(BENCH / "handwritten.py"),
+                                                  str(csv_path), emu.url, SITE, KEY])
+    finally:
+        emu.stop()
+    measures = [floor, validate, run]
+    if peers:
+        measures.append(hand)
+        measures.append(official(rows, csv_path, work))
+    out["measures"] = {m.name: {**asdict(m), "rows_per_s": round(m.rows_per_s)}
+                       for m in measures}
+    out["fill_ratio"] = fill
+    return out
+
+
+def official(rows: int, csv_path: Path, work: Path) -> Measure:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file, ca_file = work / "cert.pem", work / "key.pem", work / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    emu = Emulator(tls=(str(cert_file), str(key_file)))
+    try:
+        return measure("official client", rows,
+                       [PY, str(BENCH / "official.py"), str(csv_path), "127.0.0.1",
+                        str(emu.port), SITE, KEY], {"REQUESTS_CA_BUNDLE": str(ca_file)})
+    finally:
+        emu.stop()
+
+
+def events_suite(rows: int, work: Path) -> dict:
+    path = data.events(rows)
+    mapping = work / "events.yaml"
+    mapping.write_text(data.EVENTS_MAPPING)
+    floor = measure("floor", rows, [PY, str(BENCH / "floor.py"), str(path)])
+    validate = measure("validate", rows, [PY, "-m", "backfill", "validate", str(mapping),
+                                          str(path), "--quiet", "--rejects",
+                                          str(work / "rejects.ndjson")])
+    return {"rows": rows, "measures": {m.name: {**asdict(m), "rows_per_s": round(m.rows_per_s)}
+                                       for m in (floor, validate)}}
+
+
+def rate_suite(seconds: float, work: Path, rate: int = 200) -> dict:
+    """`--rate 200` held for `seconds`: form submissions, one request each."""
+    path, mapping_text = data.forms(int(rate * seconds))
+    mapping = work / "forms.yaml"
+    mapping.write_text(mapping_text)
+    emu = Emulator()
+    try:
+        started = time.perf_counter()
+        subprocess.run([PY, "-m", "backfill", "run", str(mapping), str(path), "--endpoint",
+                        emu.url, "--quiet", "--rate", str(rate), "--restart", "--checkpoint",
+                        str(work / "rate.cp.json"), "--rejects", str(work / "r.ndjson")],
+                       cwd=ROOT, env={**os.environ, "CUSTOMERIO_SITE_ID": SITE,
+                                      "CUSTOMERIO_API_KEY": KEY}, check=True,
+                       capture_output=True)
+        wall = time.perf_counter() - started
+        stats = emu.stats()
+    finally:
+        emu.stop()
+    per_second = stats["per_second"]
+    seconds_seen = sorted(int(k) for k in per_second)
+    full = [per_second[str(s)] for s in seconds_seen[1:-1]]  # whole seconds only
+    return {"rate": rate, "requests": stats["requests"], "wall_s": round(wall, 2),
+            "mean_per_s": round(sum(full) / len(full), 1) if full else 0.0,
+            "max_in_any_second": stats["max_per_second"]}
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else 0.0
+
+
+def summarise(results: dict) -> list[str]:
+    lines = ["| input | command | rows/s | x floor | peak RSS MB | peak RssAnon MB |",
+             "|---|---|---|---|---|---|"]
+    for key, suite in results.items():
+        if not key.startswith(("people", "events")):
+            continue
+        ms = suite["measures"]
+        floor = ms["floor"]["rows_per_s"]
+        for name, m in ms.items():
+            lines.append(f"| {key} | {name} | {m['rows_per_s']:,} | {ratio(m['rows_per_s'], floor)}"
+                         f" | {m['max_rss_mb']:.0f} | {m['max_rss_anon_mb']:.0f} |")
+    lines.append("")
+    lines.append("| figure | value | target |")
+    lines.append("|---|---|---|")
+    for key, suite in results.items():
+        if not key.startswith("people"):
+            continue
+        ms = suite["measures"]
+        f, v, r = (ms[n]["rows_per_s"] for n in ("floor", "validate", "run"))
+        lines.append(f"| {key}: validate / floor | {ratio(v, f)} | >= 0.6 (aim 0.8) |")
+        lines.append(f"| {key}: run / floor | {ratio(r, f)} | >= 0.4 (aim 0.6) |")
+        if "hand-written" in ms:
+            lines.append(f"| {key}: run / hand-written | {ratio(r, ms['hand-written']['rows_per_s'])}"
+                         " | >= 5 |")
+            lines.append(f"| {key}: run / official client | "
+                         f"{ratio(r, ms['official client']['rows_per_s'])} | >= 10 |")
+        for name in ("validate", "run"):
+            lines.append(f"| {key}: peak RSS {name} / floor | "
+                         f"{ratio(ms[name]['max_rss_mb'], ms['floor']['max_rss_mb'])} | <= 2 "
+                         "(aim 1.25) |")
+        lines.append(f"| {key}: mean batch fill | {suite['fill_ratio']} | >= 0.98 |")
+    people = sorted((k for k in results if k.startswith("people")),
+                    key=lambda k: results[k]["rows"])
+    if len(people) >= 2:
+        small, big = results[people[0]]["measures"], results[people[-1]]["measures"]
+        for name in ("floor", "validate", "run"):
+            lines.append(f"| peak RSS {name}, {people[-1]} / {people[0]} | "
+                         f"{ratio(big[name]['max_rss_mb'], small[name]['max_rss_mb'])} | "
+                         + ("<= 1.5" if name != "floor" else "(the floor's own growth)") + " |")
+    if "rate" in results:
+        r = results["rate"]
+        lines.append(f"| --rate {r['rate']}: mean achieved | {r['mean_per_s']} | >= 190 |")
+        lines.append(f"| --rate {r['rate']}: most in any one second | {r['max_in_any_second']}"
+                     " | <= 200 |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", default="1000000,5000000")
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--rate-seconds", type=float, default=20)
+    ap.add_argument("--json", default=str(BENCH / "results.json"))
+    ap.add_argument("--skip-peers", action="store_true",
+                    help="Leave out the hand-written baseline and the official client.")
+    args = ap.parse_args()
+    results: dict = {"machine": {"cores": os.cpu_count(), "memory_gb": round(
+        os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(), "command": " ".join(sys.argv)}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for i, rows in enumerate(int(r) for r in args.rows.split(",")):
+            # the peers are measured on the first size (they are slow)
+            results[f"people {rows:,}"] = people_suite(rows, work, not args.skip_peers and i == 0)
+            print(f"people {rows:,}: done", file=sys.stderr)
+        if args.events:
+            results[f"events {args.events:,}"] = events_suite(args.events, work)
+            print("events: done", file=sys.stderr)
+        if args.rate_seconds:
+            results["rate"] = rate_suite(args.rate_seconds, work)
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(summarise(results)))
+    print(f"\nmachine: {results['machine']}")
+
+
+if __name__ == "__main__":
+    main()
