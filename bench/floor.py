@@ -8,10 +8,7 @@ import sys
 import polars as pl
 
 path = sys.argv[1]
-if path.endswith(".csv"):
-    lf = pl.scan_csv(path, infer_schema=False)
-else:
-    lf = pl.scan_ndjson(path)
+lf = pl.scan_csv(path, infer_schema=False) if path.endswith(".csv") else pl.scan_ndjson(path)
 out = lf.select(pl.struct(pl.all()).struct.json_encode().str.len_bytes().alias("n")).select(
     pl.len(), pl.col("n").sum()).collect(engine="streaming")
 print(out.row(0))
