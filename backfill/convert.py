@@ -120,3 +120,57 @@ _CONVERTERS = {
     "timestamp": _timestamp,
     "json": _json,
 }
+
+
+def convert_text(values: pl.Series, as_: str) -> tuple[pl.Series, pl.Series]:
+    """Eager conversion of a text column: (converted, failed), each value computed once.
+
+    Timestamps and ints try the cheap reading first (an integer) and the others only on the
+    values still unread, so a column in one format costs one pass, not one per format.
+    """
+    if as_ == "timestamp":
+        return _timestamp_text(values)
+    if as_ == "int":
+        text = values.str.strip_chars()
+        out = text.cast(pl.Int64, strict=False)
+        rest = out.is_null() & text.is_not_null() & (text != "")
+        if rest.any():
+            frame = pl.DataFrame({"t": text.filter(rest)})
+            whole = frame.select(_int(pl.col("t"), pl.String)).to_series()
+            out = out.scatter(rest.arg_true(), whole)
+        return out, rest & out.is_null()
+    frame = pl.DataFrame({"t": values})
+    value, failed = convert(pl.col("t"), pl.String, as_)
+    result = frame.select(value.alias("v"), failed.alias("f"))
+    return result.get_column("v"), result.get_column("f")
+
+
+def _timestamp_text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    text = values.str.strip_chars()
+    number = text.cast(pl.Int64, strict=False)
+    out = pl.select(pl.when(number.abs() >= MS_THRESHOLD).then(number // 1000)
+                    .otherwise(number)).to_series()
+    todo = out.is_null() & text.is_not_null() & (text != "")
+    if not todo.any():
+        return out, todo
+    index = todo.arg_true()
+    rest = text.gather(index)
+    iso = pl.select(pl.when(rest.str.ends_with("Z") | rest.str.ends_with("z"))
+                    .then(rest.str.slice(0, rest.str.len_chars() - 1) + "+00:00")
+                    .otherwise(rest)).to_series()
+    parsed = pl.Series(values=[None] * len(iso), dtype=pl.Int64)
+    attempts = [(f, "UTC") for f in _TZ_FORMATS] + [(f, None) for f in _NAIVE_FORMATS]
+    for fmt, zone in attempts:
+        missing = parsed.is_null()
+        if not missing.any():
+            break
+        pick = missing.arg_true()
+        tried = iso.gather(pick).str.to_datetime(fmt, strict=False, time_zone=zone)
+        parsed = parsed.scatter(pick, tried.dt.epoch("s"))
+    missing = parsed.is_null()
+    if missing.any():
+        pick = missing.arg_true()
+        dates = iso.gather(pick).str.to_date("%Y-%m-%d", strict=False)
+        parsed = parsed.scatter(pick, dates.cast(pl.Datetime("ms")).dt.epoch("s"))
+    out = out.scatter(index, parsed)
+    return out, todo & out.is_null()

@@ -19,12 +19,14 @@ from ulid import ULID
 
 from backfill import limits
 from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
-from backfill.convert import convert, is_nested
+from backfill.convert import convert, convert_text, is_nested
 from backfill.errors import MappingError, Problem
 from backfill.parse import LINE, ROW
 from backfill.rejects import Reject
 
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+PREPARED = ("int", "float", "bool", "timestamp")  # text conversions computed once per chunk
+INTERNAL = ("__json_", "__conv_")
 _MAX_MS = 2**48 - 1
 _ARTICLE = {"int": "an int", "float": "a float", "bool": "a bool", "timestamp": "a timestamp",
             "json": "JSON", "string": "a string"}
@@ -68,6 +70,7 @@ class _Compiler:
         self.mapping = mapping
         self.schema = schema
         self.json_columns: dict[str, str] = {}  # source column -> prepared column
+        self.converted: dict[tuple[str, str], str] = {}  # (column, as) -> prepared column
 
     def dtype(self, column: str) -> pl.DataType:
         return self.schema.get(column, pl.String)
@@ -90,7 +93,11 @@ class _Compiler:
             failed = raw.is_not_null() & (raw.str.strip_chars() != "") & text.is_null()
             reason = self._failure(v, raw, failed, where)
             return _Field(text, [reason], text.str.len_bytes(), is_json=True)
-        expr, failed = convert(raw, dtype, v.as_)
+        if dtype == pl.String and v.as_ in PREPARED:
+            name = self.converted.setdefault((v.column, v.as_), f"__conv_{len(self.converted)}")
+            expr, failed = pl.col(name), pl.col(f"{name}_failed")
+        else:
+            expr, failed = convert(raw, dtype, v.as_)
         out_dtype = pl.String if v.as_ == "string" else (dtype if v.as_ in (None, "json") else None)
         if skip_empty and out_dtype == pl.String:
             expr = pl.when(expr != "").then(expr)
@@ -153,7 +160,7 @@ class _Compiler:
             used = set(self.mapping_columns(op)) | set(op.exclude)
             names = {n for n, _ in out}
             for col in self.schema.names():
-                if col in used or col in names or col in (ROW, LINE) or col.startswith("__json_"):
+                if col in used or col in names or col in (ROW, LINE) or col.startswith(INTERNAL):
                     continue
                 if len(col.encode()) > limits.MAX_NAME_BYTES:
                     problems.append(f"column '{col[:40]}...' (sent by 'rest') is "
@@ -451,6 +458,7 @@ class Encoder:
     def encode(self, frame: pl.DataFrame, input_name: str) -> EncodedChunk:
         compiler, ops = self.compile(frame.schema)
         frame = _prepare_json(frame, compiler.json_columns)
+        frame = _prepare_conversions(frame, compiler.converted)
         n = len(ops)
         out = frame.select(
             pl.col(ROW), pl.col(LINE),
@@ -495,6 +503,16 @@ class Encoder:
         for i, c in enumerate(ops):
             counts[(c.op.type, c.op.action)] += good.get_column(f"j{i}").is_not_null().sum()
         return EncodedChunk(long, rejects, frame.height, counts)
+
+
+def _prepare_conversions(frame: pl.DataFrame, columns: dict[tuple[str, str], str]
+                         ) -> pl.DataFrame:
+    """Each (column, as:) the mapping converts, computed once for the chunk."""
+    prepared = []
+    for (source, as_), target in columns.items():
+        values, failed = convert_text(frame.get_column(source), as_)
+        prepared += [values.alias(target), failed.alias(f"{target}_failed")]
+    return frame.with_columns(prepared) if prepared else frame
 
 
 def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
@@ -546,7 +564,7 @@ def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) ->
 
 def _rejects(rejected: pl.DataFrame, frame: pl.DataFrame, n: int, input_name: str
              ) -> list[Reject]:
-    data_cols = [c for c in frame.columns if c not in (ROW, LINE) and not c.startswith("__json_")]
+    data_cols = [c for c in frame.columns if c not in (ROW, LINE) and not c.startswith(INTERNAL)]
     records = frame.join(rejected.select(ROW), on=ROW, how="semi").select(ROW, *data_cols)
     by_row = {r[0]: dict(zip(data_cols, r[1:], strict=True)) for r in records.iter_rows()}
     out = []

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from backfill.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, mapping_hash, save
 from backfill.config import Mapping, check_columns
 from backfill.delivery import Delivery, RetryPolicy, Stopped, Unauthorized
-from backfill.encode import Encoder
+from backfill.encode import EncodedChunk, Encoder
 from backfill.errors import MappingError, UsageError
 from backfill.packer import Batch, Packer
 from backfill.parse import ROW
@@ -103,59 +104,103 @@ class Tracker(Protocol):
         """Every row of this input has been read."""
 
 
+ENCODERS = 2  # chunks mapped at once: polars releases the GIL, so both cores work
+
+
+@dataclass
+class _Pending:
+    """A chunk whose operations are being built in the pool."""
+
+    index: int
+    name: str
+    read_rejects: list
+    encoded: concurrent.futures.Future | None
+    bytes_done: int
+
+
+def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool
+            ) -> tuple[EncodedChunk, list[int]]:
+    """In a pool thread: the chunk's operations, and its rows that have none to send."""
+    encoded = encoder.encode(frame, name)
+    empty: list[int] = []
+    if settle:
+        empty = frame.select(ROW).join(encoded.ops.select(pl.col("__row").unique()), on=ROW,
+                                       how="anti").get_column(ROW).to_list()
+    return encoded, empty
+
+
 def batches(plan: Plan, report: Report, rejects: RejectsWriter,
             on_progress: Callable[[int], None] | None = None, tracker: Tracker | None = None,
             stop: threading.Event | None = None) -> Iterator[Batch]:
-    """Read, map, check and pack every input; yield full bodies as they are ready."""
+    """Read, map, check and pack every input; yield full bodies as they are ready.
+
+    Reading and packing stay in this thread and in order; mapping runs in a small pool, a few
+    chunks ahead, and its results are taken in order, so the output does not depend on timing.
+    """
     encoder = Encoder(plan.mapping)
     packer = Packer()
+    pending: deque[_Pending] = deque()
     done_before = 0
-    for index, inp in enumerate(plan.inputs):
-        reader = InputReader(inp, plan.mapping.source.csv)
-        report.warnings += reader.warnings
-        if inp.path == "-" and reader.columns:
-            problems = check_columns(plan.mapping, reader.columns, inp.name)
-            if problems:
-                raise MappingError(plan.mapping.path, problems)
-        skipped = tracker.skipped(index) if tracker else None
-        rows = 0
+
+    def finish(item: _Pending) -> Iterator[Batch]:
+        for r in item.read_rejects:
+            rejects.write(r)
+            report.add_reject(r)
+        settled = [r.row for r in item.read_rejects]
+        if item.encoded is not None:
+            encoded, empty = item.encoded.result()
+            for r in encoded.rejects:
+                rejects.write(r)
+                report.add_reject(r)
+            report.operations_by_type.update(encoded.op_counts)
+            settled += empty
+            yield from _counted(packer.add(encoded.ops, item.index), report)
+        if tracker is not None and settled:
+            tracker.settled(item.index, settled)
+        if on_progress:
+            on_progress(item.bytes_done)
+
+    with concurrent.futures.ThreadPoolExecutor(ENCODERS, "encode") as pool:
         try:
-            for chunk in reader.chunks():
-                if stop is not None and stop.is_set():
-                    return
-                rows += chunk.records
-                frame, read_rejects = chunk.frame, chunk.rejects
-                if skipped is not None:
-                    before = chunk.records
-                    frame = frame.filter(~skipped)
-                    read_rejects = _not_skipped(read_rejects, skipped)
-                    report.rows_skipped += before - frame.height - len(read_rejects)
-                if tracker is None:
-                    report.rows_read += chunk.records
-                for r in read_rejects:
-                    rejects.write(r)
-                    report.add_reject(r)
-                settled = [r.row for r in read_rejects]
-                if frame.height:
-                    encoded = encoder.encode(frame, inp.name)
-                    for r in encoded.rejects:
-                        rejects.write(r)
-                        report.add_reject(r)
-                    report.operations_by_type.update(encoded.op_counts)
-                    if tracker is not None:
-                        settled += frame.select(ROW).join(
-                            encoded.ops.select(pl.col("__row").unique()), on=ROW,
-                            how="anti").get_column(ROW).to_list()
-                    yield from _counted(packer.add(encoded.ops, index), report)
-                if tracker is not None and settled:
-                    tracker.settled(index, settled)
-                if on_progress:
-                    on_progress(done_before + chunk.bytes_done)
+            for index, inp in enumerate(plan.inputs):
+                reader = InputReader(inp, plan.mapping.source.csv)
+                report.warnings += reader.warnings
+                if inp.path == "-" and reader.columns:
+                    problems = check_columns(plan.mapping, reader.columns, inp.name)
+                    if problems:
+                        raise MappingError(plan.mapping.path, problems)
+                skipped = tracker.skipped(index) if tracker else None
+                rows = 0
+                try:
+                    for chunk in reader.chunks():
+                        if stop is not None and stop.is_set():
+                            return
+                        rows += chunk.records
+                        frame, read_rejects = chunk.frame, chunk.rejects
+                        if skipped is not None:
+                            before = chunk.records
+                            frame = frame.filter(~skipped)
+                            read_rejects = _not_skipped(read_rejects, skipped)
+                            report.rows_skipped += before - frame.height - len(read_rejects)
+                        if tracker is None:
+                            report.rows_read += chunk.records
+                        future = pool.submit(_encode, encoder, frame, inp.name,
+                                             tracker is not None) if frame.height else None
+                        pending.append(_Pending(index, inp.name, read_rejects, future,
+                                                done_before + chunk.bytes_done))
+                        while len(pending) > ENCODERS:
+                            yield from finish(pending.popleft())
+                finally:
+                    reader.close()
+                while pending:
+                    yield from finish(pending.popleft())
+                if tracker is not None:
+                    tracker.finished_input(index, rows)
+                done_before += inp.size()
         finally:
-            reader.close()
-        if tracker is not None:
-            tracker.finished_input(index, rows)
-        done_before += inp.size()
+            for item in pending:
+                if item.encoded is not None:
+                    item.encoded.cancel()
     yield from _counted(packer.flush(), report)
 
 
