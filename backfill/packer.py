@@ -7,10 +7,8 @@ The last, unfilled body of a chunk waits for the next chunk, so bodies stay full
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 import polars as pl
 
@@ -24,15 +22,21 @@ MAX_SEGMENT_IDS = 1000
 
 @dataclass(frozen=True)
 class Batch:
-    """One request body and, per operation in it, its size, input and row."""
+    """One request body and, per operation in it, its size, input and row (polars Series)."""
 
     body: bytes
-    sizes: tuple[int, ...]
-    inputs: tuple[int, ...]
-    rows: tuple[int, ...]
+    sizes: pl.Series
+    inputs: pl.Series
+    rows: pl.Series
     path: str = "/api/v2/batch"
     prefix: bytes = PREFIX
     suffix: bytes = SUFFIX
+
+    def __post_init__(self) -> None:
+        for name, dtype in (("sizes", pl.Int64), ("inputs", pl.Int32), ("rows", pl.Int64)):
+            value = getattr(self, name)
+            if not isinstance(value, pl.Series):
+                object.__setattr__(self, name, pl.Series(name, list(value), dtype=dtype))
 
     @property
     def splittable(self) -> bool:
@@ -50,16 +54,15 @@ class Batch:
     @property
     def spans(self) -> tuple[tuple[int, int, int], ...]:
         """Per input, in order: (input index, first row, last row)."""
-        spans: list[tuple[int, int, int]] = []
-        for i, row in zip(self.inputs, self.rows, strict=True):
-            if spans and spans[-1][0] == i:
-                spans[-1] = (i, spans[-1][1], row)
-            else:
-                spans.append((i, row, row))
-        return tuple(spans)
+        if self.inputs.n_unique() == 1:
+            return ((self.inputs[0], self.rows[0], self.rows[-1]),)
+        frame = pl.DataFrame({"i": self.inputs, "r": self.rows})
+        runs = frame.group_by(pl.col("i").rle_id().alias("g"), maintain_order=True).agg(
+            pl.col("i").first(), pl.col("r").first().alias("a"), pl.col("r").last().alias("b"))
+        return tuple(runs.select("i", "a", "b").iter_rows())
 
     def operation(self, index: int) -> bytes:
-        start = len(self.prefix) + sum(self.sizes[:index]) + index
+        start = len(self.prefix) + int(self.sizes.head(index).sum()) + index
         return self.body[start:start + self.sizes[index]]
 
     def split(self) -> tuple[Batch, Batch]:
@@ -68,11 +71,12 @@ class Batch:
         return self.part(0, half), self.part(half, self.operations)
 
     def part(self, start: int, end: int) -> Batch:
-        first = len(self.prefix) + sum(self.sizes[:start]) + start
-        last = first + sum(self.sizes[start:end]) + (end - start - 1)
-        return Batch(self.prefix + self.body[first:last] + self.suffix, self.sizes[start:end],
-                     self.inputs[start:end], self.rows[start:end], self.path, self.prefix,
-                     self.suffix)
+        first = len(self.prefix) + int(self.sizes.head(start).sum()) + start
+        n = end - start
+        last = first + int(self.sizes.slice(start, n).sum()) + (n - 1)
+        return Batch(self.prefix + self.body[first:last] + self.suffix,
+                     self.sizes.slice(start, n), self.inputs.slice(start, n),
+                     self.rows.slice(start, n), self.path, self.prefix, self.suffix)
 
 
 def body_size(group_sizes: Sequence[int]) -> int:
@@ -80,22 +84,24 @@ def body_size(group_sizes: Sequence[int]) -> int:
     return BATCH_OVERHEAD + sum(group_sizes) + max(len(group_sizes) - 1, 0)
 
 
-def plan(group_sizes: Sequence[int], limit: int = MAX_BATCH_BYTES) -> list[int]:
+def plan(group_sizes: Sequence[int] | pl.Series, limit: int = MAX_BATCH_BYTES) -> list[int]:
     """Greedy cut points: the exclusive end index of each body, in order.
 
     Every body but the last is as full as the next group allows; a group larger than a body on its
     own gets a body to itself (the checker rejects such rows before they get here).
     """
-    n = len(group_sizes)
+    sizes = group_sizes if isinstance(group_sizes, pl.Series) else pl.Series(
+        list(group_sizes), dtype=pl.Int64)
+    n = len(sizes)
     if n == 0:
         return []
     # c[j] = bytes of groups [0, j) plus one comma each; body [s, e) = overhead + c[e]-c[s]-1
-    c = [0, *accumulate(size + 1 for size in group_sizes)]
+    c = pl.concat([pl.Series([0], dtype=pl.Int64), (sizes.cast(pl.Int64) + 1).cum_sum()])
     budget = limit - BATCH_OVERHEAD + 1
     ends = []
     start = 0
     while start < n:
-        end = bisect_right(c, c[start] + budget, lo=start + 1) - 1
+        end = int(c.search_sorted(c[start] + budget, side="right")) - 1
         end = max(end, start + 1)
         ends.append(end)
         start = end
@@ -133,31 +139,30 @@ class Packer:
     def _pack(self, frame: pl.DataFrame, final: bool) -> list[Batch]:
         if frame.height == 0:
             return []
-        frame = frame.with_columns(pl.struct("__in", "__row").rle_id().alias("__g"))
+        key = pl.col("__row") if frame.get_column("__in").n_unique() == 1 else pl.struct(
+            "__in", "__row")
+        frame = frame.with_columns(key.rle_id().alias("__g"))
         groups = frame.group_by("__g", maintain_order=True).agg(
-            (pl.col("nbytes").sum() + pl.len() - 1).alias("size"))
-        ends = plan(groups.get_column("size").to_list(), self.limit)
+            (pl.col("nbytes").sum() + pl.len() - 1).alias("size"), pl.len().alias("ops"))
+        ends = plan(groups.get_column("size"), self.limit)
         full = len(ends) if final else len(ends) - 1
         if full < len(ends):
             keep_from = ends[full - 1] if full else 0
             self._pending = frame.filter(pl.col("__g") >= keep_from).drop("__g")
         if full == 0:
             return []
-        batch_of_group = []
-        start = 0
-        for b, end in enumerate(ends[:full]):
-            batch_of_group.extend([b] * (end - start))
-            start = end
-        lookup = pl.Series("__b", batch_of_group, dtype=pl.Int32)
-        done = frame.filter(pl.col("__g") < len(batch_of_group))
-        done = done.with_columns(lookup.gather(done.get_column("__g")).alias("__b"))
-        bodies = done.group_by("__b", maintain_order=True).agg(
-            pl.col("json").str.join(",").alias("text"),
-            pl.col("nbytes"), pl.col("__in"), pl.col("__row"),
-        )
-        return [Batch(PREFIX + text.encode() + SUFFIX, tuple(sizes), tuple(inputs), tuple(rows))
-                for text, sizes, inputs, rows in bodies.select(
-                    "text", "nbytes", "__in", "__row").iter_rows()]
+        op_ends = groups.get_column("ops").cum_sum()
+        done = frame.head(int(op_ends[ends[full - 1] - 1]))
+        bounds = [0] + [int(op_ends[e - 1]) for e in ends[:full]]
+        batch = pl.Series("__b", [b for b in range(full) for _ in range(bounds[b + 1] - bounds[b])],
+                          dtype=pl.Int32)
+        texts = done.with_columns(batch).group_by("__b", maintain_order=True).agg(
+            pl.concat_str([pl.lit(PREFIX.decode()), pl.col("json").str.join(","),
+                           pl.lit(SUFFIX.decode())]).cast(pl.Binary).alias("body"),
+        ).get_column("body").to_list()
+        sizes, inputs, rows = (done.get_column(c) for c in ("nbytes", "__in", "__row"))
+        return [Batch(body, sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a))
+                for body, a, b in zip(texts, bounds[:-1], bounds[1:], strict=True)]
 
 
 def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:

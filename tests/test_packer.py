@@ -86,4 +86,4 @@ def test_split_and_operation_slice_the_exact_bytes():
     left, right = batch.split()
     assert left.body == b'{"batch":[{"a":1}]}'
     assert right.body == b'{"batch":[{"b":"xx"},{"c":[1,2]}]}'
-    assert right.rows == (1, 2) and right.spans == ((0, 1, 2),)
+    assert tuple(right.rows) == (1, 2) and right.spans == ((0, 1, 2),)
