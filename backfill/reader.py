@@ -27,7 +27,7 @@ from backfill.config import CsvOptions
 from backfill.errors import InputError
 from backfill.parse import LINE, ROW, CsvLayout, Parsed, parse_csv_block, parse_ndjson_block
 
-BLOCK_BYTES = 8 * 1024 * 1024
+BLOCK_BYTES = 4 * 1024 * 1024
 MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around
 READ_BYTES = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
