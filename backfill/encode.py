@@ -8,6 +8,7 @@ rejected rows, `as: json` values and the deterministic event ids (a hash per eve
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections import Counter
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 
 import orjson
 import polars as pl
-from ulid import ULID
 
 from backfill import limits
 from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
@@ -534,18 +534,32 @@ def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
     return frame.with_columns(prepared)
 
 
-def event_id(content: str, timestamp: int | None, row: int) -> str:
-    """A deterministic ULID: the event's time (ms) and a hash of its content.
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def event_ids(contents: list[str], timestamps: list[int | None], rows: list[int]) -> list[str]:
+    """Deterministic ULIDs: each event's time (ms), then a BLAKE2b hash of its content.
 
     The content is the operation's JSON (identifier, name, timestamp, attributes); the row number
     joins it only when there is no timestamp, so a re-export of the same data gives the same ids.
+    All ids are encoded at once: each 128-bit ULID sits in the low bits of a 160-bit group, so one
+    base32 pass over the groups gives 32 characters each, of which the last 26 are the ULID
+    (in Crockford's alphabet).
     """
-    data = content.encode()
-    if timestamp is None:
-        data += b"\x00row:" + str(row).encode()
-    digest = hashlib.blake2b(data, digest_size=10).digest()
-    ms = min(max(timestamp or 0, 0) * 1000, _MAX_MS)
-    return str(ULID.from_bytes(ms.to_bytes(6, "big") + digest))
+    raw = bytearray()
+    for text, ts, row in zip(contents, timestamps, rows, strict=True):
+        data = text.encode()
+        if ts is None:
+            data += b"\x00row:" + str(row).encode()
+        ms = min(max(ts or 0, 0) * 1000, _MAX_MS)
+        raw += b"\x00\x00\x00\x00" + ms.to_bytes(6, "big")
+        raw += hashlib.blake2b(data, digest_size=10).digest()
+    text = base64.b32encode(bytes(raw)).decode("ascii").translate(_CROCKFORD)
+    return [text[i + 6:i + 32] for i in range(0, len(text), 32)]
+
+
+def event_id(content: str, timestamp: int | None, row: int) -> str:
+    return event_ids([content], [timestamp], [row])[0]
 
 
 def _auto_id(op: Operation) -> bool:
@@ -554,12 +568,16 @@ def _auto_id(op: Operation) -> bool:
 
 def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) -> pl.Series:
     """Prefix each event's JSON with its deterministic id (a hash per event, in Python)."""
-    out: list[str | None] = [
-        None if text is None else '{"id":"' + event_id(text, ts, row) + '",' + text[1:]
-        for text, ts, row in zip(jsons.to_list(), timestamps.to_list(), rows.to_list(),
-                                 strict=True)
-    ]
-    return pl.Series(jsons.name, out, dtype=pl.String)
+    present = jsons.is_not_null()
+    if not present.any():
+        return jsons
+    index = present.arg_true()
+    texts = jsons.gather(index)
+    ids = event_ids(texts.to_list(), timestamps.gather(index).to_list(),
+                    rows.gather(index).to_list())
+    with_id = pl.select(pl.concat_str([pl.lit('{"id":"'), pl.Series(ids), pl.lit('",'),
+                                       texts.str.slice(1)])).to_series()
+    return jsons.scatter(index, with_id)
 
 
 def _rejects(rejected: pl.DataFrame, frame: pl.DataFrame, n: int, input_name: str

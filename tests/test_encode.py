@@ -195,3 +195,19 @@ def test_an_attribute_named_timestamp_is_not_the_events_time():
                                                     t=["5", "5"]), "f"))]
     assert ids[0] != ids[1]  # no event timestamp: the row number makes them differ
     assert all(i.startswith("0000000000") for i in ids)  # and the ULID's time part is zero
+
+
+def test_bulk_ulid_encoding_matches_python_ulid():
+    import hashlib
+
+    from ulid import ULID
+
+    from backfill.encode import event_ids
+
+    texts = [f'{{"n":{i}}}' for i in range(50)]
+    stamps = [None if i % 3 == 0 else 1_700_000_000 + i for i in range(50)]
+    ids = event_ids(texts, stamps, list(range(50)))
+    for text, ts, row, got in zip(texts, stamps, range(50), ids, strict=True):
+        data = text.encode() + (b"\x00row:" + str(row).encode() if ts is None else b"")
+        raw = ((ts or 0) * 1000).to_bytes(6, "big") + hashlib.blake2b(data, digest_size=10).digest()
+        assert got == str(ULID.from_bytes(raw))
