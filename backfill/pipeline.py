@@ -26,7 +26,7 @@ from backfill.errors import MappingError, UsageError
 from backfill.packer import Batch, Packer
 from backfill.parse import ROW
 from backfill.ratelimit import RateLimiter
-from backfill.reader import Input, InputReader, resolve_inputs
+from backfill.reader import Input, InputReader, offset, resolve_inputs
 from backfill.rejects import Reject, RejectsWriter
 from backfill.report import Report
 from backfill.sender import REGIONS, Sender
@@ -134,74 +134,107 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
             stop: threading.Event | None = None) -> Iterator[Batch]:
     """Read, map, check and pack every input; yield full bodies as they are ready.
 
-    Reading and packing stay in this thread and in order; mapping runs in a small pool, a few
-    chunks ahead, and its results are taken in order, so the output does not depend on timing.
+    Blocks are parsed and mapped in a pool of two threads (polars releases the GIL), a few
+    ahead; this thread takes the results in order, numbers the rows, and packs, so the output
+    never depends on timing.
     """
-    encoder = Encoder(plan.mapping)
-    packer = Packer()
-    pending: deque[_Pending] = deque()
-    done_before = 0
+    with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
+        flow = _Flow(plan, report, rejects, on_progress, tracker, pool)
+        try:
+            for index, inp in enumerate(plan.inputs):
+                if stop is not None and stop.is_set():
+                    return
+                yield from flow.input(index, inp, stop)
+        finally:
+            flow.cancel()
+        yield from _counted(flow.packer.flush(), report)
 
-    def finish(item: _Pending) -> Iterator[Batch]:
+
+class _Flow:
+    """The state of `batches`: blocks being parsed, chunks being mapped, the packer."""
+
+    def __init__(self, plan: Plan, report: Report, rejects: RejectsWriter,
+                 on_progress: Callable[[int], None] | None, tracker: Tracker | None,
+                 pool: concurrent.futures.ThreadPoolExecutor):
+        self.plan, self.report, self.rejects = plan, report, rejects
+        self.on_progress, self.tracker, self.pool = on_progress, tracker, pool
+        self.encoder = Encoder(plan.mapping)
+        self.packer = Packer()
+        self.parsing: deque[tuple[concurrent.futures.Future, int]] = deque()
+        self.mapping: deque[_Pending] = deque()
+        self.done_before = 0
+
+    def input(self, index: int, inp: Input, stop: threading.Event | None) -> Iterator[Batch]:
+        reader = InputReader(inp, self.plan.mapping.source.csv)
+        self.report.warnings += reader.warnings
+        if inp.path == "-" and reader.columns:
+            problems = check_columns(self.plan.mapping, reader.columns, inp.name)
+            if problems:
+                raise MappingError(self.plan.mapping.path, problems)
+        skipped = self.tracker.skipped(index) if self.tracker else None
+        row = 0
+        try:
+            for task, done in reader.tasks():
+                if stop is not None and stop.is_set():
+                    return
+                self.parsing.append((self.pool.submit(task), done))
+                while len(self.parsing) > ENCODERS:
+                    row = yield from self.take(index, inp, skipped, row)
+            while self.parsing:
+                row = yield from self.take(index, inp, skipped, row)
+        finally:
+            reader.close()
+        while self.mapping:
+            yield from self.finish(self.mapping.popleft())
+        if self.tracker is not None:
+            self.tracker.finished_input(index, row)
+        self.done_before += inp.size()
+
+    def take(self, index: int, inp: Input, skipped: pl.Expr | None,
+             row: int) -> Iterator[Batch]:
+        """The next parsed block, in order: absolute rows, skips, then its mapping.
+        Returns the first row of the block after it."""
+        parse, done = self.parsing.popleft()
+        parsed = offset(parse.result(), row)
+        frame, read_rejects = parsed.frame, parsed.rejects
+        if skipped is not None:
+            frame = frame.filter(~skipped)
+            read_rejects = _not_skipped(read_rejects, skipped)
+            self.report.rows_skipped += parsed.records - frame.height - len(read_rejects)
+        if self.tracker is None:
+            self.report.rows_read += parsed.records
+        future = self.pool.submit(_encode, self.encoder, frame, inp.name,
+                                  self.tracker is not None) if frame.height else None
+        self.mapping.append(_Pending(index, inp.name, read_rejects, future,
+                                     self.done_before + done))
+        while len(self.mapping) > ENCODERS:
+            yield from self.finish(self.mapping.popleft())
+        return row + parsed.records
+
+    def finish(self, item: _Pending) -> Iterator[Batch]:
         for r in item.read_rejects:
-            rejects.write(r)
-            report.add_reject(r)
+            self.rejects.write(r)
+            self.report.add_reject(r)
         settled = [r.row for r in item.read_rejects]
         if item.encoded is not None:
             encoded, empty = item.encoded.result()
             for r in encoded.rejects:
-                rejects.write(r)
-                report.add_reject(r)
-            report.operations_by_type.update(encoded.op_counts)
+                self.rejects.write(r)
+                self.report.add_reject(r)
+            self.report.operations_by_type.update(encoded.op_counts)
             settled += empty
-            yield from _counted(packer.add(encoded.ops, item.index), report)
-        if tracker is not None and settled:
-            tracker.settled(item.index, settled)
-        if on_progress:
-            on_progress(item.bytes_done)
+            yield from _counted(self.packer.add(encoded.ops, item.index), self.report)
+        if self.tracker is not None and settled:
+            self.tracker.settled(item.index, settled)
+        if self.on_progress:
+            self.on_progress(item.bytes_done)
 
-    with concurrent.futures.ThreadPoolExecutor(ENCODERS, "encode") as pool:
-        try:
-            for index, inp in enumerate(plan.inputs):
-                reader = InputReader(inp, plan.mapping.source.csv)
-                report.warnings += reader.warnings
-                if inp.path == "-" and reader.columns:
-                    problems = check_columns(plan.mapping, reader.columns, inp.name)
-                    if problems:
-                        raise MappingError(plan.mapping.path, problems)
-                skipped = tracker.skipped(index) if tracker else None
-                rows = 0
-                try:
-                    for chunk in reader.chunks():
-                        if stop is not None and stop.is_set():
-                            return
-                        rows += chunk.records
-                        frame, read_rejects = chunk.frame, chunk.rejects
-                        if skipped is not None:
-                            before = chunk.records
-                            frame = frame.filter(~skipped)
-                            read_rejects = _not_skipped(read_rejects, skipped)
-                            report.rows_skipped += before - frame.height - len(read_rejects)
-                        if tracker is None:
-                            report.rows_read += chunk.records
-                        future = pool.submit(_encode, encoder, frame, inp.name,
-                                             tracker is not None) if frame.height else None
-                        pending.append(_Pending(index, inp.name, read_rejects, future,
-                                                done_before + chunk.bytes_done))
-                        while len(pending) > ENCODERS:
-                            yield from finish(pending.popleft())
-                finally:
-                    reader.close()
-                while pending:
-                    yield from finish(pending.popleft())
-                if tracker is not None:
-                    tracker.finished_input(index, rows)
-                done_before += inp.size()
-        finally:
-            for item in pending:
-                if item.encoded is not None:
-                    item.encoded.cancel()
-    yield from _counted(packer.flush(), report)
+    def cancel(self) -> None:
+        for future, _ in self.parsing:
+            future.cancel()
+        for item in self.mapping:
+            if item.encoded is not None:
+                item.encoded.cancel()
 
 
 def _not_skipped(read_rejects: list, skipped: pl.Expr) -> list:

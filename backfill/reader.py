@@ -16,8 +16,9 @@ import os
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -350,43 +351,55 @@ class InputReader:
         except Exception as exc:
             raise InputError(self.input.name, f"not a readable Parquet file: {exc}") from None
 
-    def chunks(self) -> Iterator[Chunk]:
+    def tasks(self) -> Iterator[tuple[Callable[[], Parsed], int]]:
+        """In order: (a thunk that parses the next block, bytes of the input read so far).
+
+        The thunks are pure and may run in other threads, in any order: each numbers its rows
+        from 0 and its lines from the block's own first line; `offset` makes the rows absolute
+        once the rows of the blocks before it are known.
+        """
         if self.input.format == "parquet":
-            yield from self._parquet_chunks()
+            yield from self._parquet_tasks()
             return
         line = self._header_lines + 1
-        row = 0
         blocks = self._blocks
         if self._first is None or blocks is None:
             return
         first = self._first
         self._first = None
+        name = self.input.name
         for block, lossy in _chain(first, blocks):
             if self._first_parsed is not None:
                 parsed, self._first_parsed = self._first_parsed, None
+                yield (lambda parsed=parsed: parsed), self.bytes_done
             elif self.input.format == "csv":
                 layout = CsvLayout(tuple(self.columns), self.options.delimiter, self.options.quote)
-                parsed: Parsed = parse_csv_block(block, layout, self.input.name, line, row, lossy)
+                yield partial(parse_csv_block, block, layout, name, line, 0, lossy), self.bytes_done
             else:
-                parsed = parse_ndjson_block(block, self.input.name, line, row)
+                yield partial(parse_ndjson_block, block, name, line, 0), self.bytes_done
             line += block.count(b"\n")
-            row += parsed.records
-            yield Chunk(self.input, parsed.frame, parsed.rejects, parsed.records, self.bytes_done)
 
-    def _parquet_chunks(self) -> Iterator[Chunk]:
+    def chunks(self) -> Iterator[Chunk]:
+        """The input's chunks, parsed here, in order, with absolute row numbers."""
+        row = 0
+        for task, done in self.tasks():
+            parsed = offset(task(), row)
+            row += parsed.records
+            yield Chunk(self.input, parsed.frame, parsed.rejects, parsed.records, done)
+
+    def _parquet_tasks(self) -> Iterator[tuple[Callable[[], Parsed], int]]:
         size = self.input.size() or 1
         row = 0
         try:
             total = self._lazy.select(pl.len()).collect().item()
             for df in self._lazy.collect_batches(chunk_size=100_000):
                 n = df.height
-                frame = df.with_columns(
-                    pl.int_range(row, row + n, dtype=pl.Int64).alias(ROW),
-                    pl.lit(None, dtype=pl.Int64).alias(LINE),
-                )
+                frame = df.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias(ROW),
+                                        pl.lit(None, dtype=pl.Int64).alias(LINE))
                 row += n
                 done = int(size * row / total) if total else size
-                yield Chunk(self.input, frame, [], n, done)
+                parsed = Parsed(frame, [], n, "parquet")
+                yield (lambda parsed=parsed: parsed), done
         except Exception as exc:
             raise InputError(self.input.name, f"cannot read the Parquet file at row {row}: "
                                               f"{exc}") from None
@@ -397,6 +410,15 @@ class InputReader:
         if self._temp:
             os.unlink(self._temp)
             self._temp = None
+
+
+def offset(parsed: Parsed, first_row: int) -> Parsed:
+    """Make a block's row numbers absolute: its first row is `first_row`."""
+    if first_row == 0:
+        return parsed
+    frame = parsed.frame.with_columns(pl.col(ROW) + first_row)
+    rejects = [replace(r, row=r.row + first_row) for r in parsed.rejects]
+    return Parsed(frame, rejects, parsed.records, parsed.path)
 
 
 def _chain(first: tuple[bytes, bool], rest: Iterator[tuple[bytes, bool]]
