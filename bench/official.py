@@ -10,7 +10,7 @@ import csv
 import sys
 
 from customerio import CustomerIO
-from handwritten import to_ts
+from handwritten import operation
 
 PER_CALL = 300
 
@@ -23,16 +23,7 @@ def main() -> None:
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             rows += 1
-            attrs = {k: v for k, v in {
-                "email": row["email"], "name": row["name"], "plan": row["plan"],
-                "seats": int(row["seats"]) if row["seats"] else None,
-                "score": float(row["score"]) if row["score"] else None,
-                "created_at": to_ts(row["signup_at"]),
-                "vip": row["vip"] == "true", "zip": row["zip"], "notes": row["notes"],
-            }.items() if v not in (None, "")}
-            ops.append({"type": "person", "identifiers": {"id": row["user_id"]},
-                        "action": "identify", "attributes": attrs,
-                        "timestamp": to_ts(row["updated_at"])})
+            ops.append(operation(row))
             if len(ops) == PER_CALL:
                 client.batch(ops)
                 calls += 1

@@ -11,7 +11,8 @@ import time
 
 import orjson
 import pytest
-from conftest import ROOT, write
+import reliability
+from conftest import ROOT
 from emulated import KEY, SITE, expected, start, stored
 
 from backfill.checkpoint import load
@@ -19,28 +20,11 @@ from backfill.emulator import Faults
 
 pytestmark = pytest.mark.slow
 
-MAPPING = """\
-version: 1
-operations:
-  - type: person
-    action: identify
-    identifiers: {id: user_id}
-    attributes: {email: email, bio: bio}
-  - type: person
-    action: event
-    identifiers: {id: user_id}
-    name: {value: imported}
-    timestamp: ts
-"""
 CONCURRENCY = 4
 
 
 def make_job(tmp_path, rows=40_000):
-    mapping = write(tmp_path / "m.yaml", MAPPING)
-    lines = ["user_id,email,bio,ts"] + [
-        f"u{i},u{i}@example.com,{'b' * (i % 200)},{1700000000 + i}" for i in range(rows)]
-    data = write(tmp_path / "people.csv", "\n".join(lines) + "\n")
-    return mapping, data
+    return reliability.make_job(tmp_path, rows)
 
 
 def command(emu, mapping, data, *extra):
