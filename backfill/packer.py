@@ -7,6 +7,7 @@ The last, unfilled body of a chunk waits for the next chunk, so bodies stay full
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -96,12 +97,12 @@ def plan(group_sizes: Sequence[int] | pl.Series, limit: int = MAX_BATCH_BYTES) -
     if n == 0:
         return []
     # c[j] = bytes of groups [0, j) plus one comma each; body [s, e) = overhead + c[e]-c[s]-1
-    c = pl.concat([pl.Series([0], dtype=pl.Int64), (sizes.cast(pl.Int64) + 1).cum_sum()])
+    c = [0, *(sizes.cast(pl.Int64) + 1).cum_sum().to_list()]
     budget = limit - BATCH_OVERHEAD + 1
     ends = []
     start = 0
     while start < n:
-        end = int(c.search_sorted(c[start] + budget, side="right")) - 1
+        end = bisect_right(c, c[start] + budget, lo=start + 1) - 1
         end = max(end, start + 1)
         ends.append(end)
         start = end
@@ -121,24 +122,32 @@ class Packer:
 
     def add(self, ops: pl.DataFrame, input_index: int) -> list[Batch]:
         """ops: __row, __op, json, nbytes in row order (EncodedChunk.ops); v1 ops add path."""
+        return self.cut(ops, input_index).assemble()
+
+    def flush(self) -> list[Batch]:
+        return self.cut_rest().assemble()
+
+    def cut(self, ops: pl.DataFrame, input_index: int) -> Cut:
+        """Decide the bodies these operations complete (cheap, in order); `Cut.assemble` then
+        builds their bytes, in any thread."""
         if "path" in ops.columns:
-            return pack_v1(ops, input_index)
+            return Cut(v1=pack_v1(ops, input_index))
         frame = ops.select(pl.lit(input_index, dtype=pl.Int32).alias("__in"), "__row", "json",
                            "nbytes")
         if self._pending is not None:
             frame = pl.concat([self._pending, frame])
         self._pending = None
-        return self._pack(frame, final=False)
+        return self._cut(frame, final=False)
 
-    def flush(self) -> list[Batch]:
+    def cut_rest(self) -> Cut:
         if self._pending is None:
-            return []
+            return Cut()
         frame, self._pending = self._pending, None
-        return self._pack(frame, final=True)
+        return self._cut(frame, final=True)
 
-    def _pack(self, frame: pl.DataFrame, final: bool) -> list[Batch]:
+    def _cut(self, frame: pl.DataFrame, final: bool) -> Cut:
         if frame.height == 0:
-            return []
+            return Cut()
         key = pl.col("__row") if frame.get_column("__in").n_unique() == 1 else pl.struct(
             "__in", "__row")
         frame = frame.with_columns(key.rle_id().alias("__g"))
@@ -150,12 +159,29 @@ class Packer:
             keep_from = ends[full - 1] if full else 0
             self._pending = frame.filter(pl.col("__g") >= keep_from).drop("__g")
         if full == 0:
-            return []
+            return Cut()
         op_ends = groups.get_column("ops").cum_sum()
-        done = frame.head(int(op_ends[ends[full - 1] - 1]))
-        bounds = [0] + [int(op_ends[e - 1]) for e in ends[:full]]
-        batch = pl.Series("__b", [b for b in range(full) for _ in range(bounds[b + 1] - bounds[b])],
-                          dtype=pl.Int32)
+        done = frame.head(int(op_ends[ends[full - 1] - 1])).drop("__g")
+        return Cut(done, [0] + [int(op_ends[e - 1]) for e in ends[:full]])
+
+
+@dataclass
+class Cut:
+    """Operations whose bodies are decided: `bounds` are the op offsets where bodies start."""
+
+    ops: pl.DataFrame | None = None
+    bounds: list[int] | None = None
+    v1: list[Batch] | None = None
+
+    def assemble(self) -> list[Batch]:
+        if self.v1 is not None:
+            return self.v1
+        if self.ops is None or not self.bounds:
+            return []
+        bounds = self.bounds
+        done = self.ops
+        batch = pl.Series("__b", [b for b in range(len(bounds) - 1)
+                                  for _ in range(bounds[b + 1] - bounds[b])], dtype=pl.Int32)
         texts = done.with_columns(batch).group_by("__b", maintain_order=True).agg(
             pl.concat_str([pl.lit(PREFIX.decode()), pl.col("json").str.join(","),
                            pl.lit(SUFFIX.decode())]).cast(pl.Binary).alias("body"),

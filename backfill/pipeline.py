@@ -134,9 +134,9 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
             stop: threading.Event | None = None) -> Iterator[Batch]:
     """Read, map, check and pack every input; yield full bodies as they are ready.
 
-    Blocks are parsed and mapped in a pool of two threads (polars releases the GIL), a few
-    ahead; this thread takes the results in order, numbers the rows, and packs, so the output
-    never depends on timing.
+    Blocks are parsed, mapped and their bodies assembled in a pool of two threads (polars
+    releases the GIL), a few ahead; this thread takes the results in order, numbers the rows and
+    decides the cut points, so the output never depends on timing.
     """
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
         flow = _Flow(plan, report, rejects, on_progress, tracker, pool)
@@ -145,9 +145,9 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
                 if stop is not None and stop.is_set():
                     return
                 yield from flow.input(index, inp, stop)
+            yield from flow.drain()
         finally:
             flow.cancel()
-        yield from _counted(flow.packer.flush(), report)
 
 
 class _Flow:
@@ -162,6 +162,7 @@ class _Flow:
         self.packer = Packer()
         self.parsing: deque[tuple[concurrent.futures.Future, int]] = deque()
         self.mapping: deque[_Pending] = deque()
+        self.bodies: deque[concurrent.futures.Future] = deque()  # lists of Batch, in order
         self.done_before = 0
 
     def input(self, index: int, inp: Input, stop: threading.Event | None) -> Iterator[Batch]:
@@ -223,11 +224,20 @@ class _Flow:
                 self.report.add_reject(r)
             self.report.operations_by_type.update(encoded.op_counts)
             settled += empty
-            yield from _counted(self.packer.add(encoded.ops, item.index), self.report)
+            self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
+                                                .assemble))
         if self.tracker is not None and settled:
             self.tracker.settled(item.index, settled)
         if self.on_progress:
             self.on_progress(item.bytes_done)
+        while len(self.bodies) > ENCODERS:
+            yield from _counted(self.bodies.popleft().result(), self.report)
+
+    def drain(self) -> Iterator[Batch]:
+        """Every body still being built, then the last, unfilled one."""
+        while self.bodies:
+            yield from _counted(self.bodies.popleft().result(), self.report)
+        yield from _counted(self.packer.cut_rest().assemble(), self.report)
 
     def cancel(self) -> None:
         for future, _ in self.parsing:
@@ -235,6 +245,8 @@ class _Flow:
         for item in self.mapping:
             if item.encoded is not None:
                 item.encoded.cancel()
+        for future in self.bodies:
+            future.cancel()
 
 
 def _not_skipped(read_rejects: list, skipped: pl.Expr) -> list:

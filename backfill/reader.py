@@ -130,9 +130,12 @@ class _Counted(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        data = self.raw.read(len(b))
-        n = len(data)
-        b[:n] = data
+        if hasattr(self.raw, "readinto"):
+            n = self.raw.readinto(b) or 0
+        else:
+            data = self.raw.read(len(b))
+            n = len(data)
+            b[:n] = data
         self.count += n
         return n
 
@@ -244,7 +247,8 @@ def _blocks(pieces: Iterator[tuple[bytes, bool]], quote: bytes | None,
             if cut == 0:
                 target *= 2  # a record longer than a block: read on before cutting
                 continue
-            block = bytes(buf[:cut])
+            with memoryview(buf) as view:
+                block = bytes(view[:cut])
             del buf[:cut]
             target = size
             yield block, lossy
