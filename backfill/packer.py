@@ -23,9 +23,13 @@ MAX_SEGMENT_IDS = 1000
 
 @dataclass(frozen=True)
 class Batch:
-    """One request body and, per operation in it, its size, input and row (polars Series)."""
+    """One request and, per operation in it, its size, input and row (polars Series).
 
-    body: bytes
+    `content` is the operations joined by commas (a slice of the chunk's joined text, not a copy);
+    the body is `prefix + content + suffix`, built only when it is sent or dumped.
+    """
+
+    content: bytes | memoryview
     sizes: pl.Series
     inputs: pl.Series
     rows: pl.Series
@@ -45,8 +49,12 @@ class Batch:
         return self.path == V2_PATH and self.operations > 1
 
     @property
+    def body(self) -> bytes:
+        return b"".join((self.prefix, self.content, self.suffix))
+
+    @property
     def size(self) -> int:
-        return len(self.body)
+        return len(self.prefix) + len(self.content) + len(self.suffix)
 
     @property
     def operations(self) -> int:
@@ -63,8 +71,8 @@ class Batch:
         return tuple(runs.select("i", "a", "b").iter_rows())
 
     def operation(self, index: int) -> bytes:
-        start = len(self.prefix) + int(self.sizes.head(index).sum()) + index
-        return self.body[start:start + self.sizes[index]]
+        start = int(self.sizes.head(index).sum()) + index
+        return bytes(self.content[start:start + self.sizes[index]])
 
     def split(self) -> tuple[Batch, Batch]:
         """Two bodies with the first and the second half of the operations (at least 2)."""
@@ -72,10 +80,10 @@ class Batch:
         return self.part(0, half), self.part(half, self.operations)
 
     def part(self, start: int, end: int) -> Batch:
-        first = len(self.prefix) + int(self.sizes.head(start).sum()) + start
+        first = int(self.sizes.head(start).sum()) + start
         n = end - start
         last = first + int(self.sizes.slice(start, n).sum()) + (n - 1)
-        return Batch(self.prefix + self.body[first:last] + self.suffix,
+        return Batch(self.content[first:last],
                      self.sizes.slice(start, n), self.inputs.slice(start, n),
                      self.rows.slice(start, n), self.path, self.prefix, self.suffix)
 
@@ -180,15 +188,13 @@ class Cut:
             return []
         bounds = self.bounds
         done = self.ops
-        batch = pl.Series("__b", [b for b in range(len(bounds) - 1)
-                                  for _ in range(bounds[b + 1] - bounds[b])], dtype=pl.Int32)
-        texts = done.with_columns(batch).group_by("__b", maintain_order=True).agg(
-            pl.concat_str([pl.lit(PREFIX.decode()), pl.col("json").str.join(","),
-                           pl.lit(SUFFIX.decode())]).cast(pl.Binary).alias("body"),
-        ).get_column("body").to_list()
         sizes, inputs, rows = (done.get_column(c) for c in ("nbytes", "__in", "__row"))
-        return [Batch(body, sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a))
-                for body, a, b in zip(texts, bounds[:-1], bounds[1:], strict=True)]
+        # every operation joined by commas once; each body is a slice of it between brackets
+        joined = memoryview(done.get_column("json").str.join(",").cast(pl.Binary).item())
+        starts = [0, *(sizes + 1).cum_sum().gather([b - 1 for b in bounds[1:]]).to_list()]
+        return [Batch(joined[starts[i]:starts[i + 1] - 1],
+                      sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a))
+                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
 
 
 def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:
@@ -203,7 +209,6 @@ def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:
         prefix, suffix = (b'{"ids":[', b"]}") if segment else (b'{"data":', b"}")
         for i in range(0, len(texts), step):
             part = texts[i:i + step]
-            body = prefix + ",".join(part).encode() + suffix
-            out.append(Batch(body, tuple(sizes[i:i + step]), (input_index,) * len(part),
+            out.append(Batch(",".join(part).encode(), tuple(sizes[i:i + step]), (input_index,) * len(part),
                              tuple(rows[i:i + step]), path, prefix, suffix))
     return out

@@ -5,7 +5,11 @@ strings for CSV, plus `__row` (the row's number in its input, from 0) and `__lin
 physical line, 1-based). Malformed records become rejects; the records after them are kept.
 
 CSV has three paths, fastest first; each is taken only when it is exact:
-1. polars parses the block; no row can be short or long, and the line numbers reconcile;
+1. marked: a marker field (a control character absent from the block) is appended to every
+   physical line and polars parses the block once. A record with exactly the header's fields has
+   the marker in the field after them; a short record has it earlier, a long one has a value
+   there. When every record has it in place, the block is exact; markers that landed inside a
+   quoted field spanning lines are taken out again and the embedded lines counted;
 2. every record is one physical line: count each line's separators outside quotes (vectorised);
 3. otherwise Python's csv module parses the block record by record.
 """
@@ -53,22 +57,25 @@ def parse_csv_block(
     lossy: bool = False,
 ) -> Parsed:
     """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding."""
-    if not lossy:
+    n = len(layout.columns)
+    if not lossy:  # polars checks the UTF-8 as it reads: no decoding here when it is valid
+        parsed = _csv_marked(block, layout, input_name, first_line, first_row, False, "utf8")
+        if parsed is not None:
+            return parsed
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             lossy = True
-    n = len(layout.columns)
-    parsed = None
+    parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy)
+    if parsed is not None:
+        return parsed
     try:
         df = _read(block, n, layout)  # parsed once; the line path reuses it
     except pl.exceptions.PolarsError:
         df = None  # e.g. a quote that is never closed: Python's csv module says where
+    parsed = None
     if df is not None:
-        parsed = _csv_fast(df, block, layout, input_name, first_line, first_row, lossy)
-        if parsed is None:
-            parsed = _csv_lines(df.drop("__extra"), block, layout, input_name, first_line,
-                                first_row, lossy)
+        parsed = _csv_lines(df, block, layout, input_name, first_line, first_row, lossy)
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     names = dict(zip(_positional(n), layout.columns, strict=True))
@@ -76,10 +83,72 @@ def parse_csv_block(
     return parsed
 
 
-def _read(block: bytes, n: int, layout: CsvLayout) -> pl.DataFrame:
-    """All fields as strings; `__extra` holds the first field beyond the header's count."""
+MARKERS = ("\x1f", "\x1e", "\x1d", "\x1c")
+
+
+def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
+                lossy: bool, encoding: str = "utf8-lossy") -> Parsed | None:
+    """Path 1: None when the block is not exact this way (the next path then decides)."""
+    n = len(layout.columns)
+    marker = next((m for m in MARKERS if m.encode() not in block), None)
+    if marker is None or n < 2 or not block:  # n == 1: a blank line would read as a record
+        return None
+    tail = (layout.delimiter + marker).encode()
+    if b"\r" in block:
+        if block.count(b"\r") != block.count(b"\r\n"):
+            return None
+        marked = block.replace(b"\r\n", tail + b"\r\n")
+    else:
+        marked = block.replace(b"\n", tail + b"\n")
+    if not block.endswith(b"\n"):
+        marked += tail
     schema = {c: pl.String for c in _positional(n)}
-    schema["__extra"] = pl.String
+    schema["__end"] = pl.String
+    try:
+        df = pl.read_csv(
+            marked, has_header=False, schema=schema, separator=layout.delimiter,
+            quote_char=layout.quote, truncate_ragged_lines=True, empty_string_is_null=False,
+            missing_columns="insert", encoding=encoding, raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:  # invalid UTF-8 with encoding="utf8", a bad quote...
+        return None
+    if not df.select((pl.col("__end") == marker).all()).item():
+        return None  # a short or long record
+    lines = _physical_lines(block)
+    height = df.height
+    index = pl.int_range(0, height, dtype=pl.Int64)
+    line_expr = index + first_line
+    if height != lines:  # quoted fields span lines: their markers come out, lines are counted
+        newline = "\r\n" if b"\r" in block else "\n"
+        df = df.with_columns(pl.col(c).str.replace_all(tail.decode() + newline, newline,
+                                                       literal=True)
+                             for c in _having(df, n, marker))
+        spanning = _having(df, n, "\n")
+        if not spanning:
+            return None
+        embedded = pl.sum_horizontal(
+            pl.col(c).str.count_matches("\n", literal=True) for c in spanning).cast(pl.Int64)
+        if height + (df.select(embedded.sum()).item() or 0) != lines:
+            return None
+        line_expr = index + first_line + embedded.cum_sum() - embedded
+    df = df.select(pl.exclude("__end"), (index + first_row).alias(ROW), line_expr.alias(LINE))
+    rejects: list[Reject] = []
+    if lossy:
+        df, rejects = _split_invalid(df, layout.columns, name)
+    names = dict(zip(_positional(n), layout.columns, strict=True))
+    return Parsed(df.rename(names), rejects, height, "marked")
+
+
+def _having(df: pl.DataFrame, n: int, text: str) -> list[str]:
+    """The columns where some value contains `text`."""
+    cols = _positional(n)
+    hits = df.select(pl.col(c).str.contains(text, literal=True).any() for c in cols).row(0)
+    return [c for c, hit in zip(cols, hits, strict=True) if hit]
+
+
+def _read(block: bytes, n: int, layout: CsvLayout) -> pl.DataFrame:
+    """All fields as strings."""
+    schema = {c: pl.String for c in _positional(n)}
     return pl.read_csv(
         block, has_header=False, schema=schema, separator=layout.delimiter,
         quote_char=layout.quote, truncate_ragged_lines=True, empty_string_is_null=False,
@@ -91,44 +160,13 @@ def _physical_lines(block: bytes) -> int:
     return block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
 
 
-def _csv_fast(df: pl.DataFrame, block: bytes, layout: CsvLayout, name: str, first_line: int,
-              first_row: int, lossy: bool) -> Parsed | None:
-    n = len(layout.columns)
-    last = f"c{n - 1}"
-    suspects = df.select(
-        (pl.col(last) == "").any().alias("short"),
-        (pl.col("__extra").fill_null("") != "").any().alias("long"),
-    ).row(0)
-    if any(suspects):
-        return None
-    df = df.drop("__extra")
-    height = df.height
-    lines = _physical_lines(block)
-    index = pl.int_range(0, height, dtype=pl.Int64)
-    if height == lines:
-        line_expr = index + first_line
-    else:
-        embedded = pl.sum_horizontal(
-            pl.col(c).str.count_matches("\n", literal=True) for c in _positional(n)
-        ).cast(pl.Int64)
-        total = df.select(embedded.sum()).item() or 0
-        if height + total != lines:
-            return None
-        line_expr = index + first_line + embedded.cum_sum() - embedded
-    df = df.select(pl.all(), (index + first_row).alias(ROW), line_expr.alias(LINE))
-    rejects: list[Reject] = []
-    if lossy:
-        df, rejects = _split_invalid(df, layout.columns, name)
-    return Parsed(df, rejects, height, "fast")
-
-
 def _csv_lines(df: pl.DataFrame, block: bytes, layout: CsvLayout, name: str, first_line: int,
                first_row: int, lossy: bool) -> Parsed | None:
     """Every record is one physical line: count each line's separators outside quotes."""
     n = len(layout.columns)
     sep = next((s for s in ("\x1f", "\x1e", "\x01", "\x02") if s.encode() not in block), None)
-    if sep is None:
-        return None
+    if sep is None or block.count(b"\r") != block.count(b"\r\n"):
+        return None  # a lone carriage return: Python's csv module knows what it means
     raw = pl.read_csv(
         block, has_header=False, schema={"l": pl.String}, separator=sep, quote_char=None,
         empty_string_is_null=False, encoding="utf8-lossy", raise_if_empty=False,

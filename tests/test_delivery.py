@@ -7,7 +7,7 @@ import httpx
 import orjson
 
 from backfill.delivery import Delivery, RetriesExhausted, RetryPolicy
-from backfill.packer import PREFIX, SUFFIX, Batch
+from backfill.packer import Batch
 from backfill.ratelimit import RateLimiter
 from backfill.report import Report
 from backfill.sender import Sender
@@ -15,7 +15,7 @@ from backfill.sender import Sender
 
 def batch(*ops: dict) -> Batch:
     texts = [orjson.dumps(o) for o in ops]
-    return Batch(PREFIX + b",".join(texts) + SUFFIX, tuple(len(t) for t in texts),
+    return Batch(b",".join(texts), tuple(len(t) for t in texts),
                  tuple(0 for _ in ops), tuple(range(len(ops))))
 
 

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
-import polars as pl
+import csv
+import io
 
-from backfill.parse import CsvLayout, parse_csv_block, parse_ndjson_block
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backfill.parse import CsvLayout, _csv_exact, parse_csv_block, parse_ndjson_block
 
 LAYOUT = CsvLayout(("id", "name", "zip"))
 
@@ -11,15 +17,57 @@ def rows(parsed):
     return parsed.frame.select("__row", "__line", "id", "name", "zip").rows()
 
 
-def test_fast_path_keeps_strings_and_numbers_rows_and_lines():
+def test_marked_path_keeps_strings_and_numbers_rows_and_lines():
     p = parse_csv_block(b"1,Ann,02134\n2,Bob,00501\n", LAYOUT, "f.csv", 2, 0)
-    assert p.path == "fast"
+    assert p.path == "marked"
     assert rows(p) == [(0, 2, "1", "Ann", "02134"), (1, 3, "2", "Bob", "00501")]
+
+
+@pytest.mark.parametrize("block, expected", [
+    (b"1,Ann,\n2,,\n", [(0, 2, "1", "Ann", ""), (1, 3, "2", "", "")]),  # empty last fields
+    (b'1,"A, nn",""\r\n2,"",x\r\n', [(0, 2, "1", "A, nn", ""), (1, 3, "2", "", "x")]),
+    (b"1,Ann,z\n2,Bob,y", [(0, 2, "1", "Ann", "z"), (1, 3, "2", "Bob", "y")]),  # no final newline
+])
+def test_marked_path_with_empty_last_fields_quotes_and_crlf(block, expected):
+    p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
+    assert p.path == "marked" and not p.rejects
+    assert rows(p) == expected
+
+
+@pytest.mark.parametrize("block", [
+    b"1,a,1\n2,b\n",  # short
+    b"1,a,1\n2,b,2,3\n",  # long
+    b"1,a,1\n\n2,b,2\n",  # blank line
+    b"1,a,1\n2,b,2\r3,c,3\n",  # a lone carriage return
+])
+def test_marked_path_declines_what_it_cannot_prove(block):
+    assert parse_csv_block(block, LAYOUT, "f.csv", 2, 0).path != "marked"
+
+
+FIELDS = st.sampled_from(["", "a", "Ann", "a,b", 'q"u', "x\ny", " ", "é", "1.5", "\u2028"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(FIELDS, min_size=1, max_size=5), min_size=1, max_size=8),
+       st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_every_path_agrees_with_pythons_csv_module(records, newline, final_newline):
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator=newline).writerows(records)
+    block = out.getvalue().encode()
+    if not final_newline:
+        block = block.removesuffix(newline.encode())
+    p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
+    exact = _csv_exact(block, LAYOUT, "f.csv", 2, 0, False)
+    assert p.frame.rows() == exact.frame.rename(
+        dict(zip(exact.frame.columns[:3], LAYOUT.columns, strict=True))).rows()
+    assert [(r.row, r.line, r.reason) for r in p.rejects] == [
+        (r.row, r.line, r.reason) for r in exact.rejects]
+    assert p.records == exact.records
 
 
 def test_quoted_newlines_shift_the_physical_lines():
     p = parse_csv_block(b'1,"A\nB\nC",1\n2,x,2\n', LAYOUT, "f.csv", 2, 10)
-    assert p.path == "fast"
+    assert p.path == "marked"
     assert rows(p) == [(10, 2, "1", "A\nB\nC", "1"), (11, 5, "2", "x", "2")]
 
 
