@@ -21,6 +21,7 @@ from backfill import limits
 from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
 from backfill.convert import convert, convert_text, is_nested
 from backfill.errors import MappingError, Problem
+from backfill.jsonbody import Body, Obj
 from backfill.parse import LINE, ROW
 from backfill.rejects import Reject
 
@@ -56,7 +57,8 @@ class _Field:
 @dataclass
 class _CompiledOp:
     op: Operation
-    json: pl.Expr
+    body: Body | pl.Expr  # the JSON object's tree, or (v1 segment ids) the JSON text itself
+    applies: pl.Expr  # rows this operation is made for
     mapping: pl.Expr
     limits: pl.Expr
     placeholders: list[tuple[str, str]]  # (JSON text of the placeholder, column with JSON text)
@@ -71,6 +73,7 @@ class _Compiler:
         self.schema = schema
         self.json_columns: dict[str, str] = {}  # source column -> prepared column
         self.converted: dict[tuple[str, str], str] = {}  # (column, as) -> prepared column
+        self.bodies = 0
 
     def dtype(self, column: str) -> pl.DataType:
         return self.schema.get(column, pl.String)
@@ -119,9 +122,9 @@ class _Compiler:
         ))
 
     # -- identifiers ---------------------------------------------------------------------------
-    def identifiers(self, fields, kind: str, where: str) -> tuple[pl.Expr, pl.Expr, list[pl.Expr],
+    def identifiers(self, fields, kind: str, where: str) -> tuple[Obj, pl.Expr, list[pl.Expr],
                                                                    pl.Expr]:
-        """(struct, present, limit reasons, missing reason) for person/object identifiers."""
+        """(object, present, limit reasons, missing reason) for person/object identifiers."""
         values = {}
         for name, v in fields:
             f = self.value(v, True, where)
@@ -139,13 +142,17 @@ class _Compiler:
                 chosen.append((name, e if cond is None else pl.when(cond).then(e)))
                 earlier.append(e)
             present = pl.any_horizontal([e.is_not_null() for e in values.values()])
-            struct = pl.struct([e.alias(n) for n, e in chosen])
+            struct = Obj()
+            for n, e in chosen:
+                struct.add(n, e, droppable=True)
             cols = " and ".join(f"'{v.column}'" for _, v in fields if v.column)
             plural = "s" if " and " in cols else ""
             missing = f"{where}no identifier: column{plural} {cols or '?'} empty"
         else:
             present = pl.all_horizontal([e.is_not_null() for e in values.values()])
-            struct = pl.struct([e.alias(n) for n, e in values.items()])
+            struct = Obj()
+            for n, e in values.items():
+                struct.add(n, e)
             cols = ", ".join(f"{n} ('{v.column}')" if v.column else n for n, v in fields)
             missing = f"{where}object identifiers {cols} must not be empty"
         return struct, present, reasons, pl.lit(missing)
@@ -187,31 +194,30 @@ class _Compiler:
         if op.type == "form":
             return self.form(op)
         person = op.type == "person"
-        fields: list[tuple[str, pl.Expr]] = [("type", pl.lit(op.type))]
+        obj = Obj()
+        obj.add("type", pl.lit(op.type))
         mapping_reasons: list[pl.Expr] = []
         limit_reasons: list[pl.Expr] = []
-        strip = {"timestamp", "id", "attributes", "cio_relationships", "relationship_attributes",
-                 "last_used", "platform"}
+        nested: set[str] = set()  # keys inside lists and nested values: cleaned by the regex
         if op.action == "merge":
-            fields.append(("action", pl.lit(op.action)))
+            obj.add("action", pl.lit(op.action))
             for key, ids_fields in (("primary", op.primary), ("secondary", op.secondary)):
                 ids, present, id_limits, missing = self.identifiers(ids_fields, "person",
                                                                     f"{key} ")
-                fields.append((key, ids))
+                obj.add(key, ids)
                 mapping_reasons.append(pl.when(~present).then(missing))
                 limit_reasons += id_limits
-                strip.update(n for n, _ in ids_fields)
         else:
             kind = "object" if op.type == "object" else "person"
             ids, present, id_limits, missing = self.identifiers(op.identifiers, kind, "")
-            fields += [("identifiers", ids), ("action", pl.lit(op.action))]
+            obj.add("identifiers", ids)
+            obj.add("action", pl.lit(op.action))
             mapping_reasons.append(pl.when(~present).then(missing))
             limit_reasons += id_limits
-            strip.update(n for n, _ in op.identifiers)
         skip = op.nulls == "skip"
         problems: list[str] = []
         if op.device is not None:
-            fields.append(("device", self.device(op, mapping_reasons, limit_reasons, strip)))
+            obj.add("device", self.device(op, mapping_reasons, limit_reasons))
 
         if op.dedupe_id == "column" and op.dedupe_column:
             raw = self.column(op.dedupe_column).cast(pl.String)
@@ -220,7 +226,7 @@ class _Compiler:
                                            & ~dedupe.str.contains(ULID_PATTERN)).then(
                 pl.format("dedupe_id column '{}' value \"{}\" is not a ULID",
                           pl.lit(op.dedupe_column), dedupe.str.head(60))))
-            fields.append(("id", dedupe))
+            obj.add("id", dedupe, droppable=True)
         if op.name is not None:
             name = self.value(op.name, True, "event name:")
             name_expr = name.expr if op.name.column is None or \
@@ -235,28 +241,27 @@ class _Compiler:
                                                & ~name_expr.is_in(DELIVERY_EVENTS)).then(
                     pl.format("delivery event name \"{}\" is not one of {}", name_expr.str.head(60),
                               pl.lit(", ".join(DELIVERY_EVENTS)))))
-            fields.append(("name", name_expr))
+            obj.add("name", name_expr)
         timestamp = pl.lit(None, dtype=pl.Int64)
         if op.timestamp is not None and (person or op.action != "identify"):
             ts = self.value(op.timestamp, True, "timestamp:")
             mapping_reasons += ts.failures
-            fields.append(("timestamp", ts.expr))
+            obj.add("timestamp", ts.expr, droppable=True)
             timestamp = ts.expr
 
         attrs, rest_problems = self.attributes(op, op.attributes, "attribute", op.rest)
         problems += rest_problems
         placeholders: list[tuple[str, str]] = []
         if attrs:
-            struct_fields = []
+            attributes = Obj()
             for name, f in attrs:
                 mapping_reasons += f.failures
                 if f.size is not None:
                     limit_reasons.append(limits.value_too_long(name, f.size))
                 if skip:
-                    strip.add(name)
-                    strip.update(f.nested_keys)
-                struct_fields.append(self._placeheld(name, f, placeholders))
-            fields.append(("attributes", pl.struct(struct_fields)))
+                    nested.update(f.nested_keys)
+                attributes.add(name, self._placeheld(name, f, placeholders), droppable=skip)
+            obj.add("attributes", attributes, droppable=True)
             if op.type == "delivery":
                 token = dict(attrs)["device_token"].expr
                 mapping_reasons.append(pl.when(token.is_null()).then(
@@ -273,8 +278,8 @@ class _Compiler:
                 where = f"relationship {i}"
                 rids, rpresent, rlimits, _ = self.identifiers(rel.identifiers, other, where)
                 limit_reasons += [pl.when(rpresent).then(r) for r in rlimits]
-                strip.update(n for n, _ in rel.identifiers)
-                parts = [rids.alias("identifiers")]
+                nested.update(n for n, _ in rel.identifiers)
+                parts = [rids.expr().alias("identifiers")]
                 if rel.attributes:
                     rattrs = [(n, self.value(v, skip, f"{where} attribute '{n}':"))
                               for n, v in rel.attributes]
@@ -285,28 +290,32 @@ class _Compiler:
                             limit_reasons.append(pl.when(rpresent).then(
                                 limits.value_too_long(n, f.size, f"{where} attribute")))
                         if skip:
-                            strip.add(n)
+                            nested.add(n)
                         rfields.append(self._placeheld(n, f, placeholders))
                     parts.append(pl.struct(rfields).alias("relationship_attributes"))
+                    nested.add("relationship_attributes")
                 rels.append(pl.when(rpresent).then(pl.struct(parts)))
             rel_list = pl.concat_list(rels).list.drop_nulls()
-            fields.append(("cio_relationships",
-                           pl.when(rel_list.list.len() > 0).then(rel_list)))
+            relationships = pl.when(rel_list.list.len() > 0).then(rel_list)
+            obj.add("cio_relationships", relationships, droppable=True)
 
         applies = self.applies(op)
         if op.action in ("add_relationships", "delete_relationships"):
-            applies = applies & fields[-1][1].is_not_null()
+            applies = applies & relationships.is_not_null()
 
-        body = pl.struct([e.alias(n) for n, e in fields]).struct.json_encode()
-        body = _strip_nulls(body, strip)
-        json = pl.when(applies).then(body)
+        body = Body(obj, self.prefix(), nested)
         mapping_reason = pl.when(applies).then(limits.first_reason(mapping_reasons))
         limit_reason = pl.when(applies).then(limits.first_reason(limit_reasons))
-        return (_CompiledOp(op, json, mapping_reason, limit_reason, placeholders, timestamp),
-                problems)
+        return (_CompiledOp(op, body, applies, mapping_reason, limit_reason, placeholders,
+                            timestamp), problems)
+
+    def prefix(self) -> str:
+        """Column names for the next operation's JSON members."""
+        self.bodies += 1
+        return f"__body{self.bodies}_"
 
     def device(self, op: Operation, mapping_reasons: list[pl.Expr],
-               limit_reasons: list[pl.Expr], strip: set[str]) -> pl.Expr:
+               limit_reasons: list[pl.Expr]) -> Obj:
         """device: {token, platform, last_used, attributes} (delete_device: token only)."""
         d = op.device
         assert d is not None
@@ -315,27 +324,29 @@ class _Compiler:
         mapping_reasons += token.failures
         mapping_reasons.append(pl.when(token_expr.is_null()).then(
             pl.lit(f"device token ({d.token.label}) is empty")))
-        parts = [token_expr.alias("token")]
+        device = Obj()
+        device.add("token", token_expr)
         if d.platform is not None:
             platform = self.value(d.platform, True, "device.platform:").expr.cast(pl.String)
             lowered = platform.str.to_lowercase()
             mapping_reasons.append(pl.when(~lowered.is_in(PLATFORMS) | lowered.is_null()).then(
                 pl.format("device platform \"{}\" is not ios or android",
                           platform.fill_null("").str.head(40))))
-            parts.append(lowered.alias("platform"))
+            device.add("platform", lowered, droppable=True)
         if d.last_used is not None:
             last_used = self.value(d.last_used, True, "device.last_used:")
             mapping_reasons += last_used.failures
-            parts.append(last_used.expr.alias("last_used"))
+            device.add("last_used", last_used.expr, droppable=True)
         if d.attributes:
-            attrs = [(n, self.value(v, True, f"device attribute '{n}':")) for n, v in d.attributes]
-            for n, f in attrs:
+            attributes = Obj()
+            for n, v in d.attributes:
+                f = self.value(v, True, f"device attribute '{n}':")
                 mapping_reasons += f.failures
                 if f.size is not None:
                     limit_reasons.append(limits.value_too_long(n, f.size, "device attribute"))
-                strip.add(n)
-            parts.append(pl.struct([f.expr.alias(n) for n, f in attrs]).alias("attributes"))
-        return pl.struct(parts)
+                attributes.add(n, f.expr, droppable=True)
+            device.add("attributes", attributes, droppable=True)
+        return device
 
     def segment(self, op: Operation) -> _CompiledOp:
         """v1: one id per row, for /api/v1/segments/{segment_id}/{action}?id_type=..."""
@@ -380,15 +391,17 @@ class _Compiler:
                       form_id.fill_null("").str.head(40))))
         limit = limits.first_reason([limits.value_too_long(n, f.size, "data field")
                                      for n, f in fields if f.size is not None])
-        body = pl.struct([f.expr.alias(n) for n, f in fields]).struct.json_encode()
-        body = _strip_nulls(body, {n for n, _ in fields})
+        body = Obj()
+        for n, f in fields:
+            body.add(n, f.expr, droppable=True)
         path = pl.format("/api/v1/forms/{}/submit", form_id)
-        return self._v1(op, body, limits.first_reason(reasons), limit, path), problems
+        return (self._v1(op, Body(body, self.prefix()), limits.first_reason(reasons), limit,
+                         path), problems)
 
-    def _v1(self, op: Operation, json: pl.Expr, mapping: pl.Expr, limit: pl.Expr,
+    def _v1(self, op: Operation, json: Body | pl.Expr, mapping: pl.Expr, limit: pl.Expr,
             path: pl.Expr) -> _CompiledOp:
         applies = self.applies(op)
-        return _CompiledOp(op, pl.when(applies).then(json), pl.when(applies).then(mapping),
+        return _CompiledOp(op, json, applies, pl.when(applies).then(mapping),
                            pl.when(applies).then(limit), [], pl.lit(None, dtype=pl.Int64),
                            pl.when(applies).then(path))
 
@@ -425,15 +438,6 @@ def _nested_keys(dtype: pl.DataType) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _strip_nulls(body: pl.Expr, keys: set[str]) -> pl.Expr:
-    """Drop `"key":null` members for the keys that may be empty (JSON-escaped key names)."""
-    if not keys:
-        return body
-    alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1]) for k in sorted(keys))
-    body = body.str.replace_all(f',"(?:{alt})":null', "")
-    return body.str.replace_all(f'\\{{"(?:{alt})":null,?', "{")
-
-
 class Encoder:
     """Turns chunks into operations; compiles the mapping once per distinct input schema."""
 
@@ -462,7 +466,9 @@ class Encoder:
         n = len(ops)
         out = frame.select(
             pl.col(ROW), pl.col(LINE),
-            *[c.json.alias(f"j{i}") for i, c in enumerate(ops)],
+            *[e for c in ops if isinstance(c.body, Body) for e in c.body.leaves],
+            *[c.body.alias(f"j{i}") for i, c in enumerate(ops) if not isinstance(c.body, Body)],
+            *[c.applies.alias(f"a{i}") for i, c in enumerate(ops)],
             *[c.mapping.alias(f"m{i}") for i, c in enumerate(ops)],
             *[c.limits.alias(f"l{i}") for i, c in enumerate(ops)],
             *[pl.col(col) for c in ops for _, col in c.placeholders],
@@ -471,6 +477,8 @@ class Encoder:
             *[c.path.alias(f"p{i}") for i, c in enumerate(ops) if c.path is not None],
         )
         for i, c in enumerate(ops):
+            json = c.body.encode(out) if isinstance(c.body, Body) else out.get_column(f"j{i}")
+            out = out.with_columns(pl.when(pl.col(f"a{i}")).then(json).alias(f"j{i}"))
             for mark, col in c.placeholders:
                 out = out.with_columns(pl.col(f"j{i}").str.replace(mark, pl.col(col),
                                                                     literal=True))

@@ -1,0 +1,154 @@
+"""An operation's JSON object from a tree of polars expressions, empty members left out. Pure.
+
+polars' `struct.json_encode` writes every field, a null one as `null`; the API wants empty values
+left out (or sent as null, to clear an attribute, when the mapping says `nulls: clear`). Removing
+`"key":null` from the text afterwards costs a regular expression over every byte, so instead the
+rows of a chunk are grouped by which droppable members are null in them (their null pattern): each
+group is encoded with a struct of only its present members, and the texts are put back in row
+order. A chunk with more than MAX_PATTERNS patterns is encoded once and cleaned by the regular
+expression. Keys inside lists and nested values (relationships, NDJSON objects) are always
+cleaned by the regular expression: their nulls vary inside a row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import orjson
+import polars as pl
+
+MAX_PATTERNS = 24
+
+
+@dataclass
+class Member:
+    key: str
+    value: pl.Expr | Obj
+    droppable: bool = False  # left out when null (an object: when all its members are)
+
+
+@dataclass
+class Obj:
+    members: list[Member] = field(default_factory=list)
+
+    def add(self, key: str, value: pl.Expr | Obj, droppable: bool = False) -> None:
+        self.members.append(Member(key, value, droppable))
+
+    def expr(self) -> pl.Expr:
+        """Every member, null or not: for objects inside lists (cleaned by the regex)."""
+        return pl.struct([(m.value.expr() if isinstance(m.value, Obj) else m.value).alias(m.key)
+                          for m in self.members])
+
+
+class Body:
+    """A compiled object: its leaves, computed as columns named `<prefix><i>`, then encoded."""
+
+    def __init__(self, obj: Obj, prefix: str, nested_keys: set[str] | None = None):
+        self.prefix = prefix
+        self.leaves: list[pl.Expr] = []
+        self.droppable: list[str] = []
+        self.nested_keys = set(nested_keys or ())
+        self.tree = self._flatten(obj)
+
+    def _flatten(self, obj: Obj) -> list[tuple[str, str | list, bool]]:
+        out: list[tuple[str, str | list, bool]] = []
+        for m in obj.members:
+            if isinstance(m.value, Obj):
+                out.append((m.key, self._flatten(m.value), m.droppable))
+                continue
+            name = f"{self.prefix}{len(self.leaves)}"
+            self.leaves.append(m.value.alias(name))
+            if m.droppable:
+                self.droppable.append(name)
+            out.append((m.key, name, m.droppable))
+        return out
+
+    def encode(self, frame: pl.DataFrame) -> pl.Series:
+        """One JSON text per row of a frame holding the leaf columns."""
+        counts = frame.select(pl.col(c).null_count() for c in self.droppable).row(0) \
+            if self.droppable else ()
+        nullable = [c for c, n in zip(self.droppable, counts, strict=True) if n]
+        if nullable:
+            text = self._by_pattern(frame, nullable)
+        else:
+            text = frame.select(self._encoded(set())).to_series()
+        if self.nested_keys:
+            text = pl.select(strip_nulls(pl.lit(text), self.nested_keys)).to_series()
+        return text
+
+    def _by_pattern(self, frame: pl.DataFrame, nullable: list[str]) -> pl.Series:
+        if len(nullable) > 62:  # the pattern is a bit per member in an Int64
+            return self._stripped(frame)
+        key = pl.sum_horizontal(pl.col(c).is_null().cast(pl.Int64) * (1 << b)
+                                for b, c in enumerate(nullable))
+        keys = frame.select(key).to_series()
+        patterns = keys.unique().to_list()
+        if len(patterns) == 1:
+            return frame.select(self._encoded(_dropped(patterns[0], nullable))).to_series()
+        if len(patterns) > MAX_PATTERNS:
+            return self._stripped(frame)
+        order = keys.arg_sort()
+        leaves = frame.select(c.meta.output_name() for c in self.leaves).gather(order)
+        runs = keys.gather(order).rle()
+        texts, start = [], 0
+        for length, pattern in runs.struct.unnest().iter_rows():
+            part = leaves.slice(start, length)
+            texts.append(part.select(self._encoded(_dropped(pattern, nullable))).to_series())
+            start += length
+        placed = pl.DataFrame({"at": order, "text": pl.concat(texts)}).sort("at")
+        return placed.get_column("text")
+
+    def _stripped(self, frame: pl.DataFrame) -> pl.Series:
+        """Every member encoded, then the empty ones cut out of the text."""
+        text = strip_nulls(self._encoded(set()), self._keys(self.tree, leaves=True))
+        objects = self._keys(self.tree, leaves=False)
+        if objects:  # an object left empty goes too, as in the grouped encoding
+            alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1]) for k in sorted(objects))
+            text = text.str.replace_all(f',"(?:{alt})":\\{{\\}}', "")
+        return frame.select(text).to_series()
+
+    def _encoded(self, dropped: set[str]) -> pl.Expr:
+        return _struct(self.tree, dropped).struct.json_encode()
+
+    def _keys(self, tree: list, leaves: bool) -> set[str]:
+        """Keys of the droppable leaves (or objects), at any depth."""
+        keys = set()
+        for key, value, droppable in tree:
+            if droppable and isinstance(value, list) != leaves:
+                keys.add(key)
+            if isinstance(value, list):
+                keys |= self._keys(value, leaves)
+        return keys
+
+
+def _dropped(pattern: int, nullable: list[str]) -> set[str]:
+    return {c for b, c in enumerate(nullable) if pattern >> b & 1}
+
+
+def _struct(tree: list, dropped: set[str]) -> pl.Expr:
+    fields = _fields(tree, dropped)
+    return pl.struct(fields) if fields else pl.lit(None, dtype=pl.Struct({"_": pl.Null}))
+
+
+def _fields(tree: list, dropped: set[str]) -> list[pl.Expr]:
+    out = []
+    for key, value, droppable in tree:
+        if isinstance(value, list):
+            inner = _fields(value, dropped)
+            if inner:
+                out.append(pl.struct(inner).alias(key))
+            elif not droppable:
+                out.append(pl.lit(None).alias(key))
+        elif value not in dropped:
+            out.append(pl.col(value).alias(key))
+    return out
+
+
+def strip_nulls(body: pl.Expr, keys: set[str]) -> pl.Expr:
+    """Drop `"key":null` members for the keys that may be empty (JSON-escaped key names)."""
+    if not keys:
+        return body
+    alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1]) for k in sorted(keys))
+    body = body.str.replace_all(f',"(?:{alt})":null', "")
+    return body.str.replace_all(f'\\{{"(?:{alt})":null,?', "{")

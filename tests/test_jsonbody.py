@@ -1,0 +1,77 @@
+"""Body.encode: grouped by null pattern, or cleaned by the regex, the same JSON as Python's."""
+
+from __future__ import annotations
+
+import orjson
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backfill import jsonbody
+from backfill.jsonbody import Body, Obj
+
+VALUES = st.one_of(st.none(), st.sampled_from(["", "a", 'q"u', "é", "null", ',"b":null']))
+
+
+def body() -> Body:
+    attrs = Obj()
+    for name in ("a", "b", "c"):
+        attrs.add(name, pl.col(name), droppable=True)
+    attrs.add("kept", pl.col("kept"))  # not droppable: sent as null
+    obj = Obj()
+    obj.add("type", pl.lit("person"))
+    obj.add("id", pl.col("id"), droppable=True)
+    obj.add("attributes", attrs, droppable=True)
+    return Body(obj, "__t_")
+
+
+def expected(row: dict) -> dict:
+    out: dict = {"type": "person"}
+    if row["id"] is not None:
+        out["id"] = row["id"]
+    attrs = {k: row[k] for k in ("a", "b", "c") if row[k] is not None}
+    attrs["kept"] = row["kept"]
+    out["attributes"] = attrs
+    return out
+
+
+def encoded(rows: list[dict]) -> list[dict]:
+    b = body()
+    frame = pl.DataFrame(rows, schema={c: pl.String for c in ("id", "a", "b", "c", "kept")})
+    leaves = frame.select(b.leaves)
+    return [orjson.loads(t) for t in b.encode(leaves).to_list()]
+
+
+ROWS = st.lists(st.fixed_dictionaries({c: VALUES for c in ("id", "a", "b", "c", "kept")}),
+                min_size=1, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ROWS)
+def test_grouped_by_null_pattern(rows):
+    assert encoded(rows) == [expected(r) for r in rows]
+
+
+@settings(max_examples=100, deadline=None)
+@given(ROWS)
+def test_cleaned_by_the_regex_when_there_are_too_many_patterns(rows):
+    saved = jsonbody.MAX_PATTERNS
+    jsonbody.MAX_PATTERNS = 0
+    try:
+        assert encoded(rows) == [expected(r) for r in rows]
+    finally:
+        jsonbody.MAX_PATTERNS = saved
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_an_object_whose_members_are_all_empty_is_left_out(n):
+    rows = [{"id": "1", "a": None, "b": None, "c": None, "kept": "k"}] * n
+    b = Obj()
+    b.add("id", pl.col("id"))
+    inner = Obj()
+    inner.add("a", pl.col("a"), droppable=True)
+    b.add("attributes", inner, droppable=True)
+    compiled = Body(b, "__t_")
+    frame = pl.DataFrame(rows).select(compiled.leaves)
+    assert compiled.encode(frame).to_list() == ['{"id":"1"}'] * n
