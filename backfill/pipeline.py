@@ -104,7 +104,8 @@ class Tracker(Protocol):
         """Every row of this input has been read."""
 
 
-ENCODERS = 2  # chunks mapped at once: polars releases the GIL, so both cores work
+ENCODERS = 2  # threads that parse, map and assemble: polars releases the GIL, both cores work
+AHEAD = 2  # blocks in flight at each stage (more measured no faster, and took more memory)
 
 
 @dataclass
@@ -179,7 +180,7 @@ class _Flow:
                 if stop is not None and stop.is_set():
                     return
                 self.parsing.append((self.pool.submit(task), done))
-                while len(self.parsing) > ENCODERS:
+                while len(self.parsing) > AHEAD:
                     row = yield from self.take(index, inp, skipped, row)
             while self.parsing:
                 row = yield from self.take(index, inp, skipped, row)
@@ -208,7 +209,7 @@ class _Flow:
                                   self.tracker is not None) if frame.height else None
         self.mapping.append(_Pending(index, inp.name, read_rejects, future,
                                      self.done_before + done))
-        while len(self.mapping) > ENCODERS:
+        while len(self.mapping) > AHEAD:
             yield from self.finish(self.mapping.popleft())
         return row + parsed.records
 
@@ -230,7 +231,7 @@ class _Flow:
             self.tracker.settled(item.index, settled)
         if self.on_progress:
             self.on_progress(item.bytes_done)
-        while len(self.bodies) > ENCODERS:
+        while len(self.bodies) > AHEAD:
             yield from _counted(self.bodies.popleft().result(), self.report)
 
     def drain(self) -> Iterator[Batch]:
