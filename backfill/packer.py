@@ -7,6 +7,7 @@ The last, unfilled body of a chunk waits for the next chunk, so bodies stay full
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class Batch:
     the body is `prefix + content + suffix`, built only when it is sent or dumped.
     """
 
-    content: bytes | memoryview
+    content: bytes | memoryview | Span
     sizes: pl.Series
     inputs: pl.Series
     rows: pl.Series
@@ -50,7 +51,8 @@ class Batch:
 
     @property
     def body(self) -> bytes:
-        return b"".join((self.prefix, self.content, self.suffix))
+        content = self.content.view() if isinstance(self.content, Span) else self.content
+        return b"".join((self.prefix, content, self.suffix))
 
     @property
     def size(self) -> int:
@@ -173,6 +175,42 @@ class Packer:
         return Cut(done, [0] + [int(op_ends[e - 1]) for e in ends[:full]])
 
 
+class Joined:
+    """Operations joined by commas into one text, built once, on first use: `validate` decides
+    every body and its size but needs the bytes only to dump them."""
+
+    def __init__(self, json: pl.Series):
+        self._json: pl.Series | None = json
+        self._text: memoryview | None = None
+        self._lock = threading.Lock()
+
+    def view(self) -> memoryview:
+        with self._lock:
+            if self._text is None:
+                assert self._json is not None
+                self._text = memoryview(self._json.str.join(",").cast(pl.Binary).item())
+                self._json = None
+            return self._text
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes [start, end) of a Joined text."""
+
+    joined: Joined
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def view(self) -> memoryview:
+        return self.joined.view()[self.start:self.end]
+
+    def __getitem__(self, part: slice) -> memoryview:
+        return self.view()[part]
+
+
 @dataclass
 class Cut:
     """Operations whose bodies are decided: `bounds` are the op offsets where bodies start."""
@@ -181,7 +219,8 @@ class Cut:
     bounds: list[int] | None = None
     v1: list[Batch] | None = None
 
-    def assemble(self) -> list[Batch]:
+    def assemble(self, build: bool = True) -> list[Batch]:
+        """The bodies; `build=False` leaves their bytes to be joined when first read."""
         if self.v1 is not None:
             return self.v1
         if self.ops is None or not self.bounds:
@@ -190,9 +229,11 @@ class Cut:
         done = self.ops
         sizes, inputs, rows = (done.get_column(c) for c in ("nbytes", "__in", "__row"))
         # every operation joined by commas once; each body is a slice of it between brackets
-        joined = memoryview(done.get_column("json").str.join(",").cast(pl.Binary).item())
+        joined = Joined(done.get_column("json"))
+        if build:
+            joined.view()
         starts = [0, *(sizes + 1).cum_sum().gather([b - 1 for b in bounds[1:]]).to_list()]
-        return [Batch(joined[starts[i]:starts[i + 1] - 1],
+        return [Batch(Span(joined, starts[i], starts[i + 1] - 1),
                       sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a))
                 for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
 

@@ -132,15 +132,16 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool
 
 def batches(plan: Plan, report: Report, rejects: RejectsWriter,
             on_progress: Callable[[int], None] | None = None, tracker: Tracker | None = None,
-            stop: threading.Event | None = None) -> Iterator[Batch]:
+            stop: threading.Event | None = None, build: bool = True) -> Iterator[Batch]:
     """Read, map, check and pack every input; yield full bodies as they are ready.
+    `build=False`: the bodies' bytes are joined only if read (validate without a dump).
 
     Blocks are parsed, mapped and their bodies assembled in a pool of two threads (polars
     releases the GIL), a few ahead; this thread takes the results in order, numbers the rows and
     decides the cut points, so the output never depends on timing.
     """
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
-        flow = _Flow(plan, report, rejects, on_progress, tracker, pool)
+        flow = _Flow(plan, report, rejects, on_progress, tracker, pool, build)
         try:
             for index, inp in enumerate(plan.inputs):
                 if stop is not None and stop.is_set():
@@ -156,9 +157,10 @@ class _Flow:
 
     def __init__(self, plan: Plan, report: Report, rejects: RejectsWriter,
                  on_progress: Callable[[int], None] | None, tracker: Tracker | None,
-                 pool: concurrent.futures.ThreadPoolExecutor):
+                 pool: concurrent.futures.ThreadPoolExecutor, build: bool = True):
         self.plan, self.report, self.rejects = plan, report, rejects
         self.on_progress, self.tracker, self.pool = on_progress, tracker, pool
+        self.build = build
         self.encoder = Encoder(plan.mapping)
         self.packer = Packer()
         self.parsing: deque[tuple[concurrent.futures.Future, int]] = deque()
@@ -226,7 +228,7 @@ class _Flow:
             self.report.operations_by_type.update(encoded.op_counts)
             settled += empty
             self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
-                                                .assemble))
+                                                .assemble, self.build))
         if self.tracker is not None and settled:
             self.tracker.settled(item.index, settled)
         if self.on_progress:
@@ -238,7 +240,7 @@ class _Flow:
         """Every body still being built, then the last, unfilled one."""
         while self.bodies:
             yield from _counted(self.bodies.popleft().result(), self.report)
-        yield from _counted(self.packer.cut_rest().assemble(), self.report)
+        yield from _counted(self.packer.cut_rest().assemble(self.build), self.report)
 
     def cancel(self) -> None:
         for future, _ in self.parsing:
@@ -277,7 +279,7 @@ def validate(plan: Plan, rejects_path: str | None, dump: IO[bytes] | None = None
         def moved(done: int) -> None:
             bar.update(done - bar.n)
 
-        for batch in batches(plan, report, rejects, moved):
+        for batch in batches(plan, report, rejects, moved, build=dump is not None):
             if dump is not None:
                 dump.write(batch.body + b"\n")
     report.elapsed_s = time.monotonic() - started
