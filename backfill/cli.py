@@ -11,7 +11,6 @@ import click
 from backfill import __version__, pipeline
 from backfill import checkpoint as checkpoint_mod
 from backfill.config import load_mapping
-from backfill.delivery import RetryPolicy, Stopped
 from backfill.errors import BackfillError, UsageError
 
 FORMATS = click.Choice(["csv", "ndjson", "parquet"])
@@ -162,14 +161,17 @@ def run(mapping: str, inputs: tuple[str, ...], endpoint: str | None, region: str
     plan = pipeline.make_plan(m, list(inputs), fmt)
     checkpoint = checkpoint_path or pipeline.default_checkpoint_path(plan.inputs)
     rejects = rejects_path or pipeline.default_rejects_path(plan.inputs)
-    opts = pipeline.RunOptions(
+    from backfill import runner
+    from backfill.delivery import RetryPolicy, Stopped
+
+    opts = runner.RunOptions(
         site_id=site_id, api_key=api_key, checkpoint=checkpoint, rejects=rejects,
         endpoint=endpoint or m.api.endpoint, region=region or m.api.region or "auto",
         rate=rate or m.api.rate or 1000.0, concurrency=concurrency or m.api.concurrency or 8,
         restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries),
     )
     try:
-        report = pipeline.run(plan, opts)
+        report = runner.run(plan, opts)
     except Stopped as exc:
         click.echo(f"stopped: {exc}", err=True)
         click.echo(f"the checkpoint is saved in {checkpoint}; to resume, run the same "

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from backfill import pipeline
+from backfill import pipeline, runner
 from backfill.config import load_mapping
 from backfill.emulator import Emulator, EmulatorThread, Store
 
@@ -33,12 +33,12 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
             mapping = load_mapping(root / config)
             plan = pipeline.make_plan(mapping, [os.path.relpath(root / p) for p in mapping.source.paths])
             name = Path(config).stem
-            opts = pipeline.RunOptions(
+            opts = runner.RunOptions(
                 site_id=SITE_ID, api_key=API_KEY, endpoint=emu.url,
                 checkpoint=str(folder / f"{name}.checkpoint.json"),
                 rejects=str(folder / f"{name}.rejects.ndjson"), quiet=True)
             echo(f"\n== backfill run {config} --endpoint {emu.url}")
-            report = pipeline.run(plan, opts)
+            report = runner.run(plan, opts)
             (folder / f"{name}.report.json").write_bytes(report.to_json())
             echo(report.to_text())
     with sqlite3.connect(db) as con:

@@ -203,12 +203,12 @@ def test_the_rate_is_never_exceeded_in_any_second(job):
 def test_region_auto_asks_the_account_region(job, monkeypatch):
     from click.testing import CliRunner
 
-    from backfill import pipeline
+    from backfill import runner
     from backfill.cli import cli
 
     tmp, mapping, data = job
     emu, store = start(tmp)
-    monkeypatch.setitem(pipeline.REGIONS, "us", emu.url)  # where the lookup goes first
+    monkeypatch.setitem(runner.REGIONS, "us", emu.url)  # where the lookup goes first
     try:
         result = CliRunner().invoke(
             cli, ["run", str(mapping), str(data), "--region", "auto", "--quiet"],

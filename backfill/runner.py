@@ -1,0 +1,341 @@
+"""`backfill run`: the pipeline's bodies delivered under one rate limit, resumably.
+
+Orchestration only: a reader thread runs `pipeline.batches`; asyncio workers send through
+`delivery`; the checkpoint is saved every half second and at the end; signals drain or stop.
+Kept apart from `pipeline` so that `validate` does not load the network stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import polars as pl
+from tqdm import tqdm
+
+from backfill.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, mapping_hash, save
+from backfill.delivery import Delivery, RetryPolicy, Stopped, Unauthorized
+from backfill.errors import UsageError
+from backfill.packer import Batch
+from backfill.parse import ROW
+from backfill.pipeline import Plan, batches, progress
+from backfill.ratelimit import RateLimiter
+from backfill.rejects import Reject, RejectsWriter
+from backfill.report import Report
+from backfill.sender import REGIONS, Sender
+
+# -- run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunOptions:
+    site_id: str
+    api_key: str
+    checkpoint: str
+    rejects: str
+    endpoint: str | None = None
+    region: str = "auto"
+    rate: float = 1000.0
+    concurrency: int = 8
+    restart: bool = False
+    quiet: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = 30.0
+    save_every: float = 0.5
+    drain_s: float = 30.0
+
+
+class RunTracker:
+    """Rows done, per input: read by the producer thread, written by acks and settlements."""
+
+    def __init__(self, done: list[RowSet]):
+        self.done = done
+        self.before = [RowSet(d.watermark, list(d.ranges)) for d in done]
+        self.totals: dict[int, int] = {}
+        self.lock = threading.Lock()
+        self.dirty = False
+
+    def skipped(self, input_index: int) -> pl.Expr | None:
+        rows = self.before[input_index]
+        if rows.watermark == 0 and not rows.ranges:
+            return None
+        row = pl.col(ROW)
+        return pl.any_horizontal([row < rows.watermark,
+                                  *[row.is_between(a, b) for a, b in rows.ranges]])
+
+    def settled(self, input_index: int, rows: list[int]) -> None:
+        with self.lock:
+            for first, last in _runs(sorted(rows)):
+                self.done[input_index].add(first, last)
+            self.dirty = True
+
+    def finished_input(self, input_index: int, rows: int) -> None:
+        with self.lock:
+            self.totals[input_index] = rows
+
+    def ack(self, batch: Batch) -> None:
+        with self.lock:
+            for i, first, last in batch.spans:
+                self.done[i].add(first, last)
+            self.dirty = True
+
+    def complete(self) -> None:
+        with self.lock:
+            for i, rows in self.totals.items():
+                if rows:
+                    self.done[i].add(0, rows - 1)
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(d.count() for d in self.done)
+
+
+def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
+    start = prev = None
+    for r in rows:
+        if start is None:
+            start = prev = r
+        elif r == prev + 1:
+            prev = r
+        else:
+            yield start, prev
+            start = prev = r
+    if start is not None:
+        yield start, prev
+
+
+# What continues from run to run: what reached the API, and what was rejected. Packing figures
+# (operations, batches, bytes packed, by type) describe the run that printed them.
+COUNTERS = ("rows_rejected", "operations_delivered", "operations_rejected", "requests",
+            "retries", "bytes_sent")
+
+
+def prepare_checkpoint(plan: Plan, opts: RunOptions, report: Report) -> tuple[Checkpoint, bool]:
+    """The checkpoint this run continues (resumed=True) or starts; refuses a changed input."""
+    fps = [fingerprint(i.path) for i in plan.inputs]
+    digest = mapping_hash(plan.mapping.text)
+    existing = None if opts.restart else load(opts.checkpoint)
+    if existing is not None and existing.finished:
+        kept = archive(opts.checkpoint, existing)
+        report.warnings.append(f"{opts.checkpoint} was from a finished run: kept as {kept}; "
+                               "this is a new run")
+        existing = None
+    if existing is None:
+        return Checkpoint(digest, fps), False
+    changes = existing.differences(digest, fps)
+    if changes:
+        raise UsageError(
+            f"{opts.checkpoint} holds an unfinished run, but since then "
+            + "; ".join(changes) + ". Resuming would skip or repeat the wrong rows. Put the "
+            "original inputs and mapping back to resume, or pass --restart to start over "
+            "(rows sent before are sent again; events keep their ids, so the API drops "
+            "the repeats).")
+    for key in COUNTERS:
+        setattr(report, key, existing.counters.get(key, 0))
+    report.rejects_by_stage.update(existing.counters.get("rejects_by_stage", {}))
+    return existing, True
+
+
+def run(plan: Plan, opts: RunOptions) -> Report:
+    """`backfill run`: deliver everything, resumably. Raises Stopped (exit 3) when cut short."""
+    report = Report(mode="run", rate=opts.rate, rejects_path=opts.rejects)
+    checkpoint, resumed = prepare_checkpoint(plan, opts, report)
+    report.resumed = resumed
+    tracker = RunTracker(checkpoint.done)
+    started = time.monotonic()
+    with RejectsWriter(opts.rejects, append=resumed) as rejects:
+        try:
+            asyncio.run(_deliver_all(plan, opts, report, rejects, tracker, checkpoint))
+        finally:
+            report.elapsed_s = time.monotonic() - started
+            report.rows_read = tracker.count()
+            rejects.flush()
+            _save(opts.checkpoint, checkpoint, report)
+    report.exit_code = 1 if report.rows_rejected or report.operations_rejected else 0
+    return report
+
+
+def _save(path: str, checkpoint: Checkpoint, report: Report) -> None:
+    checkpoint.counters = {key: getattr(report, key) for key in COUNTERS}
+    checkpoint.counters["rejects_by_stage"] = dict(report.rejects_by_stage)
+    save(path, checkpoint)
+
+
+async def _base_url(opts: RunOptions) -> str:
+    if opts.endpoint:
+        return opts.endpoint.rstrip("/")
+    if opts.region in REGIONS:
+        return REGIONS[opts.region]
+    probe = Sender(REGIONS["us"], opts.site_id, opts.api_key, 1, opts.timeout)
+    try:
+        return await probe.region()
+    except PermissionError:
+        raise Unauthorized("the Track API refused the credentials while looking up the "
+                           "region: check CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY (or "
+                           "--site-id/--api-key)") from None
+    except ConnectionError as exc:
+        raise Stopped(f"{exc}; pass --region us|eu to skip the lookup, or --endpoint") from None
+    finally:
+        await probe.aclose()
+
+
+async def _deliver_all(plan: Plan, opts: RunOptions, report: Report, rejects: RejectsWriter,
+                       tracker: RunTracker, checkpoint: Checkpoint) -> None:
+    loop = asyncio.get_running_loop()
+    sender = Sender(await _base_url(opts), opts.site_id, opts.api_key, opts.concurrency,
+                    opts.timeout)
+    names = [i.name for i in plan.inputs]
+
+    def reject(r: Reject) -> None:
+        rejects.write(r)
+        report.add_reject(r)
+
+    delivery = Delivery(sender, RateLimiter(opts.rate), report, reject, names, opts.retry)
+    queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=opts.concurrency * 2)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    total = sum(i.size() for i in plan.inputs)
+    interrupts = 0
+
+    def produce(bar: tqdm) -> None:
+        def moved(done: int) -> None:
+            bar.update(done - bar.n)
+
+        try:
+            for batch in batches(plan, report, rejects, moved, tracker, stop):
+                if not _put(loop, queue, batch, stop):
+                    return
+        except BaseException as exc:  # handed to the event loop, raised there
+            failures.append(exc)
+            stop.set()
+        finally:
+            for _ in range(opts.concurrency):
+                if not _put(loop, queue, None, stop):
+                    break
+
+    async def work() -> None:
+        while not stop.is_set():
+            batch = await queue.get()
+            if batch is None:
+                return
+            await delivery.deliver(batch)
+            tracker.ack(batch)
+
+    def interrupted() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        stop.set()
+        if interrupts == 1:
+            print("\ninterrupted: finishing the requests in flight, then saving the checkpoint "
+                  "(Ctrl-C again to stop at once)", file=sys.stderr)
+        else:
+            for task in workers:
+                task.cancel()
+
+    with progress(total, opts.quiet) as bar:
+        producer = threading.Thread(target=produce, args=(bar,), daemon=True, name="reader")
+        producer.start()
+        workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
+        saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, report, rejects,
+                                                 bar))
+        with _signal(loop, signal.SIGINT, interrupted), _signal(loop, signal.SIGTERM,
+                                                                  interrupted):
+            try:
+                await _until_done(workers, stop, opts.drain_s, queue)
+            finally:
+                stop.set()
+                saver.cancel()
+                await sender.aclose()
+        await asyncio.to_thread(producer.join, 60)
+    errors = [t.exception() for t in workers if t.done() and not t.cancelled()
+              and t.exception() is not None]
+    if errors:
+        raise errors[0]
+    if failures:
+        raise failures[0]
+    if interrupts:
+        raise Stopped("interrupted")
+    tracker.complete()
+    checkpoint.finished = True
+
+
+async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_s: float,
+                      queue: asyncio.Queue) -> None:
+    """Wait for the workers; on a failure or a stop, let requests in flight finish (bounded)."""
+    pending = set(workers)
+    while pending:
+        done, pending = await asyncio.wait(pending, timeout=0.2,
+                                           return_when=asyncio.FIRST_EXCEPTION)
+        failed = any(t.exception() is not None for t in done if not t.cancelled())
+        if failed or stop.is_set():
+            stop.set()
+            while not queue.empty():  # unsent bodies are not acknowledged: resent on resume
+                queue.get_nowait()
+            for _ in pending:
+                queue.put_nowait(None)
+            if pending:
+                _, late = await asyncio.wait(pending, timeout=drain_s)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            return
+
+
+def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, item: Batch | None,
+         stop: threading.Event) -> bool:
+    """From the reader thread: wait for room in the queue unless the run is stopping."""
+    future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+    while True:
+        try:
+            future.result(timeout=0.2)
+            return True
+        except concurrent.futures.TimeoutError:
+            if stop.is_set():
+                future.cancel()
+                return False
+        except (concurrent.futures.CancelledError, RuntimeError):
+            return False
+
+
+async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
+                       report: Report, rejects: RejectsWriter, bar: tqdm) -> None:
+    """Save the checkpoint every few seconds when something changed; refresh the progress."""
+    started = last_save = time.monotonic()
+    while True:
+        await asyncio.sleep(min(opts.save_every, 0.5))
+        elapsed = max(time.monotonic() - started, 1e-9)
+        bar.set_postfix_str(
+            f"{tracker.count():,} rows done, {report.operations_delivered:,} ops "
+            f"({report.operations_delivered / elapsed:,.0f}/s)"
+            f", {report.requests / elapsed:,.0f} req/s, {report.bytes_sent / 1e6:,.1f} MB, "
+            f"{report.retries} retries, {report.rows_rejected + report.operations_rejected} "
+            "rejects", refresh=False)
+        if tracker.dirty and time.monotonic() - last_save >= opts.save_every:
+            tracker.dirty = False
+            rejects.flush()  # a settled row's reject line is on disk before the checkpoint
+            with tracker.lock:
+                report.rows_read = sum(d.count() for d in tracker.done)
+                _save(opts.checkpoint, checkpoint, report)
+            last_save = time.monotonic()
+
+
+@contextmanager
+def _signal(loop: asyncio.AbstractEventLoop, sig: int, handler: Callable[[], None]
+            ) -> Iterator[None]:
+    try:
+        loop.add_signal_handler(sig, handler)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(sig)
