@@ -163,6 +163,12 @@ def _iso_utc(values: pl.Series) -> pl.Series:
     return values.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False).dt.epoch("s")
 
 
+def _iso_offset(values: pl.Series) -> pl.Series:
+    """`2024-01-02T03:04:05+02:00`, the other common export format."""
+    return values.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False,
+                                  time_zone="UTC").dt.epoch("s")
+
+
 def _finite(values: pl.Series) -> pl.Series:
     number = values.cast(pl.Float64, strict=False)
     return pl.select(pl.when(number.is_finite()).then(number)).to_series()
@@ -180,4 +186,4 @@ _CHEAP = {
     "timestamp": _epoch,
     "string": lambda v: v,
 }
-_NEXT = {"timestamp": (_iso_utc,)}
+_NEXT = {"timestamp": (_iso_utc, _iso_offset)}

@@ -8,8 +8,6 @@ rejected rows, `as: json` values and the deterministic event ids (a hash per eve
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from backfill import limits
 from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
 from backfill.convert import convert, convert_text, is_nested
 from backfill.errors import MappingError, Problem
+from backfill.eventid import ulids
 from backfill.jsonbody import Body, Obj
 from backfill.parse import LINE, ROW
 from backfill.rejects import Reject
@@ -28,7 +27,6 @@ from backfill.rejects import Reject
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 PREPARED = ("int", "float", "bool", "timestamp")  # text conversions computed once per chunk
 INTERNAL = ("__json_", "__conv_")
-_MAX_MS = 2**48 - 1
 _ARTICLE = {"int": "an int", "float": "a float", "bool": "a bool", "timestamp": "a timestamp",
             "json": "JSON", "string": "a string"}
 
@@ -542,28 +540,14 @@ def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
     return frame.with_columns(prepared)
 
 
-_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
-
-
 def event_ids(contents: list[str], timestamps: list[int | None], rows: list[int]) -> list[str]:
     """Deterministic ULIDs: each event's time (ms), then a BLAKE2b hash of its content.
 
     The content is the operation's JSON (identifier, name, timestamp, attributes); the row number
     joins it only when there is no timestamp, so a re-export of the same data gives the same ids.
-    All ids are encoded at once: each 128-bit ULID sits in the low bits of a 160-bit group, so one
-    base32 pass over the groups gives 32 characters each, of which the last 26 are the ULID
-    (in Crockford's alphabet).
     """
-    raw = bytearray()
-    for text, ts, row in zip(contents, timestamps, rows, strict=True):
-        data = text.encode()
-        if ts is None:
-            data += b"\x00row:" + str(row).encode()
-        ms = min(max(ts or 0, 0) * 1000, _MAX_MS)
-        raw += b"\x00\x00\x00\x00" + ms.to_bytes(6, "big")
-        raw += hashlib.blake2b(data, digest_size=10).digest()
-    text = base64.b32encode(bytes(raw)).decode("ascii").translate(_CROCKFORD)
-    return [text[i + 6:i + 32] for i in range(0, len(text), 32)]
+    return ulids(pl.Series(contents, dtype=pl.String), pl.Series(timestamps, dtype=pl.Int64),
+                 pl.Series(rows, dtype=pl.Int64)).to_list()
 
 
 def event_id(content: str, timestamp: int | None, row: int) -> str:
@@ -581,9 +565,8 @@ def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) ->
         return jsons
     index = present.arg_true()
     texts = jsons.gather(index)
-    ids = event_ids(texts.to_list(), timestamps.gather(index).to_list(),
-                    rows.gather(index).to_list())
-    with_id = pl.select(pl.concat_str([pl.lit('{"id":"'), pl.Series(ids), pl.lit('",'),
+    ids = ulids(texts, timestamps.gather(index), rows.gather(index))
+    with_id = pl.select(pl.concat_str([pl.lit('{"id":"'), pl.lit(ids), pl.lit('",'),
                                        texts.str.slice(1)])).to_series()
     return jsons.scatter(index, with_id)
 
