@@ -122,18 +122,44 @@ _CONVERTERS = {
 }
 
 
-def convert_text(values: pl.Series, as_: str) -> tuple[pl.Series, pl.Series]:
-    """Eager conversion of a text column: (converted, failed), each value computed once.
+def convert_texts(frame: pl.DataFrame, wanted: dict[tuple[str, str], str]) -> pl.DataFrame:
+    """Each (text column, as:) of `wanted` converted into its target column, with a boolean
+    `<target>_failed`, each value computed once.
 
-    The cheapest readings go first, on the raw text (a plain integer, `true`/`false`, an ISO
-    time ending in `Z`); only the values still unread go on to the next, and the last reading is
-    the full one of `convert`. A column in one common format costs one pass, not one per format.
-    Gives the same result as `convert` (tests/test_convert.py checks it).
+    The cheapest reading goes first, on every value and for all the columns in one query (a
+    plain integer, `true`/`false`, a finite float, an epoch time); only the values still unread go
+    on to the next readings (ISO times ending in `Z`, then with an offset), and the last reading
+    is the full one of `convert`. A column in one common format costs one pass, not one per
+    format. Gives the same result as `convert` (tests/test_convert.py checks it).
     """
-    out = _CHEAP[as_](values)
-    rest = out.is_null() & values.is_not_null() & (values != "")
-    if not rest.any():
-        return out, rest
+    if not wanted:
+        return frame
+    first = []
+    for (source, as_), target in wanted.items():
+        v = pl.col(source)
+        cheap = _CHEAP[as_](v)
+        first += [cheap.alias(target),
+                  (cheap.is_null() & v.is_not_null() & (v != "")).alias(f"{target}_failed")]
+    frame = frame.with_columns(first)
+    pending = frame.select(pl.col(f"{t}_failed").any() for t in wanted.values()).row(0)
+    updates = []
+    for ((source, as_), target), unread in zip(wanted.items(), pending, strict=True):
+        if unread:
+            out, failed = _rest(frame.get_column(source), frame.get_column(target),
+                                frame.get_column(f"{target}_failed"), as_)
+            updates += [out.alias(target), failed.alias(f"{target}_failed")]
+    return frame.with_columns(updates) if updates else frame
+
+
+def convert_text(values: pl.Series, as_: str) -> tuple[pl.Series, pl.Series]:
+    """One text column converted: (converted, failed). See `convert_texts`."""
+    out = convert_texts(pl.DataFrame({"t": values}), {("t", as_): "v"})
+    return out.get_column("v"), out.get_column("v_failed")
+
+
+def _rest(values: pl.Series, out: pl.Series, rest: pl.Series, as_: str
+          ) -> tuple[pl.Series, pl.Series]:
+    """The values the cheap reading left unread: the next readings, then the full one."""
     index = rest.arg_true()
     left = values.gather(index)
     for reading in _NEXT.get(as_, ()):
@@ -152,10 +178,9 @@ def convert_text(values: pl.Series, as_: str) -> tuple[pl.Series, pl.Series]:
     return out, failed_all.scatter(index, full.get_column("f"))
 
 
-def _epoch(values: pl.Series) -> pl.Series:
-    number = values.cast(pl.Int64, strict=False)
-    return pl.select(pl.when(number.abs() >= MS_THRESHOLD).then(number // 1000)
-                     .otherwise(number)).to_series()
+def _epoch(v: pl.Expr) -> pl.Expr:
+    number = v.cast(pl.Int64, strict=False)
+    return pl.when(number.abs() >= MS_THRESHOLD).then(number // 1000).otherwise(number)
 
 
 def _iso_utc(values: pl.Series) -> pl.Series:
@@ -169,14 +194,13 @@ def _iso_offset(values: pl.Series) -> pl.Series:
                                   time_zone="UTC").dt.epoch("s")
 
 
-def _finite(values: pl.Series) -> pl.Series:
-    number = values.cast(pl.Float64, strict=False)
-    return pl.select(pl.when(number.is_finite()).then(number)).to_series()
+def _finite(v: pl.Expr) -> pl.Expr:
+    number = v.cast(pl.Float64, strict=False)
+    return pl.when(number.is_finite()).then(number)
 
 
-def _true_false(values: pl.Series) -> pl.Series:
-    return pl.select(pl.when(values == "true").then(True)
-                     .when(values == "false").then(False)).to_series()
+def _true_false(v: pl.Expr) -> pl.Expr:
+    return pl.when(v == "true").then(True).when(v == "false").then(False)
 
 
 _CHEAP = {

@@ -17,7 +17,7 @@ import polars as pl
 
 from backfill import limits
 from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
-from backfill.convert import convert, convert_text, is_nested
+from backfill.convert import convert, convert_texts, is_nested
 from backfill.errors import MappingError, Problem
 from backfill.eventid import ulids
 from backfill.jsonbody import Body, Obj
@@ -460,7 +460,7 @@ class Encoder:
     def encode(self, frame: pl.DataFrame, input_name: str) -> EncodedChunk:
         compiler, ops = self.compile(frame.schema)
         frame = _prepare_json(frame, compiler.json_columns)
-        frame = _prepare_conversions(frame, compiler.converted)
+        frame = convert_texts(frame, compiler.converted)
         n = len(ops)
         out = frame.select(
             pl.col(ROW), pl.col(LINE),
@@ -509,16 +509,6 @@ class Encoder:
         for i, c in enumerate(ops):
             counts[(c.op.type, c.op.action)] += good.get_column(f"j{i}").is_not_null().sum()
         return EncodedChunk(long, rejects, frame.height, counts)
-
-
-def _prepare_conversions(frame: pl.DataFrame, columns: dict[tuple[str, str], str]
-                         ) -> pl.DataFrame:
-    """Each (column, as:) the mapping converts, computed once for the chunk."""
-    prepared = []
-    for (source, as_), target in columns.items():
-        values, failed = convert_text(frame.get_column(source), as_)
-        prepared += [values.alias(target), failed.alias(f"{target}_failed")]
-    return frame.with_columns(prepared) if prepared else frame
 
 
 def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:

@@ -50,6 +50,7 @@ class Body:
         self.droppable: list[str] = []
         self.nested_keys = set(nested_keys or ())
         self.tree = self._flatten(obj)
+        self._patterns: dict[frozenset[str], pl.Expr] = {}
 
     def _flatten(self, obj: Obj) -> list[tuple[str, str | list, bool]]:
         out: list[tuple[str, str | list, bool]] = []
@@ -66,50 +67,54 @@ class Body:
 
     def encode(self, frame: pl.DataFrame) -> pl.Series:
         """One JSON text per row of a frame holding the leaf columns."""
-        counts = frame.select(pl.col(c).null_count() for c in self.droppable).row(0) \
-            if self.droppable else ()
-        nullable = [c for c, n in zip(self.droppable, counts, strict=True) if n]
-        if nullable:
-            text = self._by_pattern(frame, nullable)
-        else:
-            text = frame.select(self._encoded(set())).to_series()
+        text = self._by_pattern(frame) if self.droppable else \
+            frame.select(self._encoded()).to_series()
         if self.nested_keys:
             text = pl.select(strip_nulls(pl.lit(text), self.nested_keys)).to_series()
         return text
 
-    def _by_pattern(self, frame: pl.DataFrame, nullable: list[str]) -> pl.Series:
-        if len(nullable) > 62:  # the pattern is a bit per member in an Int64
-            return self._stripped(frame)
+    def _by_pattern(self, frame: pl.DataFrame) -> pl.Series:
+        droppable = self.droppable
+        if len(droppable) > 62:  # a bit per member in an Int64: only those with nulls, then
+            counts = frame.select(pl.col(c).null_count() for c in droppable).row(0)
+            droppable = [c for c, n in zip(droppable, counts, strict=True) if n]
+            if len(droppable) > 62:
+                return self._stripped(frame)
+            if not droppable:
+                return frame.select(self._encoded()).to_series()
         key = pl.sum_horizontal(pl.col(c).is_null().cast(pl.Int64) * (1 << b)
-                                for b, c in enumerate(nullable))
+                                for b, c in enumerate(droppable))
         keys = frame.select(key).to_series()
-        patterns = keys.unique().to_list()
-        if len(patterns) == 1:
-            return frame.select(self._encoded(_dropped(patterns[0], nullable))).to_series()
-        if len(patterns) > MAX_PATTERNS:
+        counts = keys.value_counts(sort=False, name="n").sort(keys.name)
+        if counts.height == 1:
+            return frame.select(self._encoded(counts.item(0, 0), droppable)).to_series()
+        if counts.height > MAX_PATTERNS:
             return self._stripped(frame)
         order = keys.arg_sort()
         leaves = frame.select(c.meta.output_name() for c in self.leaves).gather(order)
-        runs = keys.gather(order).rle()
         texts, start = [], 0
-        for length, pattern in runs.struct.unnest().iter_rows():
+        for pattern, length in counts.iter_rows():
             part = leaves.slice(start, length)
-            texts.append(part.select(self._encoded(_dropped(pattern, nullable))).to_series())
+            texts.append(part.select(self._encoded(pattern, droppable)).to_series())
             start += length
         placed = pl.DataFrame({"at": order, "text": pl.concat(texts)}).sort("at")
         return placed.get_column("text")
 
     def _stripped(self, frame: pl.DataFrame) -> pl.Series:
         """Every member encoded, then the empty ones cut out of the text."""
-        text = strip_nulls(self._encoded(set()), self._keys(self.tree, leaves=True))
+        text = strip_nulls(self._encoded(), self._keys(self.tree, leaves=True))
         objects = self._keys(self.tree, leaves=False)
         if objects:  # an object left empty goes too, as in the grouped encoding
             alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1]) for k in sorted(objects))
             text = text.str.replace_all(f',"(?:{alt})":\\{{\\}}', "")
         return frame.select(text).to_series()
 
-    def _encoded(self, dropped: set[str]) -> pl.Expr:
-        return _struct(self.tree, dropped).struct.json_encode()
+    def _encoded(self, pattern: int = 0, members: list[str] | None = None) -> pl.Expr:
+        """The encoding of rows where the `members` whose bits are set in `pattern` are null."""
+        dropped = frozenset(c for b, c in enumerate(members or ()) if pattern >> b & 1)
+        if dropped not in self._patterns:  # built once per set of empty members
+            self._patterns[dropped] = _struct(self.tree, set(dropped)).struct.json_encode()
+        return self._patterns[dropped]
 
     def _keys(self, tree: list, leaves: bool) -> set[str]:
         """Keys of the droppable leaves (or objects), at any depth."""
@@ -120,10 +125,6 @@ class Body:
             if isinstance(value, list):
                 keys |= self._keys(value, leaves)
         return keys
-
-
-def _dropped(pattern: int, nullable: list[str]) -> set[str]:
-    return {c for b, c in enumerate(nullable) if pattern >> b & 1}
 
 
 def _struct(tree: list, dropped: set[str]) -> pl.Expr:
