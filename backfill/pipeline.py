@@ -99,7 +99,7 @@ class Tracker(Protocol):
 
 
 ENCODERS = 2  # threads that parse, map and assemble: polars releases the GIL, both cores work
-AHEAD = 2  # blocks in flight at each stage (more measured no faster, and took more memory)
+AHEAD = 1  # blocks waiting at each stage beyond the running ones: 2-6 were no faster, took more memory
 
 
 @dataclass
