@@ -160,7 +160,16 @@ class Packer:
             return Cut()
         key = pl.col("__row") if frame.get_column("__in").n_unique() == 1 else pl.struct(
             "__in", "__row")
-        frame = frame.with_columns(key.rle_id().alias("__g"))
+        group = frame.select(key.rle_id()).to_series()
+        if group[-1] + 1 == frame.height:  # one operation per row: groups are operations
+            ends = plan(frame.get_column("nbytes"), self.limit)
+            full = len(ends) if final else len(ends) - 1
+            if full < len(ends):
+                self._pending = frame.slice(ends[full - 1] if full else 0)
+            if full == 0:
+                return Cut()
+            return Cut(frame.head(ends[full - 1]), [0, *ends[:full]])
+        frame = frame.with_columns(group.alias("__g"))
         groups = frame.group_by("__g", maintain_order=True).agg(
             (pl.col("nbytes").sum() + pl.len() - 1).alias("size"), pl.len().alias("ops"))
         ends = plan(groups.get_column("size"), self.limit)
