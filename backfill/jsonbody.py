@@ -74,14 +74,12 @@ class Body:
         return text
 
     def _by_pattern(self, frame: pl.DataFrame) -> pl.Series:
-        droppable = self.droppable
-        if len(droppable) > 62:  # a bit per member in an Int64: only those with nulls, then
-            counts = frame.select(pl.col(c).null_count() for c in droppable).row(0)
-            droppable = [c for c, n in zip(droppable, counts, strict=True) if n]
-            if len(droppable) > 62:
-                return self._stripped(frame)
-            if not droppable:
-                return frame.select(self._encoded()).to_series()
+        counts = frame.select(pl.col(c).null_count() for c in self.droppable).row(0)
+        droppable = [c for c, n in zip(self.droppable, counts, strict=True) if n]
+        if not droppable:
+            return frame.select(self._encoded()).to_series()
+        if len(droppable) > 62:  # the pattern is a bit per member with nulls, in an Int64
+            return self._stripped(frame)
         key = pl.sum_horizontal(pl.col(c).is_null().cast(pl.Int64) * (1 << b)
                                 for b, c in enumerate(droppable))
         keys = frame.select(key).to_series()
