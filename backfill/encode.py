@@ -72,6 +72,7 @@ class _Compiler:
         self.json_columns: dict[str, str] = {}  # source column -> prepared column
         self.converted: dict[tuple[str, str], str] = {}  # (column, as) -> prepared column
         self.bodies = 0
+        self.first_reading: dict[str, int] = {}  # convert_texts' hint, chunk to chunk
 
     def dtype(self, column: str) -> pl.DataType:
         return self.schema.get(column, pl.String)
@@ -460,7 +461,7 @@ class Encoder:
     def encode(self, frame: pl.DataFrame, input_name: str) -> EncodedChunk:
         compiler, ops = self.compile(frame.schema)
         frame = _prepare_json(frame, compiler.json_columns)
-        frame = convert_texts(frame, compiler.converted)
+        frame = convert_texts(frame, compiler.converted, compiler.first_reading)
         n = len(ops)
         out = frame.select(
             pl.col(ROW), pl.col(LINE),

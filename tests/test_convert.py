@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backfill.convert import convert, convert_text
+from backfill.convert import convert, convert_text, convert_texts
 
 SAMPLES = [
     "", " ", "  7 ", "0", "-12", "1700000000", "1700000000123", "-1700000000123", "1.5", "1.0",
@@ -56,3 +56,12 @@ def test_a_column_of_one_format_agrees(as_):
        st.sampled_from(["int", "float", "bool", "timestamp"]))
 def test_any_mix_agrees(values, as_):
     assert fast(values, as_) == reference(values, as_)
+
+
+@pytest.mark.parametrize("hint", [{}, {"v": 0}, {"v": 1}])
+def test_the_hint_changes_the_order_of_the_readings_not_the_result(hint):
+    frame = pl.DataFrame({"t": ["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05Z", "x", ""]})
+    out = convert_texts(frame, {("t", "timestamp"): "v"}, hint)
+    assert out["v"].to_list() == [1704157445, 1704164645, None, None]
+    assert out["v_failed"].to_list() == [False, False, True, False]
+    assert hint["v"] in (0, 1)  # the last reading that read something, tried first next time
