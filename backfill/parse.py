@@ -54,19 +54,22 @@ def _positional(n: int) -> list[str]:
 
 def parse_csv_block(
     block: bytes, layout: CsvLayout, input_name: str, first_line: int, first_row: int,
-    lossy: bool = False,
+    lossy: bool = False, newlines: int | None = None,
 ) -> Parsed:
-    """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding."""
+    """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding;
+    `newlines`: its count of b"\\n" when the caller has it already."""
     n = len(layout.columns)
     if not lossy:  # polars checks the UTF-8 as it reads: no decoding here when it is valid
-        parsed = _csv_marked(block, layout, input_name, first_line, first_row, False, "utf8")
+        parsed = _csv_marked(block, layout, input_name, first_line, first_row, False, "utf8",
+                             newlines)
         if parsed is not None:
             return parsed
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             lossy = True
-    parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy)
+    parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
+                         newlines=newlines)
     if parsed is not None:
         return parsed
     try:
@@ -87,7 +90,8 @@ MARKERS = ("\x1f", "\x1e", "\x1d", "\x1c")
 
 
 def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-                lossy: bool, encoding: str = "utf8-lossy") -> Parsed | None:
+                lossy: bool, encoding: str = "utf8-lossy",
+                newlines: int | None = None) -> Parsed | None:
     """Path 1: None when the block is not exact this way (the next path then decides)."""
     n = len(layout.columns)
     marker = next((m for m in MARKERS if m.encode() not in block), None)
@@ -114,7 +118,7 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
         return None
     if not df.select((pl.col("__end") == marker).all()).item():
         return None  # a short or long record
-    lines = _physical_lines(block)
+    lines = _physical_lines(block, newlines)
     height = df.height
     index = pl.int_range(0, height, dtype=pl.Int64)
     line_expr = index + first_line
@@ -156,8 +160,9 @@ def _read(block: bytes, n: int, layout: CsvLayout) -> pl.DataFrame:
     )
 
 
-def _physical_lines(block: bytes) -> int:
-    return block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
+def _physical_lines(block: bytes, newlines: int | None = None) -> int:
+    count = block.count(b"\n") if newlines is None else newlines
+    return count + (0 if not block or block.endswith(b"\n") else 1)
 
 
 def _csv_lines(df: pl.DataFrame, block: bytes, layout: CsvLayout, name: str, first_line: int,

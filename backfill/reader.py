@@ -373,15 +373,17 @@ class InputReader:
         self._first = None
         name = self.input.name
         for block, lossy in _chain(first, blocks):
+            newlines = block.count(b"\n")
             if self._first_parsed is not None:
                 parsed, self._first_parsed = self._first_parsed, None
                 yield (lambda parsed=parsed: parsed), self.bytes_done
             elif self.input.format == "csv":
                 layout = CsvLayout(tuple(self.columns), self.options.delimiter, self.options.quote)
-                yield partial(parse_csv_block, block, layout, name, line, 0, lossy), self.bytes_done
+                yield (partial(parse_csv_block, block, layout, name, line, 0, lossy, newlines),
+                       self.bytes_done)
             else:
                 yield partial(parse_ndjson_block, block, name, line, 0), self.bytes_done
-            line += block.count(b"\n")
+            line += newlines
 
     def chunks(self) -> Iterator[Chunk]:
         """The input's chunks, parsed here, in order, with absolute row numbers."""
