@@ -211,3 +211,11 @@ def test_bulk_ulid_encoding_matches_python_ulid():
         data = text.encode() + (b"\x00row:" + str(row).encode() if ts is None else b"")
         raw = ((ts or 0) * 1000).to_bytes(6, "big") + hashlib.blake2b(data, digest_size=10).digest()
         assert got == str(ULID.from_bytes(raw))
+
+
+def test_nulls_clear_sends_null_for_attributes_named_like_operation_keys():
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u}, "
+                          "nulls: clear, attributes: {platform: p, timestamp: t, id: i}}\n"))
+    cols = {"u": pl.Series(["1"]), **{c: pl.Series([None], dtype=pl.Int64) for c in "pti"}}
+    out = enc.encode(frame(**cols), "f")
+    assert ops_of(out)[0]["attributes"] == {"platform": None, "timestamp": None, "id": None}
