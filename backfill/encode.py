@@ -277,7 +277,7 @@ class _Compiler:
                 where = f"relationship {i}"
                 rids, rpresent, rlimits, _ = self.identifiers(rel.identifiers, other, where)
                 limit_reasons += [pl.when(rpresent).then(r) for r in rlimits]
-                nested.update(n for n, _ in rel.identifiers)
+                nested.update(m.key for m in rids.members if m.droppable)  # fallbacks
                 parts = [rids.expr().alias("identifiers")]
                 if rel.attributes:
                     rattrs = [(n, self.value(v, skip, f"{where} attribute '{n}':"))
@@ -292,7 +292,6 @@ class _Compiler:
                             nested.add(n)
                         rfields.append(self._placeheld(n, f, placeholders))
                     parts.append(pl.struct(rfields).alias("relationship_attributes"))
-                    nested.add("relationship_attributes")
                 rels.append(pl.when(rpresent).then(pl.struct(parts)))
             rel_list = pl.concat_list(rels).list.drop_nulls()
             relationships = pl.when(rel_list.list.len() > 0).then(rel_list)

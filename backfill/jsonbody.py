@@ -5,9 +5,11 @@ left out (or sent as null, to clear an attribute, when the mapping says `nulls: 
 `"key":null` from the text afterwards costs a regular expression over every byte, so instead the
 rows of a chunk are grouped by which droppable members are null in them (their null pattern): each
 group is encoded with a struct of only its present members, and the texts are put back in row
-order. A chunk with more than MAX_PATTERNS patterns is encoded once and cleaned by the regular
-expression. Keys inside lists and nested values (relationships, NDJSON objects) are always
-cleaned by the regular expression: their nulls vary inside a row.
+order. In a chunk with more than MAX_PATTERNS patterns, rows are grouped only by the members
+whose key is also kept with its null elsewhere in the object (`nulls: clear` attributes), and
+the other null members are cut out of the text by a regular expression on their keys. Keys
+inside lists and nested values (relationships, NDJSON objects) are always cleaned by the regular
+expression: their nulls vary inside a row.
 """
 
 from __future__ import annotations
@@ -48,9 +50,12 @@ class Body:
         self.prefix = prefix
         self.leaves: list[pl.Expr] = []
         self.droppable: list[str] = []
+        self.key: dict[str, str] = {}  # leaf column -> its key in the JSON
         self.nested_keys = set(nested_keys or ())
         self.tree = self._flatten(obj)
-        self._patterns: dict[frozenset[str], pl.Expr] = {}
+        # keys that keep their null somewhere (nulls: clear, say): never cut out by name
+        self.kept = _keys(self.tree, droppable=False)
+        self._patterns: dict[tuple[frozenset[str], frozenset[str]], pl.Expr] = {}
 
     def _flatten(self, obj: Obj) -> list[tuple[str, str | list, bool]]:
         out: list[tuple[str, str | list, bool]] = []
@@ -60,6 +65,7 @@ class Body:
                 continue
             name = f"{self.prefix}{len(self.leaves)}"
             self.leaves.append(m.value.alias(name))
+            self.key[name] = m.key
             if m.droppable:
                 self.droppable.append(name)
             out.append((m.key, name, m.droppable))
@@ -67,62 +73,75 @@ class Body:
 
     def encode(self, frame: pl.DataFrame) -> pl.Series:
         """One JSON text per row of a frame holding the leaf columns."""
-        text = self._by_pattern(frame) if self.droppable else \
-            frame.select(self._encoded()).to_series()
+        counts = frame.select(pl.col(c).null_count() for c in self.droppable).row(0) \
+            if self.droppable else ()
+        nullable = [c for c, n in zip(self.droppable, counts, strict=True) if n]
+        keys = _pattern(frame, nullable) if 0 < len(nullable) <= 62 else None
+        if keys is not None and keys.n_unique() <= MAX_PATTERNS:
+            text = self._grouped(frame, keys, nullable, frozenset())
+        elif not nullable:
+            text = frame.select(self._encoded(0, [], frozenset())).to_series()
+        else:  # too many patterns: group by the members whose key keeps its null elsewhere
+            grouped = [c for c in nullable if self.key[c] in self.kept][:62]
+            cut = frozenset(self.key[c] for c in nullable if c not in grouped)
+            keys = _pattern(frame, grouped) if grouped else None
+            text = self._grouped(frame, keys, grouped, cut)
         if self.nested_keys:
             text = pl.select(strip_nulls(pl.lit(text), self.nested_keys)).to_series()
         return text
 
-    def _by_pattern(self, frame: pl.DataFrame) -> pl.Series:
-        counts = frame.select(pl.col(c).null_count() for c in self.droppable).row(0)
-        droppable = [c for c, n in zip(self.droppable, counts, strict=True) if n]
-        if not droppable:
-            return frame.select(self._encoded()).to_series()
-        if len(droppable) > 62:  # the pattern is a bit per member with nulls, in an Int64
-            return self._stripped(frame)
-        key = pl.sum_horizontal(pl.col(c).is_null().cast(pl.Int64) * (1 << b)
-                                for b, c in enumerate(droppable))
-        keys = frame.select(key).to_series()
+    def _grouped(self, frame: pl.DataFrame, keys: pl.Series | None, members: list[str],
+                 cut: frozenset[str]) -> pl.Series:
+        """Rows grouped by which `members` are null (`keys`), each group encoded without them;
+        the null members whose keys are in `cut` are cut out of the text by name."""
+        if keys is None:
+            return frame.select(self._encoded(0, members, cut)).to_series()
         counts = keys.value_counts(sort=False, name="n").sort(keys.name)
         if counts.height == 1:
-            return frame.select(self._encoded(counts.item(0, 0), droppable)).to_series()
-        if counts.height > MAX_PATTERNS:
-            return self._stripped(frame)
+            return frame.select(self._encoded(counts.item(0, 0), members, cut)).to_series()
         order = keys.arg_sort()
         leaves = frame.select(c.meta.output_name() for c in self.leaves).gather(order)
         texts, start = [], 0
         for pattern, length in counts.iter_rows():
             part = leaves.slice(start, length)
-            texts.append(part.select(self._encoded(pattern, droppable)).to_series())
+            texts.append(part.select(self._encoded(pattern, members, cut)).to_series())
             start += length
         placed = pl.DataFrame({"at": order, "text": pl.concat(texts)}).sort("at")
         return placed.get_column("text")
 
-    def _stripped(self, frame: pl.DataFrame) -> pl.Series:
-        """Every member encoded, then the empty ones cut out of the text."""
-        text = strip_nulls(self._encoded(), self._keys(self.tree, leaves=True))
-        objects = self._keys(self.tree, leaves=False)
-        if objects:  # an object left empty goes too, as in the grouped encoding
-            alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1]) for k in sorted(objects))
-            text = text.str.replace_all(f',"(?:{alt})":\\{{\\}}', "")
-        return frame.select(text).to_series()
+    def _encoded(self, pattern: int, members: list[str], cut: frozenset[str]) -> pl.Expr:
+        """The encoding of rows where the `members` whose bits are set in `pattern` are null;
+        null members with keys in `cut` are then cut out of the text (and objects left empty)."""
+        dropped = frozenset(c for b, c in enumerate(members) if pattern >> b & 1)
+        if (dropped, cut) not in self._patterns:  # built once per set of empty members
+            text = _struct(self.tree, set(dropped)).struct.json_encode()
+            if cut:
+                text = strip_nulls(text, set(cut))
+                objects = _keys(self.tree, droppable=True, leaves=False) - self.kept
+                if objects:  # an object left empty goes too, as in the grouped encoding
+                    alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1])
+                                   for k in sorted(objects))
+                    text = text.str.replace_all(f',"(?:{alt})":\\{{\\}}', "")
+            self._patterns[(dropped, cut)] = text
+        return self._patterns[(dropped, cut)]
 
-    def _encoded(self, pattern: int = 0, members: list[str] | None = None) -> pl.Expr:
-        """The encoding of rows where the `members` whose bits are set in `pattern` are null."""
-        dropped = frozenset(c for b, c in enumerate(members or ()) if pattern >> b & 1)
-        if dropped not in self._patterns:  # built once per set of empty members
-            self._patterns[dropped] = _struct(self.tree, set(dropped)).struct.json_encode()
-        return self._patterns[dropped]
 
-    def _keys(self, tree: list, leaves: bool) -> set[str]:
-        """Keys of the droppable leaves (or objects), at any depth."""
-        keys = set()
-        for key, value, droppable in tree:
-            if droppable and isinstance(value, list) != leaves:
-                keys.add(key)
-            if isinstance(value, list):
-                keys |= self._keys(value, leaves)
-        return keys
+def _pattern(frame: pl.DataFrame, members: list[str]) -> pl.Series:
+    """Per row, a bit for each of `members` (at most 62) that is null."""
+    return frame.select(pl.sum_horizontal(pl.col(c).is_null().cast(pl.Int64) * (1 << b)
+                                          for b, c in enumerate(members))).to_series()
+
+
+def _keys(tree: list, droppable: bool, leaves: bool = True, objects: bool = True) -> set[str]:
+    """Keys of the droppable (or kept) leaves and/or objects, at any depth."""
+    keys = set()
+    for key, value, can_drop in tree:
+        is_object = isinstance(value, list)
+        if can_drop == droppable and (objects if is_object else leaves):
+            keys.add(key)
+        if is_object:
+            keys |= _keys(value, droppable, leaves, objects)
+    return keys
 
 
 def _struct(tree: list, dropped: set[str]) -> pl.Expr:

@@ -75,3 +75,18 @@ def test_an_object_whose_members_are_all_empty_is_left_out(n):
     compiled = Body(b, "__t_")
     frame = pl.DataFrame(rows).select(compiled.leaves)
     assert compiled.encode(frame).to_list() == ['{"id":"1"}'] * n
+
+
+def test_past_max_patterns_a_kept_null_with_a_droppable_namesake_stays(monkeypatch):
+    """Cut out by name, `"id":null` would also go where `id` keeps its null (nulls: clear)."""
+    monkeypatch.setattr(jsonbody, "MAX_PATTERNS", 0)
+    attrs = Obj()
+    attrs.add("id", pl.col("a"))  # kept: sent as null
+    obj = Obj()
+    obj.add("id", pl.col("i"), droppable=True)  # left out when null
+    obj.add("attributes", attrs)
+    compiled = Body(obj, "__t_")
+    rows = pl.DataFrame({"i": [None, "x"], "a": [None, None]}, schema={"i": pl.String,
+                                                                       "a": pl.String})
+    assert compiled.encode(rows.select(compiled.leaves)).to_list() == [
+        '{"attributes":{"id":null}}', '{"id":"x","attributes":{"id":null}}']
