@@ -84,8 +84,7 @@ def _bool(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 def _timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         text = expr.str.strip_chars()
-        number = text.cast(pl.Int64, strict=False)
-        epoch = pl.when(number.abs() >= MS_THRESHOLD).then(number // 1000).otherwise(number)
+        epoch = _seconds(text.cast(pl.Int64, strict=False))
         iso = text.str.replace(r"[zZ]$", "+00:00")
         parsed = [iso.str.to_datetime(f, strict=False, time_zone="UTC").dt.epoch("s")
                   for f in _TZ_FORMATS]
@@ -94,8 +93,7 @@ def _timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
                       .cast(pl.Datetime("ms")).dt.epoch("s"))
         return pl.coalesce(epoch, *parsed)
     if dtype.is_integer():
-        value = expr.cast(pl.Int64)
-        return pl.when(value.abs() >= MS_THRESHOLD).then(value // 1000).otherwise(value)
+        return _seconds(expr.cast(pl.Int64))
     if dtype.is_float():
         value = pl.when(expr.is_finite()).then(expr)
         seconds = pl.when(value.abs() >= MS_THRESHOLD).then(value / 1000).otherwise(value)
@@ -108,7 +106,8 @@ def _timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 
 def _json(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """JSON text, checked later (see encode.JSON_MARK); typed columns are sent as they are."""
+    """JSON text, parsed and embedded by the encoder (`encode._prepare_json`); typed columns
+    are sent as they are."""
     return expr
 
 
@@ -184,12 +183,11 @@ def _rest(values: pl.Series, out: pl.Series, rest: pl.Series, as_: str,
     value, failed = convert(pl.col("t"), pl.String, as_)
     full = pl.DataFrame({"t": left}).select(value.alias("v"), failed.alias("f"))
     out = out.scatter(index, full.get_column("v"))
-    failed_all = pl.Series("f", [False] * len(values), dtype=pl.Boolean)
-    return out, failed_all.scatter(index, full.get_column("f"))
+    return out, (rest & False).scatter(index, full.get_column("f"))
 
 
-def _epoch(v: pl.Expr) -> pl.Expr:
-    number = v.cast(pl.Int64, strict=False)
+def _seconds(number: pl.Expr) -> pl.Expr:
+    """Epoch seconds from epoch seconds or milliseconds."""
     return pl.when(number.abs() >= MS_THRESHOLD).then(number // 1000).otherwise(number)
 
 
@@ -217,7 +215,7 @@ _CHEAP = {
     "int": lambda v: v.cast(pl.Int64, strict=False),
     "float": _finite,
     "bool": _true_false,
-    "timestamp": _epoch,
+    "timestamp": lambda v: _seconds(v.cast(pl.Int64, strict=False)),
     "string": lambda v: v,
 }
 _NEXT = {"timestamp": (_iso_utc, _iso_offset)}
