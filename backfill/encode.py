@@ -530,20 +530,6 @@ def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
     return frame.with_columns(prepared)
 
 
-def event_ids(contents: list[str], timestamps: list[int | None], rows: list[int]) -> list[str]:
-    """Deterministic ULIDs: each event's time (ms), then a BLAKE2b hash of its content.
-
-    The content is the operation's JSON (identifier, name, timestamp, attributes); the row number
-    joins it only when there is no timestamp, so a re-export of the same data gives the same ids.
-    """
-    return ulids(pl.Series(contents, dtype=pl.String), pl.Series(timestamps, dtype=pl.Int64),
-                 pl.Series(rows, dtype=pl.Int64)).to_list()
-
-
-def event_id(content: str, timestamp: int | None, row: int) -> str:
-    return event_ids([content], [timestamp], [row])[0]
-
-
 def _auto_id(op: Operation) -> bool:
     return op.is_event and op.dedupe_id == "auto"
 
