@@ -59,30 +59,27 @@ def parse_csv_block(
     """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding;
     `newlines`: its count of b"\\n" when the caller has it already."""
     n = len(layout.columns)
-    if not lossy:  # polars checks the UTF-8 as it reads: no decoding here when it is valid
-        parsed = _csv_marked(block, layout, input_name, first_line, first_row, False, "utf8",
-                             newlines)
-        if parsed is not None:
-            return parsed
+    # polars checks the UTF-8 as it reads: the block is decoded here only when the marked path
+    # fails, to tell invalid bytes (read again, lossily) from malformed records
+    parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
+                         "utf8-lossy" if lossy else "utf8", newlines)
+    if parsed is None and not lossy:
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             lossy = True
-    parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                         newlines=newlines)
-    if parsed is not None:
-        return parsed
-    try:
-        df = _read(block, n, layout)  # parsed once; the line path reuses it
-    except pl.exceptions.PolarsError:
-        df = None  # e.g. a quote that is never closed: Python's csv module says where
-    parsed = None
-    if df is not None:
-        parsed = _csv_lines(df, block, layout, input_name, first_line, first_row, lossy)
+            parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
+                                 "utf8-lossy", newlines)
+    if parsed is None:
+        try:
+            df = _read(block, _positional(n), layout)  # parsed once; the line path reuses it
+        except pl.exceptions.PolarsError:
+            df = None  # e.g. a quote that is never closed: Python's csv module says where
+        if df is not None:
+            parsed = _csv_lines(df, block, layout, input_name, first_line, first_row, lossy)
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
-    names = dict(zip(_positional(n), layout.columns, strict=True))
-    parsed.frame = parsed.frame.rename(names)
+    parsed.frame = parsed.frame.rename(dict(zip(_positional(n), layout.columns, strict=True)))
     return parsed
 
 
@@ -90,11 +87,10 @@ MARKERS = ("\x1f", "\x1e", "\x1d", "\x1c")
 
 
 def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-                lossy: bool, encoding: str = "utf8-lossy",
-                newlines: int | None = None) -> Parsed | None:
+                lossy: bool, encoding: str, newlines: int | None) -> Parsed | None:
     """Path 1: None when the block is not exact this way (the next path then decides)."""
     n = len(layout.columns)
-    marker = next((m for m in MARKERS if m.encode() not in block), None)
+    marker = _absent(block)
     if marker is None or n < 2 or not block:  # n == 1: a blank line would read as a record
         return None
     tail = (layout.delimiter + marker).encode()
@@ -106,14 +102,8 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
         marked = block.replace(b"\n", tail + b"\n")
     if not block.endswith(b"\n"):
         marked += tail
-    schema = {c: pl.String for c in _positional(n)}
-    schema["__end"] = pl.String
     try:
-        df = pl.read_csv(
-            marked, has_header=False, schema=schema, separator=layout.delimiter,
-            quote_char=layout.quote, truncate_ragged_lines=True, empty_string_is_null=False,
-            missing_columns="insert", encoding=encoding, raise_if_empty=False,
-        )
+        df = _read(marked, [*_positional(n), "__end"], layout, encoding)
     except pl.exceptions.PolarsError:  # invalid UTF-8 with encoding="utf8", a bad quote...
         return None
     if not df.select((pl.col("__end") == marker).all()).item():
@@ -139,8 +129,7 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
     rejects: list[Reject] = []
     if lossy:
         df, rejects = _split_invalid(df, layout.columns, name)
-    names = dict(zip(_positional(n), layout.columns, strict=True))
-    return Parsed(df.rename(names), rejects, height, "marked")
+    return Parsed(df, rejects, height, "marked")
 
 
 def _having(df: pl.DataFrame, n: int, text: str) -> list[str]:
@@ -150,13 +139,19 @@ def _having(df: pl.DataFrame, n: int, text: str) -> list[str]:
     return [c for c, hit in zip(cols, hits, strict=True) if hit]
 
 
-def _read(block: bytes, n: int, layout: CsvLayout) -> pl.DataFrame:
-    """All fields as strings."""
-    schema = {c: pl.String for c in _positional(n)}
+def _absent(block: bytes) -> str | None:
+    """A control character the block does not hold, to mark or split it with."""
+    return next((m for m in MARKERS if m.encode() not in block), None)
+
+
+def _read(data: bytes, names: list[str], layout: CsvLayout,
+          encoding: str = "utf8-lossy") -> pl.DataFrame:
+    """All fields as strings; fields beyond `names` are dropped, missing ones are empty."""
     return pl.read_csv(
-        block, has_header=False, schema=schema, separator=layout.delimiter,
-        quote_char=layout.quote, truncate_ragged_lines=True, empty_string_is_null=False,
-        missing_columns="insert", encoding="utf8-lossy", raise_if_empty=False,
+        data, has_header=False, schema={c: pl.String for c in names},
+        separator=layout.delimiter, quote_char=layout.quote, truncate_ragged_lines=True,
+        empty_string_is_null=False, missing_columns="insert", encoding=encoding,
+        raise_if_empty=False,
     )
 
 
@@ -169,7 +164,7 @@ def _csv_lines(df: pl.DataFrame, block: bytes, layout: CsvLayout, name: str, fir
                first_row: int, lossy: bool) -> Parsed | None:
     """Every record is one physical line: count each line's separators outside quotes."""
     n = len(layout.columns)
-    sep = next((s for s in ("\x1f", "\x1e", "\x01", "\x02") if s.encode() not in block), None)
+    sep = _absent(block)
     if sep is None or block.count(b"\r") != block.count(b"\r\n"):
         return None  # a lone carriage return: Python's csv module knows what it means
     raw = pl.read_csv(
