@@ -34,7 +34,7 @@ class Batch:
     sizes: pl.Series
     inputs: pl.Series
     rows: pl.Series
-    path: str = "/api/v2/batch"
+    path: str = V2_PATH
     prefix: bytes = PREFIX
     suffix: bytes = SUFFIX
 
@@ -162,26 +162,23 @@ class Packer:
             "__in", "__row")
         group = frame.select(key.rle_id()).to_series()
         if group[-1] + 1 == frame.height:  # one operation per row: groups are operations
-            ends = plan(frame.get_column("nbytes"), self.limit)
-            full = len(ends) if final else len(ends) - 1
-            if full < len(ends):
-                self._pending = frame.slice(ends[full - 1] if full else 0)
-            if full == 0:
-                return Cut()
-            return Cut(frame.head(ends[full - 1]), [0, *ends[:full]])
-        frame = frame.with_columns(group.alias("__g"))
-        groups = frame.group_by("__g", maintain_order=True).agg(
-            (pl.col("nbytes").sum() + pl.len() - 1).alias("size"), pl.len().alias("ops"))
-        ends = plan(groups.get_column("size"), self.limit)
+            sizes, starts = frame.get_column("nbytes"), None
+        else:
+            groups = frame.with_columns(group.alias("__g")).group_by("__g", maintain_order=True)\
+                .agg((pl.col("nbytes").sum() + pl.len() - 1).alias("size"), pl.len().alias("n"))
+            sizes = groups.get_column("size")
+            starts = [0, *groups.get_column("n").cum_sum().to_list()]  # group -> first op
+
+        def first_op(g: int) -> int:
+            return g if starts is None else starts[g]
+
+        ends = plan(sizes, self.limit)
         full = len(ends) if final else len(ends) - 1
         if full < len(ends):
-            keep_from = ends[full - 1] if full else 0
-            self._pending = frame.filter(pl.col("__g") >= keep_from).drop("__g")
+            self._pending = frame.slice(first_op(ends[full - 1] if full else 0))
         if full == 0:
             return Cut()
-        op_ends = groups.get_column("ops").cum_sum()
-        done = frame.head(int(op_ends[ends[full - 1] - 1])).drop("__g")
-        return Cut(done, [0] + [int(op_ends[e - 1]) for e in ends[:full]])
+        return Cut(frame.head(first_op(ends[full - 1])), [0, *(first_op(e) for e in ends[:full])])
 
 
 class Joined:

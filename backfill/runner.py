@@ -31,8 +31,6 @@ from backfill.rejects import Reject, RejectsWriter
 from backfill.report import Report
 from backfill.sender import REGIONS, Sender
 
-# -- run ------------------------------------------------------------------------------------
-
 
 @dataclass
 class RunOptions:
