@@ -86,9 +86,10 @@ def _timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         text = expr.str.strip_chars()
         epoch = _seconds(text.cast(pl.Int64, strict=False))
         iso = text.str.replace(r"[zZ]$", "+00:00")
-        parsed = [iso.str.to_datetime(f, strict=False, time_zone="UTC").dt.epoch("s")
+        parsed = [iso.str.to_datetime(f, strict=False, time_zone="UTC", cache=False).dt.epoch("s")
                   for f in _TZ_FORMATS]
-        parsed += [iso.str.to_datetime(f, strict=False).dt.epoch("s") for f in _NAIVE_FORMATS]
+        parsed += [iso.str.to_datetime(f, strict=False, cache=False).dt.epoch("s")
+                   for f in _NAIVE_FORMATS]
         parsed.append(iso.str.to_date("%Y-%m-%d", strict=False)
                       .cast(pl.Datetime("ms")).dt.epoch("s"))
         return pl.coalesce(epoch, *parsed)
@@ -126,26 +127,28 @@ def convert_texts(frame: pl.DataFrame, wanted: dict[tuple[str, str], str],
     """Each (text column, as:) of `wanted` converted into its target column, with a boolean
     `<target>_failed`, each value computed once.
 
-    The cheapest reading goes first, on every value and for all the columns in one query (a
-    plain integer, `true`/`false`, a finite float, an epoch time); only the values still unread go
-    on to the next readings (ISO times ending in `Z`, then with an offset), and the last reading
-    is the full one of `convert`. A column in one common format costs one pass, not one per
-    format. Gives the same result as `convert` (tests/test_convert.py checks it).
+    Each kind has a few cheap exact readings (a plain integer, `true`/`false`, a finite float, an
+    epoch time, an ISO time ending in `Z`, one with an offset) and the full one of `convert`. The
+    first reading runs on every value, for all the columns in one query; only the values still
+    unread go on to the other readings, then the full one. A column in one common format costs one
+    pass, not one per format. Gives the same result as `convert` (tests/test_convert.py).
 
-    `hint`, kept by the caller from chunk to chunk: per target column, the next reading that
-    read values in the last chunk, tried first in this one (a column of `+02:00` times does not
-    try `Z` on every value). Only the order changes, never the result.
+    `hint`, kept by the caller from chunk to chunk: per target column, the reading that read
+    values last, tried first in the next chunk (a column of ISO times does not first try to read
+    every value as a number). Only the order changes, never the result.
     """
     if not wanted:
         return frame
-    first = []
+    hint = {} if hint is None else hint
+    values, flags = [], []
     for (source, as_), target in wanted.items():
         v = pl.col(source)
-        cheap = _CHEAP[as_](v)
-        first += [cheap.alias(target),
-                  (cheap.is_null() & v.is_not_null() & (v != "")).alias(f"{target}_failed")]
-    frame = frame.with_columns(first)
-    pending = frame.select(pl.col(f"{t}_failed").any() for t in wanted.values()).row(0)
+        values.append(_READINGS[as_][hint.get(target, 0)](v).alias(target))
+        flags.append((pl.col(target).is_null() & v.is_not_null() & (v != ""))
+                     .alias(f"{target}_failed"))
+    # the flags read the values computed before them: each reading runs once
+    frame = frame.lazy().with_columns(values).with_columns(flags).collect()
+    pending = [frame.get_column(f"{t}_failed").any() for t in wanted.values()]
     updates = []
     for ((source, as_), target), unread in zip(wanted.items(), pending, strict=True):
         if unread:
@@ -161,27 +164,26 @@ def convert_text(values: pl.Series, as_: str) -> tuple[pl.Series, pl.Series]:
     return out.get_column("v"), out.get_column("v_failed")
 
 
-def _rest(values: pl.Series, out: pl.Series, rest: pl.Series, as_: str,
-          hint: dict[str, int] | None = None, target: str = "") -> tuple[pl.Series, pl.Series]:
-    """The values the cheap reading left unread: the next readings, then the full one."""
+def _rest(values: pl.Series, out: pl.Series, rest: pl.Series, as_: str, hint: dict[str, int],
+          target: str) -> tuple[pl.Series, pl.Series]:
+    """The values the first reading left unread: the other readings, then the full one."""
     index = rest.arg_true()
     left = values.gather(index)
-    readings = list(enumerate(_NEXT.get(as_, ())))
-    if hint is not None and target in hint:
-        readings.sort(key=lambda r: r[0] != hint[target])
-    for number, reading in readings:
-        got = reading(left)
+    tried = hint.get(target, 0)
+    for number, reading in enumerate(_READINGS[as_]):
+        if number == tried:
+            continue
+        got = left.to_frame("t").select(reading(pl.col("t"))).to_series()
         if got.null_count() == len(got):
             continue
-        if hint is not None:
-            hint[target] = number
+        hint[target] = number
         out = out.scatter(index, got)
         unread = got.is_null()
         index, left = index.filter(unread), left.filter(unread)
         if not len(left):
             return out, rest & False
     value, failed = convert(pl.col("t"), pl.String, as_)
-    full = pl.DataFrame({"t": left}).select(value.alias("v"), failed.alias("f"))
+    full = left.to_frame("t").select(value.alias("v"), failed.alias("f"))
     out = out.scatter(index, full.get_column("v"))
     return out, (rest & False).scatter(index, full.get_column("f"))
 
@@ -191,15 +193,15 @@ def _seconds(number: pl.Expr) -> pl.Expr:
     return pl.when(number.abs() >= MS_THRESHOLD).then(number // 1000).otherwise(number)
 
 
-def _iso_utc(values: pl.Series) -> pl.Series:
+def _iso_utc(v: pl.Expr) -> pl.Expr:
     """`2024-01-02T03:04:05Z`, the commonest export format, read as UTC."""
-    return values.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False).dt.epoch("s")
+    return v.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, cache=False).dt.epoch("s")
 
 
-def _iso_offset(values: pl.Series) -> pl.Series:
+def _iso_offset(v: pl.Expr) -> pl.Expr:
     """`2024-01-02T03:04:05+02:00`, the other common export format."""
-    return values.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False,
-                                  time_zone="UTC").dt.epoch("s")
+    return v.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone="UTC",
+                             cache=False).dt.epoch("s")
 
 
 def _finite(v: pl.Expr) -> pl.Expr:
@@ -211,11 +213,15 @@ def _true_false(v: pl.Expr) -> pl.Expr:
     return pl.when(v == "true").then(True).when(v == "false").then(False)
 
 
-_CHEAP = {
-    "int": lambda v: v.cast(pl.Int64, strict=False),
-    "float": _finite,
-    "bool": _true_false,
-    "timestamp": lambda v: _seconds(v.cast(pl.Int64, strict=False)),
-    "string": lambda v: v,
+def _epoch(v: pl.Expr) -> pl.Expr:
+    return _seconds(v.cast(pl.Int64, strict=False))
+
+
+# cheap exact readings, in the order they are tried when there is no hint
+_READINGS = {
+    "int": (lambda v: v.cast(pl.Int64, strict=False),),
+    "float": (_finite,),
+    "bool": (_true_false,),
+    "timestamp": (_epoch, _iso_utc, _iso_offset),
+    "string": (lambda v: v,),
 }
-_NEXT = {"timestamp": (_iso_utc, _iso_offset)}

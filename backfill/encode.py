@@ -462,7 +462,7 @@ class Encoder:
         frame = _prepare_json(frame, compiler.json_columns)
         frame = convert_texts(frame, compiler.converted, compiler.first_reading)
         n = len(ops)
-        out = frame.select(
+        out = frame.lazy().select(  # lazy: each common subexpression is computed once
             pl.col(ROW), pl.col(LINE),
             *[e for c in ops if isinstance(c.body, Body) for e in c.body.leaves],
             *[c.body.alias(f"j{i}") for i, c in enumerate(ops) if not isinstance(c.body, Body)],
@@ -473,7 +473,7 @@ class Encoder:
             *[c.timestamp.cast(pl.Int64).alias(f"t{i}") for i, c in enumerate(ops)
               if _auto_id(c.op)],
             *[c.path.alias(f"p{i}") for i, c in enumerate(ops) if c.path is not None],
-        )
+        ).collect()
         for i, c in enumerate(ops):
             json = c.body.encode(out) if isinstance(c.body, Body) else out.get_column(f"j{i}")
             out = out.with_columns(pl.when(pl.col(f"a{i}")).then(json).alias(f"j{i}"))
