@@ -39,6 +39,7 @@ class Parsed:
     rejects: list[Reject] = field(default_factory=list)
     records: int = 0  # rows numbered in this block (good and rejected)
     path: str = ""  # which parsing path was taken, for tests and profiling
+    lines: int = 0  # physical lines in the block
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def parse_csv_block(
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     parsed.frame = parsed.frame.rename(dict(zip(_positional(n), layout.columns, strict=True)))
+    parsed.lines = parsed.lines or _physical_lines(block, newlines)
     return parsed
 
 
@@ -100,6 +102,7 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
         marked = block.replace(b"\r\n", tail + b"\r\n")
     else:
         marked = block.replace(b"\n", tail + b"\n")
+        newlines = (len(marked) - len(block)) // len(tail)  # counted by the replacement
     if not block.endswith(b"\n"):
         marked += tail
     try:
@@ -129,7 +132,7 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
     rejects: list[Reject] = []
     if lossy:
         df, rejects = _split_invalid(df, layout.columns, name)
-    return Parsed(df, rejects, height, "marked")
+    return Parsed(df, rejects, height, "marked", lines)
 
 
 def _having(df: pl.DataFrame, n: int, text: str) -> list[str]:
@@ -295,7 +298,7 @@ def parse_ndjson_block(block: bytes, input_name: str, first_line: int, first_row
         index = pl.int_range(0, df.height, dtype=pl.Int64)
         df = df.select(pl.all(), (index + first_row).alias(ROW),
                        (index + first_line).alias(LINE))
-        return Parsed(df, [], lines, "fast")
+        return Parsed(df, [], lines, "fast", lines)
     return _ndjson_exact(block, input_name, first_line, first_row)
 
 
@@ -334,4 +337,4 @@ def _ndjson_exact(block: bytes, name: str, first_line: int, first_row: int) -> P
     df = pl.read_ndjson(b"\n".join(good), infer_schema_length=None) if good else pl.DataFrame()
     df = df.with_columns(pl.Series(ROW, rows, dtype=pl.Int64),
                          pl.Series(LINE, linenos, dtype=pl.Int64))
-    return Parsed(df, rejects, row - first_row, "exact")
+    return Parsed(df, rejects, row - first_row, "exact", _physical_lines(block))

@@ -170,30 +170,30 @@ class _Flow:
             if problems:
                 raise MappingError(self.plan.mapping.path, problems)
         skipped = self.tracker.skipped(index) if self.tracker else None
-        row = 0
+        at = (0, reader.first_line)  # the next block's first row and line
         try:
             for task, done in reader.tasks():
                 if stop is not None and stop.is_set():
                     return
                 self.parsing.append((self.pool.submit(task), done))
                 while len(self.parsing) > AHEAD:
-                    row = yield from self.take(index, inp, skipped, row)
+                    at = yield from self.take(index, inp, skipped, at)
             while self.parsing:
-                row = yield from self.take(index, inp, skipped, row)
+                at = yield from self.take(index, inp, skipped, at)
         finally:
             reader.close()
         while self.mapping:
             yield from self.finish(self.mapping.popleft())
         if self.tracker is not None:
-            self.tracker.finished_input(index, row)
+            self.tracker.finished_input(index, at[0])
         self.done_before += inp.size()
 
     def take(self, index: int, inp: Input, skipped: pl.Expr | None,
-             row: int) -> Iterator[Batch]:
-        """The next parsed block, in order: absolute rows, skips, then its mapping.
-        Returns the first row of the block after it."""
+             at: tuple[int, int]) -> Iterator[Batch]:
+        """The next parsed block, in order: absolute rows and lines, skips, then its mapping.
+        Returns the first row and line of the block after it."""
         parse, done = self.parsing.popleft()
-        parsed = offset(parse.result(), row)
+        parsed = offset(parse.result(), *at)
         frame, read_rejects = parsed.frame, parsed.rejects
         if skipped is not None:
             frame = frame.filter(~skipped)
@@ -207,7 +207,7 @@ class _Flow:
                                      self.done_before + done))
         while len(self.mapping) > AHEAD:
             yield from self.finish(self.mapping.popleft())
-        return row + parsed.records
+        return at[0] + parsed.records, at[1] + parsed.lines
 
     def finish(self, item: _Pending) -> Iterator[Batch]:
         for r in item.read_rejects:

@@ -278,6 +278,11 @@ class InputReader:
         self._open()
 
     @property
+    def first_line(self) -> int:
+        """The line number of the first data line (after the header)."""
+        return self._header_lines + 1
+
+    @property
     def bytes_done(self) -> int:
         return self._counted.count if self._counted else 0
 
@@ -359,13 +364,12 @@ class InputReader:
         """In order: (a thunk that parses the next block, bytes of the input read so far).
 
         The thunks are pure and may run in other threads, in any order: each numbers its rows
-        from 0 and its lines from the block's own first line; `offset` makes the rows absolute
-        once the rows of the blocks before it are known.
+        from 0 and its lines from 1; `offset` makes both absolute once the rows and lines of the
+        blocks before it are known (the first block's first line is `first_line`).
         """
         if self.input.format == "parquet":
             yield from self._parquet_tasks()
             return
-        line = self._header_lines + 1
         blocks = self._blocks
         if self._first is None or blocks is None:
             return
@@ -373,24 +377,22 @@ class InputReader:
         self._first = None
         name = self.input.name
         for block, lossy in _chain(first, blocks):
-            newlines = block.count(b"\n")
             if self._first_parsed is not None:
                 parsed, self._first_parsed = self._first_parsed, None
                 yield (lambda parsed=parsed: parsed), self.bytes_done
             elif self.input.format == "csv":
                 layout = CsvLayout(tuple(self.columns), self.options.delimiter, self.options.quote)
-                yield (partial(parse_csv_block, block, layout, name, line, 0, lossy, newlines),
+                yield (partial(parse_csv_block, block, layout, name, 1, 0, lossy),
                        self.bytes_done)
             else:
-                yield partial(parse_ndjson_block, block, name, line, 0), self.bytes_done
-            line += newlines
+                yield partial(parse_ndjson_block, block, name, 1, 0), self.bytes_done
 
     def chunks(self) -> Iterator[Chunk]:
         """The input's chunks, parsed here, in order, with absolute row numbers."""
-        row = 0
+        row, line = 0, self.first_line
         for task, done in self.tasks():
-            parsed = offset(task(), row)
-            row += parsed.records
+            parsed = offset(task(), row, line)
+            row, line = row + parsed.records, line + parsed.lines
             yield Chunk(self.input, parsed.frame, parsed.rejects, parsed.records, done)
 
     def _parquet_tasks(self) -> Iterator[tuple[Callable[[], Parsed], int]]:
@@ -418,13 +420,16 @@ class InputReader:
             self._temp = None
 
 
-def offset(parsed: Parsed, first_row: int) -> Parsed:
-    """Make a block's row numbers absolute: its first row is `first_row`."""
-    if first_row == 0:
+def offset(parsed: Parsed, first_row: int, first_line: int = 1) -> Parsed:
+    """Make a block's row and line numbers absolute: its first row is `first_row`, its first
+    line `first_line` (a block numbers them from 0 and 1)."""
+    if first_row == 0 and first_line == 1:
         return parsed
-    frame = parsed.frame.with_columns(pl.col(ROW) + first_row)
-    rejects = [replace(r, row=r.row + first_row) for r in parsed.rejects]
-    return Parsed(frame, rejects, parsed.records, parsed.path)
+    lines = first_line - 1
+    frame = parsed.frame.with_columns(pl.col(ROW) + first_row, pl.col(LINE) + lines)
+    rejects = [replace(r, row=r.row + first_row, line=None if r.line is None else r.line + lines)
+               for r in parsed.rejects]
+    return Parsed(frame, rejects, parsed.records, parsed.path, parsed.lines)
 
 
 def _chain(first: tuple[bytes, bool], rest: Iterator[tuple[bytes, bool]]

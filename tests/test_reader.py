@@ -112,3 +112,13 @@ def test_parquet_with_nested_columns(tmp_path):
     reader, frames, _ = read_all(path)
     assert reader.columns == ["id", "meta"]
     assert frames[0].select("__row", "id").rows() == [(0, "1"), (1, "2")]
+
+
+def test_rejects_in_later_blocks_carry_their_absolute_lines(tmp_path):
+    lines = CSV.splitlines(keepends=True)
+    lines[3001] = "3000,too,many,fields\n"  # line 3002 of the file, far past the first block
+    path = write(tmp_path / "p.csv", "".join(lines))
+    _, frames, rejects = read_all(path)
+    assert [(r.row, r.line, r.stage) for r in rejects] == [(3000, 3002, "read")]
+    rows = [r for f in frames for r in f.select("__row", "__line").rows()]
+    assert rows[2999:3001] == [(2999, 3001), (3001, 3003)]
