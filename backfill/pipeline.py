@@ -99,7 +99,7 @@ class Tracker(Protocol):
 
 
 ENCODERS = 2  # threads that parse, map and assemble: polars releases the GIL, both cores work
-AHEAD = 1  # blocks waiting at each stage beyond the running ones: 2-6 were no faster, took more memory
+AHEAD = 2  # blocks waiting at each stage beyond the running ones (BENCHMARKS.md: 1 and 3 were slower)
 
 
 @dataclass

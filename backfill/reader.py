@@ -31,6 +31,7 @@ from backfill.parse import LINE, ROW, CsvLayout, Parsed, parse_csv_block, parse_
 BLOCK_BYTES = 4 * 1024 * 1024
 MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around
 READ_BYTES = 1024 * 1024
+PARQUET_ROWS = 100_000
 BOM = b"\xef\xbb\xbf"
 EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson",
               ".json": "ndjson", ".parquet": "parquet", ".pq": "parquet"}
@@ -396,28 +397,33 @@ class InputReader:
             yield Chunk(self.input, parsed.frame, parsed.rejects, parsed.records, done)
 
     def _parquet_tasks(self) -> Iterator[tuple[Callable[[], Parsed], int]]:
+        """Slices of PARQUET_ROWS rows, each read by its thunk in whichever thread runs it
+        (polars reads only the pages a slice needs): the reading is spread over the pool, as the
+        parsing of CSV blocks is. The file stays until `close`."""
         size = self.input.size() or 1
-        row = 0
         try:
             total = self._lazy.select(pl.len()).collect().item()
-            for df in self._lazy.collect_batches(chunk_size=100_000):
-                n = df.height
-                frame = df.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias(ROW),
-                                        pl.lit(None, dtype=pl.Int64).alias(LINE))
-                row += n
-                done = int(size * row / total) if total else size
-                parsed = Parsed(frame, [], n, "parquet")
-                yield (lambda parsed=parsed: parsed), done
         except Exception as exc:
-            raise InputError(self.input.name, f"cannot read the Parquet file at row {row}: "
-                                              f"{exc}") from None
-        finally:
-            self.close()
+            raise InputError(self.input.name, f"cannot read the Parquet file: {exc}") from None
+        for start in range(0, total, PARQUET_ROWS):
+            n = min(PARQUET_ROWS, total - start)
+            done = int(size * (start + n) / total)
+            yield partial(_parquet_slice, self._lazy, self.input.name, start, n), done
 
     def close(self) -> None:
         if self._temp:
             os.unlink(self._temp)
             self._temp = None
+
+
+def _parquet_slice(lazy: pl.LazyFrame, name: str, start: int, n: int) -> Parsed:
+    try:
+        df = lazy.slice(start, n).collect()
+    except Exception as exc:
+        raise InputError(name, f"cannot read the Parquet file at row {start}: {exc}") from None
+    frame = df.with_columns(pl.int_range(0, df.height, dtype=pl.Int64).alias(ROW),
+                            pl.lit(None, dtype=pl.Int64).alias(LINE))
+    return Parsed(frame, [], df.height, "parquet")
 
 
 def offset(parsed: Parsed, first_row: int, first_line: int = 1) -> Parsed:
