@@ -30,15 +30,18 @@ def ulids(contents: pl.Series, timestamps: pl.Series, rows: pl.Series) -> pl.Ser
     if not len(contents):
         return pl.Series(values=[], dtype=pl.String)
     frame = pl.DataFrame({"c": contents, "t": timestamps.cast(pl.Int64), "r": rows})
-    data = frame.select(pl.when(pl.col("t").is_null())
-                        .then(pl.concat_str(pl.col("c"), pl.lit("\x00row:"),
-                                            pl.col("r").cast(pl.String)))
-                        .otherwise(pl.col("c")).cast(pl.Binary)).to_series().to_list()
+    hashed = pl.col("c")
+    if frame.get_column("t").null_count():
+        hashed = pl.when(pl.col("t").is_null()).then(
+            pl.concat_str(pl.col("c"), pl.lit("\x00row:"), pl.col("r").cast(pl.String))
+        ).otherwise(pl.col("c"))
+    data = frame.select(hashed.cast(pl.Binary)).to_series().to_list()
     blake2b = hashlib.blake2b
     digests = pl.Series([blake2b(d, digest_size=10).digest() for d in data], dtype=pl.Binary)
-    frame = frame.with_columns(digests.bin.encode("hex").alias("h"))
-    hi = pl.col("h").str.slice(0, 10).str.to_integer(base=16)  # 40 bits: 8 characters
-    lo = pl.col("h").str.slice(10, 10).str.to_integer(base=16)
-    ms = (pl.col("t").fill_null(0).clip(0, MAX_MS // 1000 + 1) * 1000).clip(0, MAX_MS)
-    return frame.select(pl.concat_str([*_base32(ms, 10), *_base32(hi, 8), *_base32(lo, 8)])
-                        ).to_series()
+    hex_ = digests.bin.encode("hex")
+    parts = frame.select(  # computed once each: the base32 digits read them several times
+        (pl.col("t").fill_null(0).clip(0, MAX_MS // 1000 + 1) * 1000).clip(0, MAX_MS).alias("ms"),
+        pl.lit(hex_.str.slice(0, 10)).str.to_integer(base=16).alias("hi"),  # 40 bits: 8 chars
+        pl.lit(hex_.str.slice(10, 10)).str.to_integer(base=16).alias("lo"))
+    return parts.select(pl.concat_str([*_base32(pl.col("ms"), 10), *_base32(pl.col("hi"), 8),
+                                       *_base32(pl.col("lo"), 8)])).to_series()
