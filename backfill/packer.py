@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -37,7 +37,6 @@ class Batch:
     path: str = V2_PATH
     prefix: bytes = PREFIX
     suffix: bytes = SUFFIX
-    whole: bytes | None = field(default=None, repr=False)  # the body, when built ahead
 
     def __post_init__(self) -> None:
         for name, dtype in (("sizes", pl.Int64), ("inputs", pl.Int32), ("rows", pl.Int64)):
@@ -52,8 +51,6 @@ class Batch:
 
     @property
     def body(self) -> bytes:
-        if self.whole is not None:
-            return self.whole
         content = self.content.view() if isinstance(self.content, Span) else self.content
         return b"".join((self.prefix, content, self.suffix))
 
@@ -239,17 +236,12 @@ class Cut:
         sizes, inputs, rows = (done.get_column(c) for c in ("nbytes", "__in", "__row"))
         # every operation joined by commas once; each body is a slice of it between brackets
         joined = Joined(done.get_column("json"))
+        if build:
+            joined.view()
         starts = [0, *(sizes + 1).cum_sum().gather([b - 1 for b in bounds[1:]]).to_list()]
-        out = []
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            content: Span | memoryview = Span(joined, starts[i], starts[i + 1] - 1)
-            whole = None
-            if build:  # the body's bytes made here, in the pool, not by the sending thread
-                whole = b"".join((PREFIX, content.view(), SUFFIX))
-                content = memoryview(whole)[len(PREFIX):len(whole) - len(SUFFIX)]
-            out.append(Batch(content, sizes.slice(a, b - a), inputs.slice(a, b - a),
-                             rows.slice(a, b - a), whole=whole))
-        return out
+        return [Batch(Span(joined, starts[i], starts[i + 1] - 1),
+                      sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a))
+                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
 
 
 def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:

@@ -99,7 +99,10 @@ class Tracker(Protocol):
 
 
 ENCODERS = 2  # threads that parse, map and assemble: polars releases the GIL, both cores work
-AHEAD = 2  # blocks waiting at each stage beyond the running ones (BENCHMARKS.md: 1 and 3 were slower)
+# blocks waiting at each stage beyond the running ones. `validate`: 2 (1 was 5-10% slower, 3 no
+# faster); `run` passes 1: its queue of bodies already runs ahead of the sending, and 2 cost
+# about 50 MB of peak RSS for no speed (BENCHMARKS.md)
+AHEAD = 2
 
 
 @dataclass
@@ -126,7 +129,8 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool
 
 def batches(plan: Plan, report: Report, rejects: RejectsWriter,
             on_progress: Callable[[int], None] | None = None, tracker: Tracker | None = None,
-            stop: threading.Event | None = None, build: bool = True) -> Iterator[Batch]:
+            stop: threading.Event | None = None, build: bool = True,
+            ahead: int = AHEAD) -> Iterator[Batch]:
     """Read, map, check and pack every input; yield full bodies as they are ready.
     `build=False`: the bodies' bytes are joined only if read (validate without a dump).
 
@@ -135,7 +139,7 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
     decides the cut points, so the output never depends on timing.
     """
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
-        flow = _Flow(plan, report, rejects, on_progress, tracker, pool, build)
+        flow = _Flow(plan, report, rejects, on_progress, tracker, pool, build, ahead)
         try:
             for index, inp in enumerate(plan.inputs):
                 if stop is not None and stop.is_set():
@@ -151,10 +155,11 @@ class _Flow:
 
     def __init__(self, plan: Plan, report: Report, rejects: RejectsWriter,
                  on_progress: Callable[[int], None] | None, tracker: Tracker | None,
-                 pool: concurrent.futures.ThreadPoolExecutor, build: bool = True):
+                 pool: concurrent.futures.ThreadPoolExecutor, build: bool = True,
+                 ahead: int = AHEAD):
         self.plan, self.report, self.rejects = plan, report, rejects
         self.on_progress, self.tracker, self.pool = on_progress, tracker, pool
-        self.build = build
+        self.build, self.ahead = build, ahead
         self.encoder = Encoder(plan.mapping)
         self.packer = Packer()
         self.parsing: deque[tuple[concurrent.futures.Future, int]] = deque()
@@ -176,7 +181,7 @@ class _Flow:
                 if stop is not None and stop.is_set():
                     return
                 self.parsing.append((self.pool.submit(task), done))
-                while len(self.parsing) > AHEAD:
+                while len(self.parsing) > self.ahead:
                     at = yield from self.take(index, inp, skipped, at)
             while self.parsing:
                 at = yield from self.take(index, inp, skipped, at)
@@ -205,7 +210,7 @@ class _Flow:
                                   self.tracker is not None) if frame.height else None
         self.mapping.append(_Pending(index, inp.name, read_rejects, future,
                                      self.done_before + done))
-        while len(self.mapping) > AHEAD:
+        while len(self.mapping) > self.ahead:
             yield from self.finish(self.mapping.popleft())
         return at[0] + parsed.records, at[1] + parsed.lines
 
@@ -227,7 +232,7 @@ class _Flow:
             self.tracker.settled(item.index, settled)
         if self.on_progress:
             self.on_progress(item.bytes_done)
-        while len(self.bodies) > AHEAD:
+        while len(self.bodies) > self.ahead:
             yield from _counted(self.bodies.popleft().result(), self.report)
 
     def drain(self) -> Iterator[Batch]:

@@ -207,7 +207,7 @@ async def _deliver_all(plan: Plan, opts: RunOptions, report: Report, rejects: Re
             bar.update(done - bar.n)
 
         try:
-            for batch in batches(plan, report, rejects, moved, tracker, stop):
+            for batch in batches(plan, report, rejects, moved, tracker, stop, ahead=1):
                 if not _put(loop, queue, batch, stop):
                     return
         except BaseException as exc:  # handed to the event loop, raised there
