@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -37,6 +37,7 @@ class Batch:
     path: str = V2_PATH
     prefix: bytes = PREFIX
     suffix: bytes = SUFFIX
+    whole: bytes | None = field(default=None, repr=False)  # the body, when built ahead
 
     def __post_init__(self) -> None:
         for name, dtype in (("sizes", pl.Int64), ("inputs", pl.Int32), ("rows", pl.Int64)):
@@ -51,6 +52,8 @@ class Batch:
 
     @property
     def body(self) -> bytes:
+        if self.whole is not None:
+            return self.whole
         content = self.content.view() if isinstance(self.content, Span) else self.content
         return b"".join((self.prefix, content, self.suffix))
 
@@ -234,14 +237,23 @@ class Cut:
         bounds = self.bounds
         done = self.ops
         sizes, inputs, rows = (done.get_column(c) for c in ("nbytes", "__in", "__row"))
-        # every operation joined by commas once; each body is a slice of it between brackets
+        parts = list(zip(bounds[:-1], bounds[1:], strict=True))
+        if build:  # each body made whole by polars: one allocation a body, no chunk-wide text
+            body = pl.Series(bounds[1:-1], dtype=pl.Int64).search_sorted(
+                pl.int_range(0, done.height, eager=True), side="right")  # each op's body
+            wholes = done.select(pl.lit(body).alias("b"), "json").group_by("b", maintain_order=True)\
+                .agg(pl.concat_str(pl.lit(PREFIX.decode()), pl.col("json").str.join(","),
+                                   pl.lit(SUFFIX.decode())).cast(pl.Binary).alias("w"))\
+                .get_column("w").to_list()
+            return [Batch(memoryview(w)[len(PREFIX):len(w) - len(SUFFIX)], sizes.slice(a, b - a),
+                          inputs.slice(a, b - a), rows.slice(a, b - a), whole=w)
+                    for w, (a, b) in zip(wholes, parts, strict=True)]
+        # every operation joined by commas once, when first read (a dump); each body is a slice
         joined = Joined(done.get_column("json"))
-        if build:
-            joined.view()
         starts = [0, *(sizes + 1).cum_sum().gather([b - 1 for b in bounds[1:]]).to_list()]
         return [Batch(Span(joined, starts[i], starts[i + 1] - 1),
                       sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a))
-                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+                for i, (a, b) in enumerate(parts)]
 
 
 def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:

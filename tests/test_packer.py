@@ -54,6 +54,12 @@ def test_bodies_are_valid_within_the_limit_and_lose_or_reorder_nothing(rows, lim
     # rows never straddle: spans are disjoint and increasing
     for (a0, a1), (b0, _) in zip(sent, sent[1:], strict=False):
         assert a0 <= a1 < b0
+    # bodies left unbuilt (validate) read the same bytes when they are read
+    lazy = Packer(limit)
+    unbuilt = [b for part in (lazy.cut(first, 0), lazy.cut(second, 0), lazy.cut_rest())
+               for b in part.assemble(build=False)]
+    assert [b.body for b in unbuilt] == [b.body for b in batches]
+    assert [b.size for b in unbuilt] == [b.size for b in batches]
 
 
 def test_bodies_fill_up_across_chunks():
