@@ -21,9 +21,11 @@ from backfill.encode import EncodedChunk, Encoder
 from backfill.errors import MappingError
 from backfill.packer import Batch, Packer
 from backfill.parse import ROW
-from backfill.reader import Input, InputReader, offset, resolve_inputs
+from backfill.reader import BLOCK_BYTES, Input, InputReader, offset, resolve_inputs
 from backfill.rejects import RejectsWriter
 from backfill.report import Report
+
+HEADER_BYTES = 64 * 1024  # read to check a CSV's columns (a longer header is read on to its end)
 
 
 @dataclass
@@ -42,7 +44,9 @@ def make_plan(mapping: Mapping, patterns: list[str], fmt: str | None = None) -> 
     for inp in inputs:
         if inp.path == "-":
             continue  # stdin can be read once only: its columns are checked as it is read
-        reader = InputReader(inp, mapping.source.csv)
+        # a CSV header needs only the first lines; NDJSON columns come from the first block
+        reader = InputReader(inp, mapping.source.csv,
+                             HEADER_BYTES if inp.format == "csv" else BLOCK_BYTES)
         try:
             if reader.columns:
                 problems += check_columns(mapping, reader.columns, inp.name)
