@@ -11,8 +11,9 @@ __version__ = "0.1.0"
 os.environ.setdefault("_RJEM_MALLOC_CONF",
                       "dirty_decay_ms:200,muzzy_decay_ms:0,background_thread:true")
 
-# The pipeline runs two threads of its own that call polars on a chunk each (pipeline.ENCODERS),
-# so both cores are busy. polars' own pool split every small operation over the cores again, and
-# the splitting cost more than it gave: with one polars thread, `validate` on 1M rows takes about
-# 2.1 CPU-s instead of 2.4 and ends about 10% sooner (BENCHMARKS.md).
+# The pipeline runs its own threads, one a core (pipeline.ENCODERS), each calling polars on one
+# chunk, so the cores are busy. polars' own pool split every small operation over
+# the cores again, and the splitting cost more than it gave: with one polars thread, `validate`
+# on 1M rows takes about 2.1 CPU-s instead of 2.4 on 2 cores and ends about 10% sooner
+# (BENCHMARKS.md).
 os.environ.setdefault("POLARS_MAX_THREADS", "1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sys
 import threading
 import time
@@ -102,10 +103,20 @@ class Tracker(Protocol):
         """Every row of this input has been read."""
 
 
-ENCODERS = 2  # threads that parse, map and assemble: polars releases the GIL, both cores work
-# blocks waiting at each stage beyond the running ones. `validate`: 2 (1 was 5-10% slower, 3 no
-# faster); `run` passes 1: its queue of bodies already runs ahead of the sending, and 2 cost
-# about 50 MB of peak RSS for no speed (BENCHMARKS.md)
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (containers)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 2
+
+
+# Threads that parse, map and assemble, a chunk each: polars releases the GIL and runs each call
+# on its calling thread (polars' own pool is one thread, see __init__.py), so one thread a core
+# keeps the cores busy. At most 8: past that the in-order thread that reads and cuts is the limit.
+ENCODERS = max(2, min(_cores(), 8))
+# Blocks waiting at each stage beyond the running ones. `validate`: 2 on 2 cores (1 was 5-10%
+# slower, 3 no faster); `run` passes 1: its queue of bodies already runs ahead of the sending,
+# and 2 cost about 50 MB of peak RSS for no speed (BENCHMARKS.md). More threads, more in flight.
 AHEAD = 2
 
 
@@ -143,7 +154,8 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
     decides the cut points, so the output never depends on timing.
     """
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
-        flow = _Flow(plan, report, rejects, on_progress, tracker, pool, build, ahead)
+        flow = _Flow(plan, report, rejects, on_progress, tracker, pool, build,
+                     ahead + ENCODERS - 2)
         try:
             for index, inp in enumerate(plan.inputs):
                 if stop is not None and stop.is_set():
