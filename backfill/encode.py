@@ -20,7 +20,7 @@ from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Valu
 from backfill.convert import convert, convert_texts, is_nested
 from backfill.errors import MappingError, Problem
 from backfill.eventid import ulids
-from backfill.jsonbody import Body, Obj
+from backfill.jsonbody import Body, Obj, strip_nulls
 from backfill.parse import LINE, ROW
 from backfill.rejects import Reject
 
@@ -59,9 +59,11 @@ class _CompiledOp:
     applies: pl.Expr  # rows this operation is made for
     mapping: pl.Expr
     limits: pl.Expr
-    placeholders: list[tuple[str, str]]  # (JSON text of the placeholder, column with JSON text)
+    # (JSON text of a placeholder, the column whose JSON text replaces it), replaced last first
+    placeholders: list[tuple[str, str]]
     timestamp: pl.Expr  # the event's timestamp (seconds) for its id, null when there is none
     path: pl.Expr | None = None  # v1 operations: the request path of each row
+    embedded: list[pl.Expr] = field(default_factory=list)  # texts made with the leaves
 
 class _Compiler:
     """Compiles the mapping for one input schema."""
@@ -72,6 +74,7 @@ class _Compiler:
         self.json_columns: dict[str, str] = {}  # source column -> prepared column
         self.converted: dict[tuple[str, str], str] = {}  # (column, as) -> prepared column
         self.bodies = 0
+        self.embeds = 0
         self.first_reading: dict[str, int] = {}  # convert_texts' hint, chunk to chunk
 
     def dtype(self, column: str) -> pl.DataType:
@@ -197,7 +200,6 @@ class _Compiler:
         obj.add("type", pl.lit(op.type))
         mapping_reasons: list[pl.Expr] = []
         limit_reasons: list[pl.Expr] = []
-        nested: set[str] = set()  # keys inside lists and nested values: cleaned by the regex
         if op.action == "merge":
             obj.add("action", pl.lit(op.action))
             for key, ids_fields in (("primary", op.primary), ("secondary", op.secondary)):
@@ -251,15 +253,19 @@ class _Compiler:
         attrs, rest_problems = self.attributes(op, op.attributes, "attribute", op.rest)
         problems += rest_problems
         placeholders: list[tuple[str, str]] = []
+        embedded: list[pl.Expr] = []
         if attrs:
             attributes = Obj()
             for name, f in attrs:
                 mapping_reasons += f.failures
                 if f.size is not None:
                     limit_reasons.append(limits.value_too_long(name, f.size))
-                if skip:
-                    nested.update(f.nested_keys)
-                attributes.add(name, self._placeheld(name, f, placeholders), droppable=skip)
+                if skip and f.nested_keys:  # a nested value whose own empty members go
+                    leaf = self._embed(name, _cleaned(f.expr, set(f.nested_keys)), placeholders,
+                                       embedded)
+                else:
+                    leaf = self._placeheld(name, f, placeholders)
+                attributes.add(name, leaf, droppable=skip)
             obj.add("attributes", attributes, droppable=True)
             if op.type == "delivery":
                 token = dict(attrs)["device_token"].expr
@@ -272,12 +278,13 @@ class _Compiler:
 
         if op.relationships:
             rels = []
+            cleaned: set[str] = set()  # keys whose empty values go from the relationships
             for i, rel in enumerate(op.relationships):
                 other = "object" if person else "person"
                 where = f"relationship {i}"
                 rids, rpresent, rlimits, _ = self.identifiers(rel.identifiers, other, where)
                 limit_reasons += [pl.when(rpresent).then(r) for r in rlimits]
-                nested.update(m.key for m in rids.members if m.droppable)  # fallbacks
+                cleaned.update(m.key for m in rids.members if m.droppable)  # fallbacks
                 parts = [rids.expr().alias("identifiers")]
                 if rel.attributes:
                     rattrs = [(n, self.value(v, skip, f"{where} attribute '{n}':"))
@@ -289,23 +296,25 @@ class _Compiler:
                             limit_reasons.append(pl.when(rpresent).then(
                                 limits.value_too_long(n, f.size, f"{where} attribute")))
                         if skip:
-                            nested.add(n)
+                            cleaned.add(n)
                         rfields.append(self._placeheld(n, f, placeholders))
                     parts.append(pl.struct(rfields).alias("relationship_attributes"))
                 rels.append(pl.when(rpresent).then(pl.struct(parts)))
             rel_list = pl.concat_list(rels).list.drop_nulls()
             relationships = pl.when(rel_list.list.len() > 0).then(rel_list)
-            obj.add("cio_relationships", relationships, droppable=True)
+            obj.add("cio_relationships", self._embed(
+                "cio_relationships", _cleaned(relationships, cleaned), placeholders, embedded)
+                if cleaned else relationships, droppable=True)
 
         applies = self.applies(op)
         if op.action in ("add_relationships", "delete_relationships"):
             applies = applies & relationships.is_not_null()
 
-        body = Body(obj, self.prefix(), nested)
+        body = Body(obj, self.prefix())
         mapping_reason = pl.when(applies).then(limits.first_reason(mapping_reasons))
         limit_reason = pl.when(applies).then(limits.first_reason(limit_reasons))
         return (_CompiledOp(op, body, applies, mapping_reason, limit_reason, placeholders,
-                            timestamp), problems)
+                            timestamp, embedded=embedded), problems)
 
     def prefix(self) -> str:
         """Column names for the next operation's JSON members."""
@@ -425,6 +434,25 @@ class _Compiler:
         return pl.when(f.expr.is_not_null()).then(pl.lit(mark)).alias(name)
 
 
+    def _embed(self, name: str, text: pl.Expr, placeholders: list[tuple[str, str]],
+               embedded: list[pl.Expr]) -> pl.Expr:
+        """A nested value's JSON text, made with the leaves, goes in through a placeholder: its
+        empty members are cleaned in its own text, never by key name in the whole operation
+        (where a `nulls: clear` attribute of the same name keeps its null)."""
+        column = f"__embed_{self.embeds}"
+        self.embeds += 1
+        embedded.append(text.alias(column))
+        mark = f"\x00backfill-json-{len(placeholders)}\x00"
+        placeholders.append((orjson.dumps(mark).decode(), column))
+        return pl.when(text.is_not_null()).then(pl.lit(mark)).alias(name)
+
+
+def _cleaned(value: pl.Expr, keys: set[str]) -> pl.Expr:
+    """A nested value as JSON text without the `"key":null` members of these keys (null: null)."""
+    text = pl.struct(value.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+    return pl.when(value.is_not_null()).then(strip_nulls(text, keys))
+
+
 def _nested_keys(dtype: pl.DataType) -> tuple[str, ...]:
     keys: list[str] = []
     if isinstance(dtype, pl.Struct):
@@ -469,7 +497,8 @@ class Encoder:
             *[c.applies.alias(f"a{i}") for i, c in enumerate(ops)],
             *[c.mapping.alias(f"m{i}") for i, c in enumerate(ops)],
             *[c.limits.alias(f"l{i}") for i, c in enumerate(ops)],
-            *[pl.col(col) for c in ops for _, col in c.placeholders],
+            *[pl.col(col) for c in ops for _, col in c.placeholders if col in frame.columns],
+            *[e for c in ops for e in c.embedded],
             *[c.timestamp.cast(pl.Int64).alias(f"t{i}") for i, c in enumerate(ops)
               if _auto_id(c.op)],
             *[c.path.alias(f"p{i}") for i, c in enumerate(ops) if c.path is not None],
@@ -477,7 +506,7 @@ class Encoder:
         for i, c in enumerate(ops):
             json = c.body.encode(out) if isinstance(c.body, Body) else out.get_column(f"j{i}")
             out = out.with_columns(pl.when(pl.col(f"a{i}")).then(json).alias(f"j{i}"))
-            for mark, col in c.placeholders:
+            for mark, col in reversed(c.placeholders):  # an embedded text may hold marks
                 out = out.with_columns(pl.col(f"j{i}").str.replace(mark, pl.col(col),
                                                                     literal=True))
             if _auto_id(c.op):

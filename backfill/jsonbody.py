@@ -7,9 +7,9 @@ rows of a chunk are grouped by which droppable members are null in them (their n
 group is encoded with a struct of only its present members, and the texts are put back in row
 order. In a chunk with more than MAX_PATTERNS patterns, rows are grouped only by the members
 whose key is also kept with its null elsewhere in the object (`nulls: clear` attributes), and
-the other null members are cut out of the text by a regular expression on their keys. Keys
-inside lists and nested values (relationships, NDJSON objects) are always cleaned by the regular
-expression: their nulls vary inside a row.
+the other null members are cut out of the text by a regular expression on their keys. Lists and
+nested values (relationships, NDJSON objects) are leaves here: the encoder cleans their empty
+members in their own text and embeds it (`encode._embed`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Obj:
         self.members.append(Member(key, value, droppable))
 
     def expr(self) -> pl.Expr:
-        """Every member, null or not: for objects inside lists (cleaned by the regex)."""
+        """Every member, null or not: for objects inside lists (cleaned in their own text)."""
         return pl.struct([(m.value.expr() if isinstance(m.value, Obj) else m.value).alias(m.key)
                           for m in self.members])
 
@@ -46,12 +46,11 @@ class Obj:
 class Body:
     """A compiled object: its leaves, computed as columns named `<prefix><i>`, then encoded."""
 
-    def __init__(self, obj: Obj, prefix: str, nested_keys: set[str] | None = None):
+    def __init__(self, obj: Obj, prefix: str):
         self.prefix = prefix
         self.leaves: list[pl.Expr] = []
         self.droppable: list[str] = []
         self.key: dict[str, str] = {}  # leaf column -> its key in the JSON
-        self.nested_keys = set(nested_keys or ())
         self.tree = self._flatten(obj)
         # keys that keep their null somewhere (nulls: clear, say): never cut out by name
         self.kept = _keys(self.tree, droppable=False)
@@ -86,8 +85,6 @@ class Body:
             cut = frozenset(self.key[c] for c in nullable if c not in grouped)
             keys = _pattern(frame, grouped) if grouped else None
             text = self._grouped(frame, keys, grouped, cut)
-        if self.nested_keys:
-            text = pl.select(strip_nulls(pl.lit(text), self.nested_keys)).to_series()
         return text
 
     def _grouped(self, frame: pl.DataFrame, keys: pl.Series | None, members: list[str],

@@ -206,3 +206,54 @@ def test_nulls_clear_sends_null_for_attributes_named_like_operation_keys():
     cols = {"u": pl.Series(["1"]), **{c: pl.Series([None], dtype=pl.Int64) for c in "pti"}}
     out = enc.encode(frame(**cols), "f")
     assert ops_of(out)[0]["attributes"] == {"platform": None, "timestamp": None, "id": None}
+
+
+def test_nulls_clear_keeps_a_null_named_like_a_relationship_identifier():
+    enc = Encoder(mapping("""\
+  - type: object
+    action: identify
+    identifiers: {object_type_id: {value: "1"}, object_id: o}
+    nulls: clear
+    attributes: {email: e, name: n}
+    relationships:
+      - identifiers: {id: pid, email: pemail}
+"""))
+    null = pl.Series([None, None], dtype=pl.String)
+    out = enc.encode(frame(o=["acme", "beta"], e=null, n=null, pid=["7", None],
+                           pemail=pl.Series([None, "p@x"], dtype=pl.String)), "f")
+    assert [(o["attributes"], o["cio_relationships"]) for o in ops_of(out)] == [
+        ({"email": None, "name": None}, [{"identifiers": {"id": "7"}}]),
+        ({"email": None, "name": None}, [{"identifiers": {"email": "p@x"}}]),
+    ]
+
+
+def test_embedded_relationships_keep_their_json_values():
+    enc = Encoder(mapping("""\
+  - type: object
+    action: identify
+    identifiers: {object_type_id: {value: "1"}, object_id: o}
+    attributes: {meta: {column: am, as: json}}
+    relationships:
+      - identifiers: {id: pid, email: pemail}
+        attributes: {meta: {column: m, as: json}, role: r}
+"""))
+    out = enc.encode(frame(o=["acme"], am=['{"x": null}'], pid=pl.Series([None], dtype=pl.String),
+                           pemail=["a@x"], m=['{"k": [1, null]}'],
+                           r=pl.Series([None], dtype=pl.String)), "f")
+    assert ops_of(out) == [
+        {"type": "object", "identifiers": {"object_type_id": "1", "object_id": "acme"},
+         "action": "identify", "attributes": {"meta": {"x": None}},
+         "cio_relationships": [{"identifiers": {"email": "a@x"},
+                                "relationship_attributes": {"meta": {"k": [1, None]}}}]}]
+
+
+@pytest.mark.parametrize("nulls, expected", [
+    ("skip", {"profile": {"a": 1, "tags": [{"t": "x"}, {}]}, "b": 2}),
+    ("clear", {"profile": {"a": 1, "b": None, "tags": [{"t": "x"}, {"t": None}]}, "b": 2}),
+])
+def test_nested_values_are_cleaned_in_their_own_text(nulls, expected):
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u}, "
+                          f"nulls: {nulls}, attributes: {{profile: p, b: b}}}}\n"))
+    profile = pl.Series([{"a": 1, "b": None, "tags": [{"t": "x"}, {"t": None}]}])
+    out = enc.encode(frame(u=["1"], p=profile, b=[2]), "f")
+    assert ops_of(out)[0]["attributes"] == expected
