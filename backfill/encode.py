@@ -300,7 +300,8 @@ class _Compiler:
                         rfields.append(self._placeheld(n, f, placeholders))
                     parts.append(pl.struct(rfields).alias("relationship_attributes"))
                 rels.append(pl.when(rpresent).then(pl.struct(parts)))
-            rel_list = pl.concat_list(rels).list.drop_nulls()
+            # `list.drop_nulls` on structs took 100+ ms per 30k rows; this filter takes 3
+            rel_list = pl.concat_list(rels).list.filter(pl.element().is_not_null())
             relationships = pl.when(rel_list.list.len() > 0).then(rel_list)
             obj.add("cio_relationships", self._embed(
                 "cio_relationships", _cleaned(relationships, cleaned), placeholders, embedded)
@@ -524,12 +525,11 @@ class Encoder:
         rejected = out.filter(bad)
         rejects = _rejects(rejected, frame, n, input_name) if rejected.height else []
         good = out.filter(~bad) if rejected.height else out
-        long = good.select(
-            pl.col(ROW),
-            pl.concat_list([pl.struct(pl.lit(i, dtype=pl.Int32).alias("__op"),
-                                      pl.col(f"j{i}").alias("json")) for i in range(n)])
-            .alias("o"),
-        ).explode("o").unnest("o").filter(pl.col("json").is_not_null())
+        # row then mapping order; a list of structs exploded took 114 ms per 30k rows of 3 ops
+        parts = [good.select(pl.col(ROW), pl.lit(i, dtype=pl.Int32).alias("__op"),
+                             pl.col(f"j{i}").alias("json")) for i in range(n)]
+        long = (parts[0] if n == 1 else pl.concat(parts).sort(ROW, "__op")).filter(
+            pl.col("json").is_not_null())
         long = long.with_columns(pl.col("json").str.len_bytes().cast(pl.Int64).alias("nbytes"))
         if ops[0].path is not None:  # a v1 mapping holds that one operation (config.py)
             long = long.join(good.select(ROW, pl.col("p0").alias("path")), on=ROW, how="left",
