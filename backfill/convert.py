@@ -128,7 +128,8 @@ def convert_texts(frame: pl.DataFrame, wanted: dict[tuple[str, str], str],
     `<target>_failed`, each value computed once.
 
     Each kind has a few cheap exact readings (a plain integer, `true`/`false`, a finite float, an
-    epoch time, an ISO time ending in `Z`, one with an offset) and the full one of `convert`. The
+    epoch time, an ISO time ending in `Z`, one with an offset, `2024-01-02 03:04:05`,
+    `2024-01-02T03:04:05`, `2024-01-02`) and the full one of `convert`. The
     first reading runs on every value, for all the columns in one query; only the values still
     unread go on to the other readings, then the full one. A column in one common format costs one
     pass, not one per format. Gives the same result as `convert` (tests/test_convert.py).
@@ -204,6 +205,13 @@ def _iso_offset(v: pl.Expr) -> pl.Expr:
                              cache=False).dt.epoch("s")
 
 
+def _naive(fmt: str):
+    """A time without a zone (read as UTC, as the full reading does), or a date."""
+    if fmt == "%Y-%m-%d":
+        return lambda v: v.str.to_date(fmt, strict=False).cast(pl.Datetime("ms")).dt.epoch("s")
+    return lambda v: v.str.to_datetime(fmt, strict=False, cache=False).dt.epoch("s")
+
+
 def _finite(v: pl.Expr) -> pl.Expr:
     number = v.cast(pl.Float64, strict=False)
     return pl.when(number.is_finite()).then(number)
@@ -222,6 +230,7 @@ _READINGS = {
     "int": (lambda v: v.cast(pl.Int64, strict=False),),
     "float": (_finite,),
     "bool": (_true_false,),
-    "timestamp": (_epoch, _iso_utc, _iso_offset),
+    "timestamp": (_epoch, _iso_utc, _iso_offset, _naive("%Y-%m-%d %H:%M:%S"),
+                  _naive("%Y-%m-%dT%H:%M:%S"), _naive("%Y-%m-%d")),
     "string": (lambda v: v,),
 }

@@ -58,7 +58,7 @@ def test_any_mix_agrees(values, as_):
     assert fast(values, as_) == reference(values, as_)
 
 
-@pytest.mark.parametrize("hint", [{}, {"v": 0}, {"v": 1}, {"v": 2}])
+@pytest.mark.parametrize("hint", [{}, {"v": 0}, {"v": 1}, {"v": 2}, {"v": 3}, {"v": 5}])
 def test_the_hint_changes_the_order_of_the_readings_not_the_result(hint):
     frame = pl.DataFrame({"t": ["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05Z", "x", ""]})
     out = convert_texts(frame, {("t", "timestamp"): "v"}, hint)
