@@ -1,6 +1,7 @@
 """The benchmark suite: peers measured in the same run, on the same files, as ratios.
 
 usage: python bench/run.py [--rows 1000000,5000000] [--events 1000000] [--rate-seconds 20]
+                           [--mapping-rows 200000]
                            [--json bench/results.json] [--skip-peers]
 
 Prints a table and writes the same numbers as JSON. Every command runs in its own process; its
@@ -198,6 +199,38 @@ def events_suite(rows: int, work: Path) -> dict:
                                        for m in (floor, validate)}}
 
 
+def scaled(sample: Path, rows: int, work: Path) -> Path:
+    """The sample file's records repeated to about `rows` (its rejects repeat with them)."""
+    lines = sample.read_bytes().splitlines(keepends=True)
+    header, body = (lines[:1], lines[1:]) if sample.suffix == ".csv" else ([], lines)
+    out = work / f"{sample.stem}_{rows}{sample.suffix}"
+    with out.open("wb") as fh:
+        fh.writelines(header)
+        for _ in range(-(-rows // len(body))):
+            fh.writelines(body)
+    return out
+
+
+def mappings_suite(rows: int, work: Path) -> dict:
+    """Each shipped mapping (configs/) on its sample file scaled up: the floor and `validate`.
+    Every kind of operation has its own expressions; a slow polars path in one (relationships,
+    device timestamps, form requests) shows here and nowhere else."""
+    out = {}
+    for config in sorted((ROOT / "configs").glob("*.yaml")):
+        source = next(line.split(":", 1)[1].split("#")[0].strip()
+                      for line in config.read_text().splitlines()
+                      if line.strip().startswith("path:"))
+        path = scaled(ROOT / source, rows, work)
+        n = sum(1 for _ in path.open("rb")) - (1 if path.suffix == ".csv" else 0)
+        floor = measure("floor", n, [PY, str(BENCH / "floor.py"), str(path)])
+        validate = measure("validate", n, [PY, "-m", "backfill", "validate", str(config),
+                                           str(path), "--quiet", "--rejects",
+                                           str(work / "rejects.ndjson")])
+        out[f"mapping {config.stem}"] = {"rows": n, "measures": {
+            m.name: {**asdict(m), "rows_per_s": round(m.rows_per_s)} for m in (floor, validate)}}
+    return out
+
+
 def rate_suite(seconds: float, work: Path, rate: int = 200) -> dict:
     """`--rate 200` held for `seconds`: form submissions, one request each."""
     path, mapping_text = data.forms(int(rate * seconds))
@@ -232,7 +265,7 @@ def summarise(results: dict) -> list[str]:
     lines = ["| input | command | rows/s | x floor | peak RSS MB | peak RssAnon MB |",
              "|---|---|---|---|---|---|"]
     for key, suite in results.items():
-        if not key.startswith(("people", "events")):
+        if not key.startswith(("people", "events", "mapping")):
             continue
         ms = suite["measures"]
         floor = ms["floor"]["rows_per_s"]
@@ -280,6 +313,8 @@ def main() -> None:
     ap.add_argument("--rows", default="1000000,5000000")
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--rate-seconds", type=float, default=20)
+    ap.add_argument("--mapping-rows", type=int, default=200_000,
+                    help="Rows of each shipped mapping's sample file, scaled up (0: skip).")
     ap.add_argument("--json", default=str(BENCH / "results.json"))
     ap.add_argument("--skip-peers", action="store_true",
                     help="Leave out the hand-written baseline and the official client.")
@@ -296,6 +331,9 @@ def main() -> None:
         if args.events:
             results[f"events {args.events:,}"] = events_suite(args.events, work)
             print("events: done", file=sys.stderr)
+        if args.mapping_rows:
+            results.update(mappings_suite(args.mapping_rows, work))
+            print("mappings: done", file=sys.stderr)
         if args.rate_seconds:
             results["rate"] = rate_suite(args.rate_seconds, work)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 def test_the_suite_runs_on_a_tiny_input(tmp_path):
     out = tmp_path / "results.json"
     done = subprocess.run([sys.executable, "bench/run.py", "--rows", "3000", "--events", "2000",
-                           "--rate-seconds", "2", "--json", str(out)], cwd=ROOT,
+                           "--rate-seconds", "2", "--mapping-rows", "500", "--json", str(out)],
+                          cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
@@ -26,3 +27,7 @@ def test_the_suite_runs_on_a_tiny_input(tmp_path):
                for m in measures.values())
     assert results["rate"]["requests"] == 400
     assert "| people 3,000: validate / floor |" in done.stdout
+    kinds = {k for k in results if k.startswith("mapping ")}
+    assert {"mapping people", "mapping events", "mapping forms"} <= kinds
+    assert all(set(results[k]["measures"]) == {"floor", "validate"}
+               and results[k]["rows"] >= 500 for k in kinds)
