@@ -21,8 +21,9 @@ test: $(STAMP)
 	$(BIN)/ruff check backfill tests tools
 	$(BIN)/pytest -q
 
-# The benchmark suite: 1M and 5M-row people CSVs, a 1M-line events NDJSON, the peers and the
-# rate test (about 15 minutes on 2 cores). Numbers go to bench/results.json and BENCHMARKS.md.
+# The benchmark suite: 1M and 5M-row people CSVs, a 1M-line events NDJSON, the peers, every
+# shipped mapping on its sample file scaled to 200k rows, and the rate test (about 10 minutes
+# on 2 cores). Numbers go to bench/results.json and BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
