@@ -63,7 +63,8 @@ class _CompiledOp:
     placeholders: list[tuple[str, str]]
     timestamp: pl.Expr  # the event's timestamp (seconds) for its id, null when there is none
     path: pl.Expr | None = None  # v1 operations: the request path of each row
-    embedded: list[pl.Expr] = field(default_factory=list)  # texts made with the leaves
+    # columns computed before the rest, in order, each once: relationships, embedded texts
+    shared: list[pl.Expr] = field(default_factory=list)
 
 class _Compiler:
     """Compiles the mapping for one input schema."""
@@ -74,7 +75,7 @@ class _Compiler:
         self.json_columns: dict[str, str] = {}  # source column -> prepared column
         self.converted: dict[tuple[str, str], str] = {}  # (column, as) -> prepared column
         self.bodies = 0
-        self.embeds = 0
+        self.shares = 0
         self.first_reading: dict[str, int] = {}  # convert_texts' hint, chunk to chunk
 
     def dtype(self, column: str) -> pl.DataType:
@@ -253,7 +254,7 @@ class _Compiler:
         attrs, rest_problems = self.attributes(op, op.attributes, "attribute", op.rest)
         problems += rest_problems
         placeholders: list[tuple[str, str]] = []
-        embedded: list[pl.Expr] = []
+        shared: list[pl.Expr] = []
         if attrs:
             attributes = Obj()
             for name, f in attrs:
@@ -262,7 +263,7 @@ class _Compiler:
                     limit_reasons.append(limits.value_too_long(name, f.size))
                 if skip and f.nested_keys:  # a nested value whose own empty members go
                     leaf = self._embed(name, _cleaned(f.expr, set(f.nested_keys)), placeholders,
-                                       embedded)
+                                       shared)
                 else:
                     leaf = self._placeheld(name, f, placeholders)
                 attributes.add(name, leaf, droppable=skip)
@@ -302,9 +303,11 @@ class _Compiler:
                 rels.append(pl.when(rpresent).then(pl.struct(parts)))
             # `list.drop_nulls` on structs took 100+ ms per 30k rows; this filter takes 3
             rel_list = pl.concat_list(rels).list.filter(pl.element().is_not_null())
-            relationships = pl.when(rel_list.list.len() > 0).then(rel_list)
+            # computed once: the checks, `applies` and the JSON all read it
+            relationships = self._shared(pl.when(rel_list.list.len() > 0).then(rel_list),
+                                         shared)
             obj.add("cio_relationships", self._embed(
-                "cio_relationships", _cleaned(relationships, cleaned), placeholders, embedded)
+                "cio_relationships", _cleaned(relationships, cleaned), placeholders, shared)
                 if cleaned else relationships, droppable=True)
 
         applies = self.applies(op)
@@ -315,7 +318,7 @@ class _Compiler:
         mapping_reason = pl.when(applies).then(limits.first_reason(mapping_reasons))
         limit_reason = pl.when(applies).then(limits.first_reason(limit_reasons))
         return (_CompiledOp(op, body, applies, mapping_reason, limit_reason, placeholders,
-                            timestamp, embedded=embedded), problems)
+                            timestamp, shared=shared), problems)
 
     def prefix(self) -> str:
         """Column names for the next operation's JSON members."""
@@ -435,17 +438,23 @@ class _Compiler:
         return pl.when(f.expr.is_not_null()).then(pl.lit(mark)).alias(name)
 
 
+    def _shared(self, expr: pl.Expr, shared: list[pl.Expr]) -> pl.Expr:
+        """A column computed once before the leaves and checks that read it (a lazy query does
+        not share a list of structs between them: it was built five times)."""
+        column = f"__shared_{self.shares}"
+        self.shares += 1
+        shared.append(expr.alias(column))
+        return pl.col(column)
+
     def _embed(self, name: str, text: pl.Expr, placeholders: list[tuple[str, str]],
-               embedded: list[pl.Expr]) -> pl.Expr:
+               shared: list[pl.Expr]) -> pl.Expr:
         """A nested value's JSON text, made with the leaves, goes in through a placeholder: its
         empty members are cleaned in its own text, never by key name in the whole operation
         (where a `nulls: clear` attribute of the same name keeps its null)."""
-        column = f"__embed_{self.embeds}"
-        self.embeds += 1
-        embedded.append(text.alias(column))
+        column = self._shared(text, shared)
         mark = f"\x00backfill-json-{len(placeholders)}\x00"
-        placeholders.append((orjson.dumps(mark).decode(), column))
-        return pl.when(text.is_not_null()).then(pl.lit(mark)).alias(name)
+        placeholders.append((orjson.dumps(mark).decode(), column.meta.output_name()))
+        return pl.when(column.is_not_null()).then(pl.lit(mark)).alias(name)
 
 
 def _cleaned(value: pl.Expr, keys: set[str]) -> pl.Expr:
@@ -491,15 +500,17 @@ class Encoder:
         frame = _prepare_json(frame, compiler.json_columns)
         frame = convert_texts(frame, compiler.converted, compiler.first_reading)
         n = len(ops)
-        out = frame.lazy().select(  # lazy: each common subexpression is computed once
+        lazy = frame.lazy()
+        for e in (e for c in ops for e in c.shared):
+            lazy = lazy.with_columns(e)
+        out = lazy.select(  # lazy: each common subexpression is computed once
             pl.col(ROW), pl.col(LINE),
             *[e for c in ops if isinstance(c.body, Body) for e in c.body.leaves],
             *[c.body.alias(f"j{i}") for i, c in enumerate(ops) if not isinstance(c.body, Body)],
             *[c.applies.alias(f"a{i}") for i, c in enumerate(ops)],
             *[c.mapping.alias(f"m{i}") for i, c in enumerate(ops)],
             *[c.limits.alias(f"l{i}") for i, c in enumerate(ops)],
-            *[pl.col(col) for c in ops for _, col in c.placeholders if col in frame.columns],
-            *[e for c in ops for e in c.embedded],
+            *[pl.col(col) for c in ops for _, col in c.placeholders],
             *[c.timestamp.cast(pl.Int64).alias(f"t{i}") for i, c in enumerate(ops)
               if _auto_id(c.op)],
             *[c.path.alias(f"p{i}") for i, c in enumerate(ops) if c.path is not None],
