@@ -22,7 +22,7 @@ V2_PATH = "/api/v2/batch"
 MAX_SEGMENT_IDS = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Batch:
     """One request and, per operation in it, its size, input and row (polars Series).
 
