@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from backfill.jsonbody import json_text
+
 TRUE = ("true", "t", "yes", "y", "1")
 FALSE = ("false", "f", "no", "n", "0")
 NESTED = (pl.Struct, pl.List, pl.Array)
@@ -38,7 +40,7 @@ def _string(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return expr
     if is_nested(dtype):
-        return pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+        return json_text(expr)
     if dtype == pl.Boolean:
         return pl.when(expr).then(pl.lit("true")).when(~expr).then(pl.lit("false"))
     return expr.cast(pl.String)

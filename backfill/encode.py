@@ -20,7 +20,7 @@ from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Valu
 from backfill.convert import convert, convert_texts, is_nested
 from backfill.errors import MappingError, Problem
 from backfill.eventid import ulids
-from backfill.jsonbody import Body, Obj, strip_nulls
+from backfill.jsonbody import Body, Obj, json_text, strip_nulls
 from backfill.parse import LINE, ROW
 from backfill.rejects import Reject
 
@@ -377,7 +377,7 @@ class _Compiler:
                 "segment_id \"{}\" is not a segment number", segment.fill_null("").str.head(40))),
         ])
         limit = limits.first_reason([limits.identifier_too_long(n, e) for n, e in ids.items()])
-        json = pl.struct(value.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+        json = json_text(value)
         path = pl.format("/api/v1/segments/{}/{}?id_type={}", segment, pl.lit(op.action),
                          id_type)
         return self._v1(op, json, mapping, limit, path)
@@ -437,7 +437,6 @@ class _Compiler:
         placeholders.append((orjson.dumps(mark).decode(), column))
         return pl.when(f.expr.is_not_null()).then(pl.lit(mark)).alias(name)
 
-
     def _shared(self, expr: pl.Expr, shared: list[pl.Expr]) -> pl.Expr:
         """A column computed once before the leaves and checks that read it (a lazy query does
         not share a list of structs between them: it was built five times)."""
@@ -459,8 +458,7 @@ class _Compiler:
 
 def _cleaned(value: pl.Expr, keys: set[str]) -> pl.Expr:
     """A nested value as JSON text without the `"key":null` members of these keys (null: null)."""
-    text = pl.struct(value.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
-    return pl.when(value.is_not_null()).then(strip_nulls(text, keys))
+    return pl.when(value.is_not_null()).then(strip_nulls(json_text(value), keys))
 
 
 def _nested_keys(dtype: pl.DataType) -> tuple[str, ...]:

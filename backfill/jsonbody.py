@@ -160,6 +160,11 @@ def _fields(tree: list, dropped: set[str]) -> list[pl.Expr]:
     return out
 
 
+def json_text(value: pl.Expr) -> pl.Expr:
+    """A value (of any type, nested too) as its JSON text, as `struct.json_encode` writes it."""
+    return pl.struct(value.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+
+
 def strip_nulls(body: pl.Expr, keys: set[str]) -> pl.Expr:
     """Drop `"key":null` members for the keys that may be empty (JSON-escaped key names)."""
     if not keys:

@@ -26,8 +26,9 @@ MAX_SEGMENT_IDS = 1000
 class Batch:
     """One request and, per operation in it, its size, input and row (polars Series).
 
-    `content` is the operations joined by commas (a slice of the chunk's joined text, not a copy);
-    the body is `prefix + content + suffix`, built only when it is sent or dumped.
+    `content` is the operations joined by commas. A body built to be sent or dumped is `whole`,
+    and `content` a view into it; otherwise `content` is a slice of the chunk's operations,
+    joined only if the body is read (`validate` without a dump never reads it).
     """
 
     content: bytes | memoryview | Span

@@ -55,22 +55,21 @@ def _positional(n: int) -> list[str]:
 
 def parse_csv_block(
     block: bytes, layout: CsvLayout, input_name: str, first_line: int, first_row: int,
-    lossy: bool = False, newlines: int | None = None,
+    lossy: bool = False,
 ) -> Parsed:
-    """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding;
-    `newlines`: its count of b"\\n" when the caller has it already."""
+    """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding."""
     n = len(layout.columns)
     # polars checks the UTF-8 as it reads: the block is decoded here only when the marked path
     # fails, to tell invalid bytes (read again, lossily) from malformed records
     parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                         "utf8-lossy" if lossy else "utf8", newlines)
+                         "utf8-lossy" if lossy else "utf8")
     if parsed is None and not lossy:
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             lossy = True
             parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                                 "utf8-lossy", newlines)
+                                 "utf8-lossy")
     if parsed is None:
         try:
             df = _read(block, _positional(n), layout)  # parsed once; the line path reuses it
@@ -81,7 +80,7 @@ def parse_csv_block(
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     parsed.frame = parsed.frame.rename(dict(zip(_positional(n), layout.columns, strict=True)))
-    parsed.lines = parsed.lines or _physical_lines(block, newlines)
+    parsed.lines = parsed.lines or _physical_lines(block)
     return parsed
 
 
@@ -89,13 +88,14 @@ MARKERS = ("\x1f", "\x1e", "\x1d", "\x1c")
 
 
 def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-                lossy: bool, encoding: str, newlines: int | None) -> Parsed | None:
+                lossy: bool, encoding: str) -> Parsed | None:
     """Path 1: None when the block is not exact this way (the next path then decides)."""
     n = len(layout.columns)
     marker = _absent(block)
     if marker is None or n < 2 or not block:  # n == 1: a blank line would read as a record
         return None
     tail = (layout.delimiter + marker).encode()
+    newlines = None
     if b"\r" in block:
         if block.count(b"\r") != block.count(b"\r\n"):
             return None

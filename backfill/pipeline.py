@@ -149,9 +149,9 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
     """Read, map, check and pack every input; yield full bodies as they are ready.
     `build=False`: the bodies' bytes are joined only if read (validate without a dump).
 
-    Blocks are parsed, mapped and their bodies assembled in a pool of two threads (polars
-    releases the GIL), a few ahead; this thread takes the results in order, numbers the rows and
-    decides the cut points, so the output never depends on timing.
+    Blocks are parsed, mapped and their bodies assembled in a pool of threads, one a core
+    (polars releases the GIL), a few ahead; this thread takes the results in order, numbers the
+    rows and decides the cut points, so the output never depends on timing.
     """
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
         flow = _Flow(plan, report, rejects, on_progress, tracker, pool, build,
