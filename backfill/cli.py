@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
-from backfill import __version__, pipeline
-from backfill import checkpoint as checkpoint_mod
-from backfill.config import load_mapping
+from backfill import __version__
+from backfill import flow as pipeline
 from backfill.errors import BackfillError, UsageError
+from backfill.mapping.config import load_mapping
+from backfill.state import checkpoint as checkpoint_mod
 
 FORMATS = click.Choice(["csv", "ndjson", "parquet"])
 
@@ -162,8 +163,8 @@ def run(mapping: str, inputs: tuple[str, ...], endpoint: str | None, region: str
     plan = pipeline.make_plan(m, list(inputs), fmt)
     checkpoint = checkpoint_path or pipeline.default_checkpoint_path(plan.inputs)
     rejects = rejects_path or pipeline.default_rejects_path(plan.inputs)
-    from backfill import runner
-    from backfill.delivery import RetryPolicy, Stopped
+    from backfill.delivery import runner
+    from backfill.delivery.retry import RetryPolicy, Stopped
 
     opts = runner.RunOptions(
         site_id=site_id, api_key=api_key, checkpoint=checkpoint, rejects=rejects,
@@ -201,9 +202,9 @@ def init(input_path: str, kind: str, fmt: str | None, sample: int) -> None:
       backfill init sample_data/people.csv > mapping.yaml
       backfill init exports/events.ndjson --type event > events.yaml
     """
-    from backfill.config import CsvOptions
-    from backfill.init import starter_mapping
-    from backfill.reader import InputReader, resolve_inputs
+    from backfill.mapping.config import CsvOptions
+    from backfill.mapping.starter import starter_mapping
+    from backfill.sources.files import InputReader, resolve_inputs
 
     [inp] = resolve_inputs([input_path], fmt)
     reader = InputReader(inp, CsvOptions())

@@ -7,9 +7,10 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from backfill import pipeline, runner
-from backfill.config import load_mapping
+from backfill import flow as pipeline
+from backfill.delivery import runner
 from backfill.emulator import Emulator, EmulatorThread, Store
+from backfill.mapping.config import load_mapping
 
 SITE_ID, API_KEY = "demo-site", "demo-key"
 CONFIGS = ("configs/people.yaml", "configs/events.yaml")

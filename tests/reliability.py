@@ -20,8 +20,8 @@ from pathlib import Path
 import orjson
 from emulated import KEY, SITE, expected, stored
 
-from backfill.checkpoint import load
 from backfill.emulator import Emulator, EmulatorThread, Faults, Store
+from backfill.state.checkpoint import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY,
@@ -43,7 +43,7 @@ operations:
 SLOW_SAVE = """
 import os, sys, time
 from pathlib import Path
-import backfill.checkpoint as c
+import backfill.state.checkpoint as c
 _replace = os.replace
 def slow_replace(src, dst):
     if str(dst).endswith('.checkpoint.json'):

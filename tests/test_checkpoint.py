@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backfill.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, save
 from backfill.errors import UsageError
+from backfill.state.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, save
 
 
 @given(st.lists(st.integers(1, 20), min_size=1, max_size=30).flatmap(

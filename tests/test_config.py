@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from backfill.config import check_columns, parse_mapping
 from backfill.errors import MappingError
+from backfill.mapping.config import check_columns, parse_mapping
 
 GOOD = """\
 version: 1

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backfill.convert import convert, convert_text, convert_texts
+from backfill.mapping.convert import convert, convert_text, convert_texts
 
 SAMPLES = [
     "", " ", "  7 ", "0", "-12", "1700000000", "1700000000123", "-1700000000123", "1.5", "1.0",

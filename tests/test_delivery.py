@@ -6,11 +6,11 @@ import time
 import httpx
 import orjson
 
-from backfill.delivery import Delivery, RetriesExhausted, RetryPolicy
-from backfill.packer import Batch
-from backfill.ratelimit import RateLimiter
-from backfill.report import Report
-from backfill.sender import Sender
+from backfill.contract import Batch
+from backfill.delivery.ratelimit import RateLimiter
+from backfill.delivery.retry import Delivery, RetriesExhausted, RetryPolicy
+from backfill.delivery.sender import Sender
+from backfill.state.report import Report
 
 
 def batch(*ops: dict) -> Batch:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backfill.config import load_mapping, parse_mapping
+from backfill.mapping.config import load_mapping, parse_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "mapping.md").read_text(), re.S)

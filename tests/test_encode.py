@@ -4,10 +4,10 @@ import orjson
 import polars as pl
 import pytest
 
-from backfill.config import parse_mapping
-from backfill.encode import Encoder
-from backfill.eventid import ulids
-from backfill.parse import LINE, ROW
+from backfill.mapping.config import parse_mapping
+from backfill.mapping.encode import Encoder
+from backfill.mapping.eventid import ulids
+from backfill.sources.parse import LINE, ROW
 
 
 def mapping(ops: str):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ulid import ULID
 
-from backfill.eventid import MAX_MS, ulids
+from backfill.mapping.eventid import MAX_MS, ulids
 
 
 def expected(text: str, ts: int | None, row: int) -> str:

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from conftest import write
 
 from backfill.cli import cli
-from backfill.config import check_columns, parse_mapping
-from backfill.init import guess
+from backfill.mapping.config import check_columns, parse_mapping
+from backfill.mapping.starter import guess
 
 
 @pytest.mark.parametrize("column, values, as_", [

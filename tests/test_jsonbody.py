@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backfill import jsonbody
-from backfill.jsonbody import Body, Obj
+from backfill.mapping import jsonbody
+from backfill.mapping.jsonbody import Body, Obj
 
 VALUES = st.one_of(st.none(), st.sampled_from(["", "a", 'q"u', "é", "null", ',"b":null']))
 

@@ -5,8 +5,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backfill.limits import MAX_BATCH_BYTES
-from backfill.packer import Packer, body_size, plan
+from backfill.delivery.packer import Packer, body_size, plan
+from backfill.mapping.limits import MAX_BATCH_BYTES
 
 
 def test_plan_is_greedy_and_exact_at_the_limit():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backfill.parse import CsvLayout, _csv_exact, parse_csv_block, parse_ndjson_block
+from backfill.sources.parse import CsvLayout, _csv_exact, parse_csv_block, parse_ndjson_block
 
 LAYOUT = CsvLayout(("id", "name", "zip"))
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from backfill.ratelimit import RateLimiter
+from backfill.delivery.ratelimit import RateLimiter
 
 
 class FakeTime:

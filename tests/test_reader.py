@@ -6,9 +6,9 @@ import pytest
 import zstandard
 from conftest import write
 
-from backfill.config import CsvOptions
+from backfill.contract import CsvOptions
 from backfill.errors import InputError
-from backfill.reader import InputReader, resolve_inputs
+from backfill.sources.files import InputReader, resolve_inputs
 
 CSV = "id,name,zip\n" + "".join(f"{i},name {i},{i:05d}\n" for i in range(5000))
 

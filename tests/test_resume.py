@@ -15,8 +15,8 @@ import reliability
 from conftest import ROOT
 from emulated import KEY, SITE, expected, start, stored
 
-from backfill.checkpoint import load
 from backfill.emulator import Faults
+from backfill.state.checkpoint import load
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
-from backfill.config import OPERATION_KEYS
-from backfill.schema import PATH, mapping_schema, render
+from backfill.mapping.config import OPERATION_KEYS
+from backfill.mapping.schema import PATH, mapping_schema, render
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = Draft202012Validator(mapping_schema())
@@ -22,7 +22,7 @@ def load(text: str):
 
 
 def test_the_shipped_file_is_the_generated_one():
-    assert PATH.read_text() == render(), "run: python -m backfill.schema"
+    assert PATH.read_text() == render(), "run: python -m backfill.mapping.schema"
 
 
 def test_the_schema_covers_every_operation():

@@ -12,10 +12,10 @@ from conftest import write
 from emulated import KEY, SITE, start
 
 from backfill.cli import cli
-from backfill.config import parse_mapping
+from backfill.delivery.sender import Sender
 from backfill.emulator import Faults
 from backfill.errors import MappingError
-from backfill.sender import Sender
+from backfill.mapping.config import parse_mapping
 
 MAPPING = """\
 version: 1

@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from backfill.sender import Kind, Sender
+from backfill.delivery.sender import Kind, Sender
 
 
 def answer(status, body=b"{}", headers=None, error=None):

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from backfill.contract import V2_PATH, Batch, Reject
+from backfill.delivery.ratelimit import RateLimiter
+from backfill.delivery.sender import Kind, Outcome, Sender, error_reason
 from backfill.errors import BackfillError
-from backfill.packer import Batch
-from backfill.ratelimit import RateLimiter
-from backfill.rejects import Reject
-from backfill.report import Report
-from backfill.sender import Kind, Outcome, Sender, error_reason
+from backfill.state.report import Report
 
 
 class Stopped(BackfillError):
@@ -120,7 +119,7 @@ class Delivery:
     def _api_reject(self, batch: Batch, index: int, reason: str) -> None:
         self.report.operations_rejected += 1
         record = orjson.loads(batch.operation(index))
-        if batch.path != "/api/v2/batch":
+        if batch.path != V2_PATH:
             record = {"path": batch.path, "operation": record}
         self.reject(Reject(self.input_names[batch.inputs[index]], batch.rows[index], None, None,
                            reason, "api", record, f"api: {reason[:80]}"))

@@ -8,8 +8,7 @@ from typing import Any
 
 import orjson
 
-from backfill.limits import MAX_BATCH_BYTES
-from backfill.rejects import Reject
+from backfill.contract import MAX_BATCH_BYTES, Reject
 
 EXAMPLES = 3
 

@@ -1,7 +1,7 @@
 """The JSON Schema of mapping files, built from the same tables the loader uses.
 
 Editors complete and check mappings with it (`# yaml-language-server: $schema=...`); the loader's
-own messages, with YAML lines, stay the ones users read. `python -m backfill.schema` rewrites
+own messages, with YAML lines, stay the ones users read. `python -m backfill.mapping.schema` rewrites
 `backfill/mapping.schema.json`; a test keeps the file in step with this code.
 """
 
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from backfill.config import (
+from backfill.mapping.config import (
     CONVERSIONS,
     DELIVERY_EVENTS,
     FORMATS,
@@ -21,7 +21,7 @@ from backfill.config import (
     PLATFORMS,
 )
 
-PATH = Path(__file__).with_name("mapping.schema.json")
+PATH = Path(__file__).resolve().parent.parent / "mapping.schema.json"
 REF = "#/$defs/"
 
 

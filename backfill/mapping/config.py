@@ -16,6 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from backfill.contract import CsvOptions
 from backfill.errors import MappingError, Problem
 
 CONVERSIONS = ("string", "int", "float", "bool", "timestamp", "json")
@@ -131,14 +132,6 @@ class Operation:
     @property
     def label(self) -> str:
         return f"operation {self.index} ({self.type} {self.action})"
-
-
-@dataclass(frozen=True)
-class CsvOptions:
-    delimiter: str = ","
-    quote: str = '"'
-    encoding: str = "utf8"
-    header: bool = True
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from typing import IO, Protocol
 import polars as pl
 from tqdm import tqdm
 
-from backfill.config import Mapping, check_columns
-from backfill.encode import EncodedChunk, Encoder
+from backfill.contract import ROW, Batch, EncodedChunk
+from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
-from backfill.packer import Batch, Packer
-from backfill.parse import ROW
-from backfill.reader import BLOCK_BYTES, Input, InputReader, offset, resolve_inputs
-from backfill.rejects import RejectsWriter
-from backfill.report import Report
+from backfill.mapping.config import Mapping, check_columns
+from backfill.mapping.encode import Encoder
+from backfill.sources.files import BLOCK_BYTES, Input, InputReader, offset, resolve_inputs
+from backfill.state.rejects import RejectsWriter
+from backfill.state.report import Report
 
 HEADER_BYTES = 64 * 1024  # read to check a CSV's columns (a longer header is read on to its end)
 
@@ -137,7 +137,7 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool
     encoded = encoder.encode(frame, name)
     empty: list[int] = []
     if settle:
-        empty = frame.select(ROW).join(encoded.ops.select(pl.col("__row").unique()), on=ROW,
+        empty = frame.select(ROW).join(encoded.ops.select(pl.col(ROW).unique()), on=ROW,
                                        how="anti").get_column(ROW).to_list()
     return encoded, empty
 

@@ -24,9 +24,9 @@ from typing import IO
 
 import polars as pl
 
-from backfill.config import CsvOptions
+from backfill.contract import LINE, ROW, CsvOptions, Parsed
 from backfill.errors import InputError
-from backfill.parse import LINE, ROW, CsvLayout, Parsed, parse_csv_block, parse_ndjson_block
+from backfill.sources.parse import CsvLayout, parse_csv_block, parse_ndjson_block
 
 BLOCK_BYTES = 4 * 1024 * 1024
 MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from backfill.jsonbody import json_text
+from backfill.mapping.jsonbody import json_text
 
 TRUE = ("true", "t", "yes", "y", "1")
 FALSE = ("false", "f", "no", "n", "0")

@@ -4,42 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import orjson
-
-STAGES = ("read", "mapping", "limits", "api")
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One rejected row (or operation): where it was, why, and the row as read."""
-
-    input: str
-    row: int
-    line: int | None
-    operation: int | None
-    reason: str
-    stage: str
-    record: Any
-    kind: str = ""  # a short, value-free category of the reason, for the summary
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "input": self.input,
-                "row": self.row,
-                "line": self.line,
-                "operation": self.operation,
-                "reason": self.reason,
-                "stage": self.stage,
-                "record": self.record,
-            },
-            option=orjson.OPT_NON_STR_KEYS,
-            default=str,
-        )
+from backfill.contract import Reject
 
 
 class RejectsWriter:

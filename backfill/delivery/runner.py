@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 import polars as pl
 from tqdm import tqdm
 
-from backfill.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, mapping_hash, save
-from backfill.delivery import Delivery, RetryPolicy, Stopped, Unauthorized
+from backfill.contract import ROW, Batch, Reject
+from backfill.delivery.ratelimit import RateLimiter
+from backfill.delivery.retry import Delivery, RetryPolicy, Stopped, Unauthorized
+from backfill.delivery.sender import REGIONS, Sender
 from backfill.errors import UsageError
-from backfill.packer import Batch
-from backfill.parse import ROW
-from backfill.pipeline import Plan, batches, progress
-from backfill.ratelimit import RateLimiter
-from backfill.rejects import Reject, RejectsWriter
-from backfill.report import Report
-from backfill.sender import REGIONS, Sender
+from backfill.flow import Plan, batches, progress
+from backfill.state.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, mapping_hash, save
+from backfill.state.rejects import RejectsWriter
+from backfill.state.report import Report
 
 
 @dataclass

@@ -15,30 +15,19 @@ from dataclasses import dataclass, field
 import orjson
 import polars as pl
 
-from backfill import limits
-from backfill.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
-from backfill.convert import convert, convert_texts, is_nested
+from backfill.contract import JSON, LINE, NBYTES, OP, PATH, ROW, EncodedChunk, Reject
 from backfill.errors import MappingError, Problem
-from backfill.eventid import ulids
-from backfill.jsonbody import Body, Obj, json_text, strip_nulls
-from backfill.parse import LINE, ROW
-from backfill.rejects import Reject
+from backfill.mapping import limits
+from backfill.mapping.config import DELIVERY_EVENTS, PLATFORMS, Mapping, Operation, Value, values_of
+from backfill.mapping.convert import convert, convert_texts, is_nested
+from backfill.mapping.eventid import ulids
+from backfill.mapping.jsonbody import Body, Obj, json_text, strip_nulls
 
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 PREPARED = ("int", "float", "bool", "timestamp")  # text conversions computed once per chunk
 INTERNAL = ("__json_", "__conv_")
 _ARTICLE = {"int": "an int", "float": "a float", "bool": "a bool", "timestamp": "a timestamp",
             "json": "JSON", "string": "a string"}
-
-
-@dataclass
-class EncodedChunk:
-    """The chunk's operations in row then mapping order, and the rows rejected on the way."""
-
-    ops: pl.DataFrame  # __row, __op, json, nbytes
-    rejects: list[Reject] = field(default_factory=list)
-    rows: int = 0
-    op_counts: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -535,13 +524,13 @@ class Encoder:
         rejects = _rejects(rejected, frame, n, input_name) if rejected.height else []
         good = out.filter(~bad) if rejected.height else out
         # row then mapping order; a list of structs exploded took 114 ms per 30k rows of 3 ops
-        parts = [good.select(pl.col(ROW), pl.lit(i, dtype=pl.Int32).alias("__op"),
-                             pl.col(f"j{i}").alias("json")) for i in range(n)]
-        long = (parts[0] if n == 1 else pl.concat(parts).sort(ROW, "__op")).filter(
-            pl.col("json").is_not_null())
-        long = long.with_columns(pl.col("json").str.len_bytes().cast(pl.Int64).alias("nbytes"))
+        parts = [good.select(pl.col(ROW), pl.lit(i, dtype=pl.Int32).alias(OP),
+                             pl.col(f"j{i}").alias(JSON)) for i in range(n)]
+        long = (parts[0] if n == 1 else pl.concat(parts).sort(ROW, OP)).filter(
+            pl.col(JSON).is_not_null())
+        long = long.with_columns(pl.col(JSON).str.len_bytes().cast(pl.Int64).alias(NBYTES))
         if ops[0].path is not None:  # a v1 mapping holds that one operation (config.py)
-            long = long.join(good.select(ROW, pl.col("p0").alias("path")), on=ROW, how="left",
+            long = long.join(good.select(ROW, pl.col("p0").alias(PATH)), on=ROW, how="left",
                              maintain_order="left")
         counts = Counter()
         for i, c in enumerate(ops):

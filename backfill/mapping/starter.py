@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from backfill.convert import convert
-from backfill.schema import PATH as SCHEMA
+from backfill.mapping.convert import convert
+from backfill.mapping.schema import PATH as SCHEMA
 
 PERSON_IDS = ("id", "user_id", "customer_id", "person_id", "userid", "uid", "external_id",
               "contact_id", "member_id")

@@ -19,27 +19,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 import polars as pl
 
-from backfill.rejects import Reject
+from backfill.contract import LINE, ROW, Parsed, Reject
 
 csv.field_size_limit(2**31 - 1)  # a 10 MB field is a value to reject by size, not a crash
 
-ROW = "__row"
-LINE = "__line"
 REPLACEMENT = "\ufffd"
-
-
-@dataclass
-class Parsed:
-    frame: pl.DataFrame
-    rejects: list[Reject] = field(default_factory=list)
-    records: int = 0  # rows numbered in this block (good and rejected)
-    path: str = ""  # which parsing path was taken, for tests and profiling
-    lines: int = 0  # physical lines in the block
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import polars as pl
 
-MAX_BATCH_BYTES = 500_000
+from backfill.contract import BATCH_OVERHEAD, MAX_BATCH_BYTES
+
 MAX_OP_BYTES = 32_000
 MAX_ID_BYTES = 150
 MAX_NAME_BYTES = 150
 MAX_VALUE_BYTES = 1000
 MAX_ATTRIBUTES = 300
 MAX_EVENT_NAME_BYTES = 100
-BATCH_OVERHEAD = len(b'{"batch":[]}')
 
 
 def _over(size: pl.Expr, limit: int, what: str) -> pl.Expr:
