@@ -1,19 +1,41 @@
-"""backfill: import large CSV, NDJSON and Parquet files into Customer.io through its Track API."""
+"""backfill: import large CSV, NDJSON and Parquet files into Customer.io through its Track API.
 
-import os
+    import backfill
 
-__version__ = "0.1.0"
+    report = backfill.validate("configs/people.yaml", "people.csv")
+    report = backfill.run(mapping, frame, site_id=..., api_key=...)
+    report.rows_read, report.rows_rejected, report.operations_delivered, report.exit_code
 
-# polars allocates with jemalloc, which keeps freed pages for 10 s by default. Giving them back
-# within 200 ms lowers the peak RSS of `validate` on 1M rows from about 317 MB to 285 MB (`run`:
-# 392 -> 344 MB) at the same speed (BENCHMARKS.md). It must be set before polars loads; a value
-# the user set is kept.
-os.environ.setdefault("_RJEM_MALLOC_CONF",
-                      "dirty_decay_ms:200,muzzy_decay_ms:0,background_thread:true")
+`validate` and `run` take a mapping (a path, YAML text or a dict) and a source (paths or globs,
+a polars DataFrame or LazyFrame, a pyarrow Table or RecordBatchReader, or an iterable of dicts),
+and return a `Report`. Errors are classes in `backfill.errors`.
 
-# The pipeline runs its own threads, one a core (pipeline.ENCODERS), each calling polars on one
-# chunk, so the cores are busy. polars' own pool split every small operation over
-# the cores again, and the splitting cost more than it gave: with one polars thread, `validate`
-# on 1M rows takes about 2.1 CPU-s instead of 2.4 on 2 cores and ends about 10% sooner
-# (BENCHMARKS.md).
-os.environ.setdefault("POLARS_MAX_THREADS", "1")
+Importing this package loads nothing heavy and changes nothing in the process or its environment:
+the functions load polars when first used. (The command line, `backfill.cli.main`, tunes polars'
+threads and allocator before it loads polars.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from backfill import errors
+
+__version__ = "0.2.0"
+__all__ = ["Report", "errors", "load", "run", "validate", "__version__"]
+
+if TYPE_CHECKING:
+    from backfill.api import load, run, validate
+    from backfill.state.report import Report
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("validate", "run", "load"):
+        from backfill import api
+
+        return getattr(api, name)
+    if name == "Report":
+        from backfill.state.report import Report
+
+        return Report
+    raise AttributeError(f"module 'backfill' has no attribute '{name}'")

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import polars as pl
@@ -105,6 +106,54 @@ class Parsed:
     records: int = 0  # rows numbered in this block (good and rejected)
     path: str = ""  # which parsing path was taken, for tests and profiling
     lines: int = 0  # physical lines in the block
+
+
+# A block's parsing, to run in any thread, and how far the source is read when it is handed out
+# (bytes for files, rows for in-memory sources: the progress bar's unit).
+Task = tuple[Callable[[], Parsed], int]
+
+
+class Reader(Protocol):
+    """One opened source: its columns first (before the data), then its blocks in order."""
+
+    columns: list[str]
+    warnings: list[str]
+
+    @property
+    def first_line(self) -> int:
+        """The physical line of the first data row (after a header); 1 without lines."""
+
+    def tasks(self) -> Iterator[Task]:
+        """In data order: thunks that parse one block each, numbering its rows from 0 and its
+        lines from 1; the flow makes them absolute (`sources.files.offset`)."""
+
+    def close(self) -> None: ...
+
+
+class Source(Protocol):
+    """Where rows come from: a file, stdin, a frame, an Arrow table, an iterable of dicts."""
+
+    @property
+    def name(self) -> str:
+        """How rejects, reports and messages name it."""
+
+    @property
+    def resumable(self) -> bool:
+        """Whether its rows come again in the same order, so a checkpoint can skip them."""
+
+    unit: str  # of `size` and of the tasks' progress: "B" (bytes) or "rows"
+
+    def size(self) -> int:
+        """Its size in `unit` for the progress bar; 0 when unknown."""
+
+    def columns(self, csv: CsvOptions) -> list[str] | None:
+        """Its columns before any data is mapped (None: known only while it is read)."""
+
+    def open(self, csv: CsvOptions) -> Reader: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the checkpoint keeps to refuse a resume on other data: `path` and some of
+        `size`, `mtime`, `rows`, `sample` (a hash)."""
 
 
 @dataclass

@@ -7,10 +7,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from backfill import flow as pipeline
-from backfill.delivery import runner
+from backfill import api
 from backfill.emulator import Emulator, EmulatorThread, Store
-from backfill.mapping.config import load_mapping
 
 SITE_ID, API_KEY = "demo-site", "demo-key"
 CONFIGS = ("configs/people.yaml", "configs/events.yaml")
@@ -31,15 +29,13 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
     with EmulatorThread(Emulator(SITE_ID, API_KEY, store)) as emu:
         echo(f"Track API emulator on {emu.url}, storing in {db}")
         for config in CONFIGS:
-            mapping = load_mapping(root / config)
-            plan = pipeline.make_plan(mapping, [os.path.relpath(root / p) for p in mapping.source.paths])
+            mapping = api.load(root / config)
             name = Path(config).stem
-            opts = runner.RunOptions(
-                site_id=SITE_ID, api_key=API_KEY, endpoint=emu.url,
-                checkpoint=str(folder / f"{name}.checkpoint.json"),
-                rejects=str(folder / f"{name}.rejects.ndjson"), quiet=True)
             echo(f"\n== backfill run {config} --endpoint {emu.url}")
-            report = runner.run(plan, opts)
+            report = api.run(mapping, [os.path.relpath(root / p) for p in mapping.source.paths],
+                             site_id=SITE_ID, api_key=API_KEY, endpoint=emu.url,
+                             checkpoint=folder / f"{name}.checkpoint.json",
+                             rejects=folder / f"{name}.rejects.ndjson")
             (folder / f"{name}.report.json").write_bytes(report.to_json())
             echo(report.to_text())
     with sqlite3.connect(db) as con:

@@ -1,7 +1,18 @@
 """The exception tree, sorted by what the caller can do about it.
 
-Every error a user can cause carries a message that says what to do; the CLI prints it without a
-traceback and maps the class to an exit code (CONTRACT.md).
+    BackfillError                  every error the tool raises on purpose; `exit_code`
+    ├── UsageError          (2)    the call, the command line or the mapping is wrong: fix it
+    │   └── MappingError    (2)    the mapping's problems, all of them, with their YAML lines
+    ├── InputError          (2)    an input cannot be read at all: fix or replace the input
+    └── Stopped             (3)    the run stopped early; the checkpoint is saved: run it again
+        ├── CredentialsRefused     the API refused the Site ID / API key (HTTP 401/403)
+        ├── RetriesExhausted       a request kept failing (network, 5xx, 429)
+        ├── EndpointUnreachable    the region lookup could not reach the API
+        └── Interrupted            Ctrl-C or SIGTERM
+
+Every error carries a message that says what to do; the CLI prints it without a traceback and
+exits with the class's `exit_code` (2: nothing was sent; 3: resumable). Rows the tool cannot use
+are not errors: they go to the rejects file, and the run goes on.
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ class MappingError(UsageError):
         super().__init__("\n".join(lines))
 
 
-class InputError(UsageError):
+class InputError(BackfillError):
     """An input cannot be read on at all (missing file, truncated archive, undecodable header)."""
 
     def __init__(self, path: str, message: str, line: int | None = None):
@@ -50,3 +61,29 @@ class InputError(UsageError):
         self.line = line
         where = f"{path}, line {line}" if line else path
         super().__init__(f"{where}: {message}")
+
+
+class Stopped(BackfillError):
+    """The run stopped early; the checkpoint is saved and the same call resumes (exit 3)."""
+
+    exit_code = 3
+    checkpoint: str | None = None  # where the run's checkpoint is saved (None: not kept)
+
+
+class CredentialsRefused(Stopped):
+    """The Track API refused the credentials (401/403): nothing more is sent."""
+
+
+Unauthorized = CredentialsRefused  # the name used before 0.2
+
+
+class RetriesExhausted(Stopped):
+    """One request failed as many times in a row as the retry policy allows."""
+
+
+class EndpointUnreachable(Stopped):
+    """The API could not be reached or answered oddly before anything was sent."""
+
+
+class Interrupted(Stopped):
+    """Ctrl-C or SIGTERM: requests in flight were finished and the checkpoint saved."""

@@ -1,61 +1,57 @@
-"""Wires reader -> encoder/checker -> packer, and `validate`. Orchestration only (see runner)."""
+"""The flow of rows: sources -> parse -> encode and check -> pack, as bodies in order.
+
+Orchestration only: `make_plan` checks every source's columns against the mapping before any
+data; `batches` reads, maps, checks and packs, and yields the bodies that `validate` counts or
+dumps and `run` sends (`delivery.runner`). Both commands are in `api`."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
-import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import polars as pl
-from tqdm import tqdm
 
-from backfill.contract import ROW, Batch, EncodedChunk
+from backfill.contract import ROW, Batch, EncodedChunk, Source
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
 from backfill.mapping.encode import Encoder
-from backfill.sources.files import BLOCK_BYTES, Input, InputReader, offset, resolve_inputs
-from backfill.state.rejects import RejectsWriter
-from backfill.state.report import Report
-
-HEADER_BYTES = 64 * 1024  # read to check a CSV's columns (a longer header is read on to its end)
+from backfill.sources.files import offset
+from backfill.state.tally import Tally
 
 
 @dataclass
 class Plan:
-    """What a command works on: the mapping and the resolved inputs."""
+    """What a command works on: the mapping and its sources, columns checked."""
 
     mapping: Mapping
-    inputs: list[Input]
+    sources: list[Source]
+    checked: list[bool] = field(default_factory=list)  # per source: columns known and checked
+
+    @property
+    def unit(self) -> str:
+        return self.sources[0].unit if self.sources else "B"
+
+    def size(self) -> int:
+        return sum(s.size() for s in self.sources)
 
 
-def make_plan(mapping: Mapping, patterns: list[str], fmt: str | None = None) -> Plan:
-    """Resolve inputs and check every input's columns against the mapping before any data."""
-    inputs = resolve_inputs(list(patterns) or list(mapping.source.paths),
-                            fmt or mapping.source.format)
-    problems = []
-    for inp in inputs:
-        if inp.path == "-":
-            continue  # stdin can be read once only: its columns are checked as it is read
-        # a CSV header needs only the first lines; NDJSON columns come from the first block
-        reader = InputReader(inp, mapping.source.csv,
-                             HEADER_BYTES if inp.format == "csv" else BLOCK_BYTES)
-        try:
-            if reader.columns:
-                problems += check_columns(mapping, reader.columns, inp.name)
-        finally:
-            reader.close()
+def make_plan(mapping: Mapping, sources: list[Source]) -> Plan:
+    """Check every source's columns against the mapping before any data is mapped."""
+    problems, checked = [], []
+    for source in sources:
+        columns = source.columns(mapping.source.csv)
+        checked.append(columns is not None)
+        if columns:
+            problems += check_columns(mapping, columns, source.name)
     if problems:
         raise MappingError(mapping.path, _unique(problems))
-    return Plan(mapping, inputs)
+    return Plan(mapping, sources, checked)
 
 
 def _unique(items: list) -> list:
@@ -65,29 +61,6 @@ def _unique(items: list) -> list:
             seen.add(item)
             out.append(item)
     return out
-
-
-def default_checkpoint_path(inputs: list[Input]) -> str:
-    first = inputs[0]
-    base = "stdin" if first.path == "-" else first.path
-    return f"{base}.checkpoint.json"
-
-
-def default_rejects_path(inputs: list[Input]) -> str:
-    first = inputs[0]
-    base = "stdin" if first.path == "-" else first.path
-    return f"{base}.rejects.ndjson"
-
-
-@contextmanager
-def progress(total: int, quiet: bool, unit: str = "B") -> Iterator[tqdm]:
-    disable = quiet or not sys.stderr.isatty()
-    bar = tqdm(total=total or None, unit=unit, unit_scale=True, unit_divisor=1024,
-               disable=disable, dynamic_ncols=True, desc="reading")
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 class Tracker(Protocol):
@@ -142,7 +115,7 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool
     return encoded, empty
 
 
-def batches(plan: Plan, report: Report, rejects: RejectsWriter,
+def batches(plan: Plan, tally: Tally,
             on_progress: Callable[[int], None] | None = None, tracker: Tracker | None = None,
             stop: threading.Event | None = None, build: bool = True,
             ahead: int = AHEAD) -> Iterator[Batch]:
@@ -154,10 +127,10 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
     rows and decides the cut points, so the output never depends on timing.
     """
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
-        flow = _Flow(plan, report, rejects, on_progress, tracker, pool, build,
+        flow = _Flow(plan, tally, on_progress, tracker, pool, build,
                      ahead + ENCODERS - 2)
         try:
-            for index, inp in enumerate(plan.inputs):
+            for index, inp in enumerate(plan.sources):
                 if stop is not None and stop.is_set():
                     return
                 yield from flow.input(index, inp, stop)
@@ -169,11 +142,11 @@ def batches(plan: Plan, report: Report, rejects: RejectsWriter,
 class _Flow:
     """The state of `batches`: blocks being parsed, chunks being mapped, the packer."""
 
-    def __init__(self, plan: Plan, report: Report, rejects: RejectsWriter,
+    def __init__(self, plan: Plan, tally: Tally,
                  on_progress: Callable[[int], None] | None, tracker: Tracker | None,
                  pool: concurrent.futures.ThreadPoolExecutor, build: bool = True,
                  ahead: int = AHEAD):
-        self.plan, self.report, self.rejects = plan, report, rejects
+        self.plan, self.tally = plan, tally
         self.on_progress, self.tracker, self.pool = on_progress, tracker, pool
         self.build, self.ahead = build, ahead
         self.encoder = Encoder(plan.mapping)
@@ -183,10 +156,10 @@ class _Flow:
         self.bodies: deque[concurrent.futures.Future] = deque()  # lists of Batch, in order
         self.done_before = 0
 
-    def input(self, index: int, inp: Input, stop: threading.Event | None) -> Iterator[Batch]:
-        reader = InputReader(inp, self.plan.mapping.source.csv)
-        self.report.warnings += reader.warnings
-        if inp.path == "-" and reader.columns:
+    def input(self, index: int, inp: Source, stop: threading.Event | None) -> Iterator[Batch]:
+        reader = inp.open(self.plan.mapping.source.csv)
+        self.tally.warn(*reader.warnings)
+        if not self.plan.checked[index] and reader.columns:
             problems = check_columns(self.plan.mapping, reader.columns, inp.name)
             if problems:
                 raise MappingError(self.plan.mapping.path, problems)
@@ -209,19 +182,19 @@ class _Flow:
             self.tracker.finished_input(index, at[0])
         self.done_before += inp.size()
 
-    def take(self, index: int, inp: Input, skipped: pl.Expr | None,
+    def take(self, index: int, inp: Source, skipped: pl.Expr | None,
              at: tuple[int, int]) -> Iterator[Batch]:
         """The next parsed block, in order: absolute rows and lines, skips, then its mapping.
         Returns the first row and line of the block after it."""
         parse, done = self.parsing.popleft()
         parsed = offset(parse.result(), *at)
         frame, read_rejects = parsed.frame, parsed.rejects
+        skips = 0
         if skipped is not None:
             frame = frame.filter(~skipped)
             read_rejects = _not_skipped(read_rejects, skipped)
-            self.report.rows_skipped += parsed.records - frame.height - len(read_rejects)
-        if self.tracker is None:
-            self.report.rows_read += parsed.records
+            skips = parsed.records - frame.height - len(read_rejects)
+        self.tally.add(rows_read=parsed.records - skips, rows_skipped=skips)
         future = self.pool.submit(_encode, self.encoder, frame, inp.name,
                                   self.tracker is not None) if frame.height else None
         self.mapping.append(_Pending(index, inp.name, read_rejects, future,
@@ -232,15 +205,13 @@ class _Flow:
 
     def finish(self, item: _Pending) -> Iterator[Batch]:
         for r in item.read_rejects:
-            self.rejects.write(r)
-            self.report.add_reject(r)
+            self.tally.reject(r)
         settled = [r.row for r in item.read_rejects]
         if item.encoded is not None:
             encoded, empty = item.encoded.result()
             for r in encoded.rejects:
-                self.rejects.write(r)
-                self.report.add_reject(r)
-            self.report.operations_by_type.update(encoded.op_counts)
+                self.tally.reject(r)
+            self.tally.operations(encoded.op_counts)
             settled += empty
             self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
                                                 .assemble, self.build))
@@ -249,13 +220,13 @@ class _Flow:
         if self.on_progress:
             self.on_progress(item.bytes_done)
         while len(self.bodies) > self.ahead:
-            yield from _counted(self.bodies.popleft().result(), self.report)
+            yield from _counted(self.bodies.popleft().result(), self.tally)
 
     def drain(self) -> Iterator[Batch]:
         """Every body still being built, then the last, unfilled one."""
         while self.bodies:
-            yield from _counted(self.bodies.popleft().result(), self.report)
-        yield from _counted(self.packer.cut_rest().assemble(self.build), self.report)
+            yield from _counted(self.bodies.popleft().result(), self.tally)
+        yield from _counted(self.packer.cut_rest().assemble(self.build), self.tally)
 
     def cancel(self) -> None:
         for future, _ in self.parsing:
@@ -276,29 +247,7 @@ def _not_skipped(read_rejects: list, skipped: pl.Expr) -> list:
     return [r for r, k in zip(read_rejects, keep, strict=True) if k]
 
 
-def _counted(items: list[Batch], report: Report) -> Iterator[Batch]:
+def _counted(items: list[Batch], tally: Tally) -> Iterator[Batch]:
     for batch in items:
-        report.batches += 1
-        report.bytes_packed += batch.size
-        report.operations_packed += batch.operations
+        tally.add(batches=1, bytes_packed=batch.size, operations_packed=batch.operations)
         yield batch
-
-
-def validate(plan: Plan, rejects_path: str | None, dump: IO[bytes] | None = None,
-             rate: float = 1000.0, quiet: bool = False) -> Report:
-    """`backfill validate`: everything `run` does before sending; the bodies go to `dump`."""
-    report = Report(mode="validate", rate=rate, rejects_path=rejects_path)
-    started = time.monotonic()
-    total = sum(i.size() for i in plan.inputs)
-    with RejectsWriter(rejects_path) as rejects, progress(total, quiet) as bar:
-        def moved(done: int) -> None:
-            bar.update(done - bar.n)
-
-        for batch in batches(plan, report, rejects, moved, build=dump is not None):
-            if dump is not None:
-                dump.write(batch.body + b"\n")
-    report.elapsed_s = time.monotonic() - started
-    report.exit_code = 1 if report.rows_rejected else 0
-    if not report.rows_rejected and rejects_path and Path(rejects_path).exists():
-        Path(rejects_path).unlink()  # a stale file from an earlier run would mislead
-    return report

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backfill.errors import UsageError
-from backfill.state.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, save
+from backfill.sources.files import file_fingerprint as fingerprint
+from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, save
 
 
 @given(st.lists(st.integers(1, 20), min_size=1, max_size=30).flatmap(

@@ -8,15 +8,25 @@ import orjson
 
 from backfill.contract import Batch
 from backfill.delivery.ratelimit import RateLimiter
-from backfill.delivery.retry import Delivery, RetriesExhausted, RetryPolicy
+from backfill.delivery.retry import Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
-from backfill.state.report import Report
+from backfill.errors import RetriesExhausted
+from backfill.state.tally import Tally
 
 
 def batch(*ops: dict) -> Batch:
     texts = [orjson.dumps(o) for o in ops]
     return Batch(b",".join(texts), tuple(len(t) for t in texts),
                  tuple(0 for _ in ops), tuple(range(len(ops))))
+
+
+class Collected(list):
+    """A rejects sink that keeps them in memory."""
+
+    write = list.append
+
+    def flush(self) -> None:
+        pass
 
 
 def deliver(responses, b: Batch, attempts=5):
@@ -27,11 +37,12 @@ def deliver(responses, b: Batch, attempts=5):
         status, headers, body = responses.pop(0) if responses else (200, {}, b"{}")
         return httpx.Response(status, headers=headers, content=body)
 
-    report, rejects = Report(mode="run"), []
+    rejects = Collected()
+    tally = Tally(rejects)
 
     async def go():
         sender = Sender("http://api.test", "s", "k", transport=httpx.MockTransport(handler))
-        d = Delivery(sender, RateLimiter(1000), report, rejects.append, ["in.csv"],
+        d = Delivery(sender, RateLimiter(1000), tally, ["in.csv"],
                      RetryPolicy(attempts=attempts, base=0.01, cap=0.02), seed=1)
         try:
             await d.deliver(b)
@@ -40,7 +51,7 @@ def deliver(responses, b: Batch, attempts=5):
 
     started = time.monotonic()
     asyncio.run(go())
-    return calls, report, rejects, time.monotonic() - started
+    return calls, tally.report(mode="run"), rejects, time.monotonic() - started
 
 
 OPS = [{"type": "person", "identifiers": {"id": str(i)}, "action": "identify"} for i in range(4)]

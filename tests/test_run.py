@@ -203,8 +203,8 @@ def test_the_rate_is_never_exceeded_in_any_second(job):
 def test_region_auto_asks_the_account_region(job, monkeypatch):
     from click.testing import CliRunner
 
+    from backfill import runner
     from backfill.cli import cli
-    from backfill.delivery import runner
 
     tmp, mapping, data = job
     emu, store = start(tmp)

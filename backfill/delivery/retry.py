@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -18,22 +17,8 @@ import orjson
 from backfill.contract import V2_PATH, Batch, Reject
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.sender import Kind, Outcome, Sender, error_reason
-from backfill.errors import BackfillError
-from backfill.state.report import Report
-
-
-class Stopped(BackfillError):
-    """The run stopped early; the checkpoint is saved and the same command resumes (exit 3)."""
-
-    exit_code = 3
-
-
-class Unauthorized(Stopped):
-    pass
-
-
-class RetriesExhausted(Stopped):
-    pass
+from backfill.errors import CredentialsRefused, RetriesExhausted
+from backfill.state.tally import Tally
 
 
 @dataclass(frozen=True)
@@ -48,13 +33,11 @@ class RetryPolicy:
 
 
 class Delivery:
-    def __init__(self, sender: Sender, limiter: RateLimiter, report: Report,
-                 reject: Callable[[Reject], None], input_names: list[str],
+    def __init__(self, sender: Sender, limiter: RateLimiter, tally: Tally, input_names: list[str],
                  policy: RetryPolicy | None = None, seed: int | None = None):
         self.sender = sender
         self.limiter = limiter
-        self.report = report
-        self.reject = reject
+        self.tally = tally
         self.input_names = input_names
         self.policy = policy or RetryPolicy()
         self.rng = random.Random(seed)
@@ -62,10 +45,10 @@ class Delivery:
     async def deliver(self, batch: Batch) -> None:
         outcome = await self._send(batch)
         if outcome.kind is Kind.OK:
-            self.report.operations_delivered += batch.operations
+            self.tally.add(operations_delivered=batch.operations)
         elif outcome.kind is Kind.PARTIAL:
             refused = self._refused(batch, outcome)
-            self.report.operations_delivered += batch.operations - refused
+            self.tally.add(operations_delivered=batch.operations - refused)
         elif batch.splittable:  # 400 or 413 for the whole body: halve it
             for part in batch.split():
                 await self.deliver(part)
@@ -80,11 +63,10 @@ class Delivery:
         failures = 0
         while True:
             await self.limiter.acquire()
-            self.report.requests += 1
-            self.report.bytes_sent += batch.size
+            self.tally.add(requests=1, bytes_sent=batch.size)
             outcome = await self.sender.post(batch.path, batch.body)
             if outcome.kind is Kind.UNAUTHORIZED:
-                raise Unauthorized(
+                raise CredentialsRefused(
                     "the Track API refused the credentials (HTTP "
                     f"{outcome.status}): check the Site ID and API key in CUSTOMERIO_SITE_ID "
                     "and CUSTOMERIO_API_KEY (or --site-id/--api-key), and the region")
@@ -95,7 +77,7 @@ class Delivery:
                 raise RetriesExhausted(
                     f"a request failed {failures} times in a row (last: {outcome.detail}); "
                     "the API or the network is not answering")
-            self.report.retries += 1
+            self.tally.add(retries=1)
             if outcome.retry_after is not None:
                 self.limiter.pause(outcome.retry_after)
                 await asyncio.sleep(outcome.retry_after)
@@ -111,15 +93,15 @@ class Delivery:
                     indexes.add(index)
                     self._api_reject(batch, index, error_reason(error))
             else:  # an error we cannot place: keep it, attached to the whole body
-                self.reject(Reject(self.input_names[batch.inputs[0]], batch.rows[0], None, None,
+                self.tally.reject(Reject(self.input_names[batch.inputs[0]], batch.rows[0], None, None,
                                    f"the API reported an error for this request: "
                                    f"{error_reason(error)}", "api", None, "api error"))
         return len(indexes)
 
     def _api_reject(self, batch: Batch, index: int, reason: str) -> None:
-        self.report.operations_rejected += 1
+        self.tally.add(operations_rejected=1)
         record = orjson.loads(batch.operation(index))
         if batch.path != V2_PATH:
             record = {"path": batch.path, "operation": record}
-        self.reject(Reject(self.input_names[batch.inputs[index]], batch.rows[index], None, None,
+        self.tally.reject(Reject(self.input_names[batch.inputs[index]], batch.rows[index], None, None,
                            reason, "api", record, f"api: {reason[:80]}"))

@@ -14,6 +14,7 @@ import httpx
 import orjson
 
 from backfill import __version__
+from backfill.errors import CredentialsRefused, EndpointUnreachable
 
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 
@@ -114,12 +115,16 @@ class Sender:
         try:
             response = await self.client.get("/api/v1/accounts/region")
         except httpx.HTTPError as exc:
-            raise ConnectionError(f"cannot reach {self.base_url}: {exc}") from None
+            raise EndpointUnreachable(f"cannot reach {self.base_url}: {exc}; pass --region "
+                                      "us|eu to skip the lookup, or --endpoint") from None
         if response.status_code in (401, 403):
-            raise PermissionError("credentials refused")
+            raise CredentialsRefused(
+                "the Track API refused the credentials while looking up the region: check "
+                "CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY (or --site-id/--api-key)")
         if response.status_code != 200:
-            raise ConnectionError(f"{self.base_url}/api/v1/accounts/region answered "
-                                  f"HTTP {response.status_code}")
+            raise EndpointUnreachable(f"{self.base_url}/api/v1/accounts/region answered HTTP "
+                                      f"{response.status_code}; pass --region us|eu to skip "
+                                      "the lookup, or --endpoint")
         data = response.json()
         return str(data.get("url") or REGIONS.get(str(data.get("region")), self.base_url))
 

@@ -7,32 +7,29 @@ Parquet is read by polars' own streaming engine, in batches.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import glob
-import gzip
+import hashlib
 import io
 import os
-import sys
 import tempfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import Any, ClassVar
 
 import polars as pl
 
 from backfill.contract import LINE, ROW, CsvOptions, Parsed
 from backfill.errors import InputError
 from backfill.sources.parse import CsvLayout, parse_csv_block, parse_ndjson_block
+from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_pieces
 
 BLOCK_BYTES = 4 * 1024 * 1024
-MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around
-READ_BYTES = 1024 * 1024
+HEADER_BYTES = 64 * 1024  # read to check a CSV's columns (a longer header is read on to its end)
+SAMPLE = 64 * 1024  # bytes hashed at the start, middle and end of a file for its fingerprint
 PARQUET_ROWS = 100_000
-BOM = b"\xef\xbb\xbf"
 EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson",
               ".json": "ndjson", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -49,11 +46,45 @@ class Input:
     def name(self) -> str:
         return "<stdin>" if self.path == "-" else self.path
 
+    unit: ClassVar[str] = "B"
+    resumable: ClassVar[bool] = True  # stdin too: the same data piped again is skipped alike
+
     def size(self) -> int:
         try:
             return 0 if self.path == "-" else os.path.getsize(self.path)
         except OSError:
             return 0
+
+    def columns(self, csv: CsvOptions) -> list[str] | None:
+        """A CSV's header needs only its first lines; NDJSON's columns come from its first
+        block; stdin can be read once only: its columns are checked as it is read."""
+        if self.path == "-":
+            return None
+        reader = InputReader(self, csv, HEADER_BYTES if self.format == "csv" else BLOCK_BYTES)
+        try:
+            return reader.columns
+        finally:
+            reader.close()
+
+    def open(self, csv: CsvOptions) -> InputReader:
+        return InputReader(self, csv)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return file_fingerprint(self.path)
+
+
+def file_fingerprint(path: str) -> dict[str, Any]:
+    """Path, size, mtime and a hash of sampled content (start, middle, end)."""
+    if path == "-":
+        return {"path": "-"}
+    st = os.stat(path)
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for offset in sorted({0, max(st.st_size // 2 - SAMPLE // 2, 0),
+                              max(st.st_size - SAMPLE, 0)}):
+            fh.seek(offset)
+            h.update(fh.read(SAMPLE))
+    return {"path": path, "size": st.st_size, "mtime": int(st.st_mtime), "sample": h.hexdigest()}
 
 
 @dataclass
@@ -117,147 +148,6 @@ def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Inp
     return inputs
 
 
-# -- byte streams ---------------------------------------------------------------------------
-
-
-class _Counted(io.RawIOBase):
-    """Counts the bytes read from the underlying (compressed) file, for progress."""
-
-    def __init__(self, raw: IO[bytes]):
-        self.raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        if hasattr(self.raw, "readinto"):
-            n = self.raw.readinto(b) or 0
-        else:
-            data = self.raw.read(len(b))
-            n = len(data)
-            b[:n] = data
-        self.count += n
-        return n
-
-
-def _open_bytes(inp: Input) -> tuple[IO[bytes], _Counted]:
-    try:
-        raw = sys.stdin.buffer if inp.path == "-" else open(inp.path, "rb")  # noqa: SIM115
-    except OSError as exc:
-        raise InputError(inp.name, f"cannot open: {exc.strerror}") from None
-    counted = _Counted(raw)
-    buffered = io.BufferedReader(counted, READ_BYTES)
-    if inp.compression == "gz":
-        return gzip.GzipFile(fileobj=buffered, mode="rb"), counted
-    if inp.compression == "zst":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(buffered), counted
-    return buffered, counted
-
-
-def _pieces(inp: Input, stream: IO[bytes]) -> Iterator[bytes]:
-    """Read decompressed bytes, translating decompression errors into InputError."""
-    while True:
-        try:
-            data = stream.read(READ_BYTES)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise InputError(inp.name, f"the compressed file is damaged or truncated ({exc}); "
-                                       "nothing after this point can be read") from None
-        except Exception as exc:  # zstandard.ZstdError and friends
-            raise InputError(inp.name, f"cannot decompress: {exc}") from None
-        if not data:
-            return
-        yield data
-
-
-def _utf8_pieces(pieces: Iterator[bytes], encoding: str) -> Iterator[tuple[bytes, bool]]:
-    """(utf-8 bytes, lossy) pieces; a UTF-8 BOM is dropped; other encodings are transcoded."""
-    norm = codecs.lookup(encoding).name
-    if norm == "utf-8":
-        first = True
-        for piece in pieces:
-            if first:
-                first = False
-                if piece.startswith(BOM):
-                    piece = piece[len(BOM):]
-            yield piece, False
-        return
-    counter = _ErrorCounter()
-    decoder = codecs.getincrementaldecoder(norm)(errors=counter.name)
-    for piece in pieces:
-        before = counter.errors
-        text = decoder.decode(piece)
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        yield text.encode("utf-8"), counter.errors > before
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        yield tail.encode("utf-8"), True
-
-
-class _ErrorCounter:
-    """A codecs error handler that replaces undecodable bytes with U+FFFD and counts them."""
-
-    def __init__(self) -> None:
-        self.errors = 0
-        self.name = f"backfill-replace-{id(self)}"
-        codecs.register_error(self.name, self)
-
-    def __call__(self, exc: UnicodeError) -> tuple[str, int]:
-        self.errors += 1
-        return "\ufffd", exc.end  # type: ignore[attr-defined]
-
-
-def _cut(buf: bytes | bytearray, quote: bytes | None, limit: int, force: bool) -> int:
-    """Where to cut `buf` (at most `limit` bytes) so the block holds whole records.
-
-    Just after a newline outside quotes, or 0 when there is none yet. The quote parity is
-    counted from the block's start; when it cannot be settled (a stray quote), `force` cuts at
-    the last newline.
-    """
-    end = buf.rfind(b"\n", 0, limit)
-    if end < 0:
-        return 0
-    if quote is None or force:
-        return end + 1
-    before = buf.count(quote, 0, end)
-    for _ in range(256):
-        if before % 2 == 0:
-            return end + 1
-        prev = buf.rfind(b"\n", 0, end)
-        if prev < 0:
-            return 0
-        before -= buf.count(quote, prev, end)
-        end = prev
-    return 0
-
-
-def _blocks(pieces: Iterator[tuple[bytes, bool]], quote: bytes | None,
-            size: int) -> Iterator[tuple[bytes, bool]]:
-    """Whole-record blocks of about `size` bytes, each with its lossy flag."""
-    buf = bytearray()
-    lossy = False
-    target = size
-    for piece, piece_lossy in pieces:
-        buf += piece  # a bytearray grows in place: long records do not copy quadratically
-        lossy = lossy or piece_lossy
-        while len(buf) >= target:
-            cut = _cut(buf, quote, target, force=target >= MAX_BLOCK_BYTES)
-            if cut == 0:
-                target *= 2  # a record longer than a block: read on before cutting
-                continue
-            with memoryview(buf) as view:
-                block = bytes(view[:cut])
-            del buf[:cut]
-            target = size
-            yield block, lossy
-            lossy = piece_lossy
-    if buf:
-        yield bytes(buf), lossy
-
-
 # -- readers -----------------------------------------------------------------------------------
 
 
@@ -270,7 +160,7 @@ class InputReader:
         self.block_bytes = block_bytes
         self.warnings: list[str] = []
         self.columns: list[str] = []
-        self._counted: _Counted | None = None
+        self._counted: Counted | None = None
         self._blocks: Iterator[tuple[bytes, bool]] | None = None
         self._first: tuple[bytes, bool] | None = None
         self._temp: str | None = None
@@ -292,12 +182,13 @@ class InputReader:
         if fmt == "parquet":
             self._open_parquet()
             return
-        stream, self._counted = _open_bytes(self.input)
-        pieces = _pieces(self.input, stream)
+        stream, self._counted = open_bytes(self.input.path, self.input.compression,
+                                           self.input.name)
+        chunks = pieces(self.input.name, stream)
         encoding = self.options.encoding if fmt == "csv" else "utf8"
-        utf8 = _utf8_pieces(pieces, encoding)
+        utf8 = utf8_pieces(chunks, encoding)
         quote = self.options.quote.encode() if fmt == "csv" else None
-        self._blocks = _blocks(utf8, quote, self.block_bytes)
+        self._blocks = blocks(utf8, quote, self.block_bytes)
         self._first = next(self._blocks, None)
         if fmt == "csv":
             self._read_header()
@@ -349,10 +240,11 @@ class InputReader:
     def _open_parquet(self) -> None:
         path = self.input.path
         if self.input.path == "-" or self.input.compression:
-            stream, self._counted = _open_bytes(self.input)
+            stream, self._counted = open_bytes(self.input.path, self.input.compression,
+                                               self.input.name)
             fd, self._temp = tempfile.mkstemp(suffix=".parquet", prefix="backfill-")
             with os.fdopen(fd, "wb") as out:
-                for piece in _pieces(self.input, stream):
+                for piece in pieces(self.input.name, stream):
                     out.write(piece)
             path = self._temp
         try:
@@ -371,13 +263,13 @@ class InputReader:
         if self.input.format == "parquet":
             yield from self._parquet_tasks()
             return
-        blocks = self._blocks
-        if self._first is None or blocks is None:
+        rest = self._blocks
+        if self._first is None or rest is None:
             return
         first = self._first
         self._first = None
         name = self.input.name
-        for block, lossy in _chain(first, blocks):
+        for block, lossy in _chain(first, rest):
             if self._first_parsed is not None:
                 parsed, self._first_parsed = self._first_parsed, None
                 yield (lambda parsed=parsed: parsed), self.bytes_done

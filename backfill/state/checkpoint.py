@@ -22,7 +22,6 @@ import orjson
 from backfill.errors import UsageError
 
 VERSION = 1
-SAMPLE = 64 * 1024
 
 
 class RowSet:
@@ -65,20 +64,6 @@ class RowSet:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RowSet:
         return cls(int(data.get("watermark", 0)), [tuple(r) for r in data.get("ranges", [])])
-
-
-def fingerprint(path: str) -> dict[str, Any]:
-    """Path, size, mtime and a hash of sampled content (start, middle, end)."""
-    if path == "-":
-        return {"path": "-"}
-    st = os.stat(path)
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for offset in sorted({0, max(st.st_size // 2 - SAMPLE // 2, 0),
-                              max(st.st_size - SAMPLE, 0)}):
-            fh.seek(offset)
-            h.update(fh.read(SAMPLE))
-    return {"path": path, "size": st.st_size, "mtime": int(st.st_mtime), "sample": h.hexdigest()}
 
 
 def mapping_hash(text: str) -> str:
@@ -132,10 +117,10 @@ class Checkpoint:
         for path in new.keys() - old.keys():
             changes.append(f"input {path} is new")
         for path in old.keys() & new.keys():
-            for key in ("size", "mtime", "sample"):
+            for key in ("size", "rows", "mtime", "sample"):
                 if old[path].get(key) != new[path].get(key):
-                    what = {"size": "its size", "mtime": "its modification time",
-                            "sample": "its content"}[key]
+                    what = {"size": "its size", "rows": "its number of rows",
+                            "mtime": "its modification time", "sample": "its content"}[key]
                     changes.append(f"input {path} changed ({what})")
                     break
         if [fp["path"] for fp in self.inputs] != [fp["path"] for fp in inputs] and not changes:
@@ -199,7 +184,8 @@ def describe(checkpoint: Checkpoint, path: str) -> str:
              f"{checkpoint.started}, last saved {checkpoint.updated}"]
     for fp, done in zip(checkpoint.inputs, checkpoint.done, strict=True):
         extra = f", {len(done.ranges)} done ranges above it" if done.ranges else ""
-        size = f"{fp.get('size', 0):,} bytes" if "size" in fp else "stdin"
+        size = f"{fp['size']:,} bytes" if "size" in fp else \
+            f"{fp['rows']:,} rows" if "rows" in fp else "stdin"
         lines.append(f"  {fp['path']} ({size}): {done.count():,} rows done; every row below "
                      f"{done.watermark:,} done{extra}")
     lines.append(f"  delivered {c.get('operations_delivered', 0):,} operations in "

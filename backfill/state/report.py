@@ -1,23 +1,33 @@
-"""Counters of a run, the rejects summary, and the text and JSON forms of the report. Pure."""
+"""The report of a run: its figures, the rejects summary, and its text and JSON forms. Pure.
+
+A `Report` is the result a call returns, built once at the end from the run's `Tally`
+(state/tally.py), which the threads write while the run goes on.
+
+- `rows_read`: rows this call read from its sources (not those skipped as done before);
+- `rows_skipped`: rows skipped because an earlier run had done them (a resume);
+- `rows_done`: `run` only, rows the checkpoint counts as done, this run and earlier ones;
+- the `operations_*`, `requests`, `retries`, `bytes_sent` and `rows_rejected` of a resumed run
+  continue the counts of the runs before it; packing figures describe this call alone.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from backfill.contract import MAX_BATCH_BYTES, Reject
-
-EXAMPLES = 3
+from backfill.contract import MAX_BATCH_BYTES
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
+    """What a `validate` or `run` did; `exit_code` is the one the CLI exits with."""
+
     mode: str = "validate"
     rows_read: int = 0
     rows_skipped: int = 0
+    rows_done: int = 0
     rows_rejected: int = 0
     operations_packed: int = 0
     operations_delivered: int = 0
@@ -30,9 +40,9 @@ class Report:
     elapsed_s: float = 0.0
     exit_code: int = 0
     rate: float = 1000.0
-    operations_by_type: Counter = field(default_factory=Counter)
-    rejects_by_stage: Counter = field(default_factory=Counter)
-    _reasons: dict[tuple[str, str], list] = field(default_factory=dict)
+    operations_by_type: dict[tuple[str, str], int] = field(default_factory=dict)
+    rejects_by_stage: dict[str, int] = field(default_factory=dict)
+    rejects: list[dict[str, Any]] = field(default_factory=list)  # by reason, with examples
     warnings: list[str] = field(default_factory=list)
     rejects_path: str | None = None
     resumed: bool = False
@@ -41,22 +51,8 @@ class Report:
     def fill_ratio(self) -> float:
         return self.bytes_packed / self.batches / MAX_BATCH_BYTES if self.batches else 0.0
 
-    def add_reject(self, reject: Reject) -> None:
-        """Count a reject: a row (stages read, mapping, limits) or an operation (stage api)."""
-        if reject.stage != "api":
-            self.rows_rejected += 1
-        self.rejects_by_stage[reject.stage] += 1
-        key = (reject.stage, reject.kind or reject.reason)
-        entry = self._reasons.setdefault(key, [0, []])
-        entry[0] += 1
-        if len(entry[1]) < EXAMPLES:
-            entry[1].append({"input": reject.input, "row": reject.row, "line": reject.line,
-                             "reason": reject.reason})
-
     def rejects_summary(self) -> list[dict[str, Any]]:
-        items = sorted(self._reasons.items(), key=lambda kv: -kv[1][0])
-        return [{"stage": stage, "reason": kind, "count": count, "examples": examples}
-                for (stage, kind), (count, examples) in items]
+        return self.rejects
 
     def estimated_send_s(self) -> float:
         return self.batches / self.rate if self.rate else 0.0
@@ -66,6 +62,7 @@ class Report:
             "mode": self.mode,
             "rows_read": self.rows_read,
             "rows_skipped": self.rows_skipped,
+            "rows_done": self.rows_done,
             "rows_rejected": self.rows_rejected,
             "operations_packed": self.operations_packed,
             "operations_delivered": self.operations_delivered,
@@ -98,7 +95,7 @@ class Report:
         lines.append(f"{self.rows_read:,} rows read, {verb} in {self.elapsed_s:.1f} s")
         if self.rows_skipped:
             lines.append(f"  {self.rows_skipped:,} rows skipped (done by an earlier run)")
-        good = self.rows_read - self.rows_rejected
+        good = (self.rows_read if self.mode == "validate" else self.rows_done) - self.rows_rejected
         lines.append(f"  {good:,} rows mapped, {self.rows_rejected:,} rejected"
                      + (f" -> {self.rejects_path}" if self.rows_rejected and self.rejects_path
                         else ""))

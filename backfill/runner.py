@@ -1,8 +1,8 @@
-"""`backfill run`: the pipeline's bodies delivered under one rate limit, resumably.
+"""`run`: the flow's bodies delivered under one rate limit, resumably.
 
-Orchestration only: a reader thread runs `pipeline.batches`; asyncio workers send through
-`delivery`; the checkpoint is saved every half second and at the end; signals drain or stop.
-Kept apart from `pipeline` so that `validate` does not load the network stack.
+Orchestration only: a reader thread runs `flow.batches`; asyncio workers send through
+`delivery.retry`; the checkpoint is saved every half second and at the end; signals drain or
+stop. Kept apart from `flow` so that `validate` does not load the network stack.
 """
 
 from __future__ import annotations
@@ -20,23 +20,25 @@ from dataclasses import dataclass, field
 import polars as pl
 from tqdm import tqdm
 
-from backfill.contract import ROW, Batch, Reject
+from backfill.contract import ROW, Batch
 from backfill.delivery.ratelimit import RateLimiter
-from backfill.delivery.retry import Delivery, RetryPolicy, Stopped, Unauthorized
+from backfill.delivery.retry import Delivery, RetryPolicy
 from backfill.delivery.sender import REGIONS, Sender
-from backfill.errors import UsageError
-from backfill.flow import Plan, batches, progress
-from backfill.state.checkpoint import Checkpoint, RowSet, archive, fingerprint, load, mapping_hash, save
+from backfill.errors import Interrupted, Stopped, UsageError
+from backfill.flow import Plan, batches
+from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
+from backfill.state.progress import progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
+from backfill.state.tally import Tally
 
 
 @dataclass
 class RunOptions:
     site_id: str
     api_key: str
-    checkpoint: str
-    rejects: str
+    checkpoint: str | None  # None: nothing is saved (a source that cannot be read twice)
+    rejects: str | None
     endpoint: str | None = None
     region: str = "auto"
     rate: float = 1000.0
@@ -108,21 +110,15 @@ def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
         yield start, prev
 
 
-# What continues from run to run: what reached the API, and what was rejected. Packing figures
-# (operations, batches, bytes packed, by type) describe the run that printed them.
-COUNTERS = ("rows_rejected", "operations_delivered", "operations_rejected", "requests",
-            "retries", "bytes_sent")
-
-
-def prepare_checkpoint(plan: Plan, opts: RunOptions, report: Report) -> tuple[Checkpoint, bool]:
+def prepare_checkpoint(plan: Plan, opts: RunOptions, tally: Tally) -> tuple[Checkpoint, bool]:
     """The checkpoint this run continues (resumed=True) or starts; refuses a changed input."""
-    fps = [fingerprint(i.path) for i in plan.inputs]
+    fps = [source.fingerprint() for source in plan.sources]
     digest = mapping_hash(plan.mapping.text)
-    existing = None if opts.restart else load(opts.checkpoint)
+    existing = None if opts.restart or opts.checkpoint is None else load(opts.checkpoint)
     if existing is not None and existing.finished:
+        assert opts.checkpoint is not None
         kept = archive(opts.checkpoint, existing)
-        report.warnings.append(f"{opts.checkpoint} was from a finished run: kept as {kept}; "
-                               "this is a new run")
+        tally.warn(f"{opts.checkpoint} was from a finished run: kept as {kept}; this is a new run")
         existing = None
     if existing is None:
         return Checkpoint(digest, fps), False
@@ -134,35 +130,36 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions, report: Report) -> tuple[Ch
             "original inputs and mapping back to resume, or pass --restart to start over "
             "(rows sent before are sent again; events keep their ids, so the API drops "
             "the repeats).")
-    for key in COUNTERS:
-        setattr(report, key, existing.counters.get(key, 0))
-    report.rejects_by_stage.update(existing.counters.get("rejects_by_stage", {}))
+    tally.carry(existing.counters)
     return existing, True
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:
-    """`backfill run`: deliver everything, resumably. Raises Stopped (exit 3) when cut short."""
-    report = Report(mode="run", rate=opts.rate, rejects_path=opts.rejects)
-    checkpoint, resumed = prepare_checkpoint(plan, opts, report)
-    report.resumed = resumed
-    tracker = RunTracker(checkpoint.done)
+    """Deliver everything, resumably. Raises `Stopped` (exit 3) when cut short."""
     started = time.monotonic()
-    with RejectsWriter(opts.rejects, append=resumed) as rejects:
+    with RejectsWriter(opts.rejects) as rejects:
+        tally = Tally(rejects)
+        checkpoint, resumed = prepare_checkpoint(plan, opts, tally)
+        rejects.append = resumed  # before the first reject: a resume adds to the file
+        tracker = RunTracker(checkpoint.done)
         try:
-            asyncio.run(_deliver_all(plan, opts, report, rejects, tracker, checkpoint))
+            asyncio.run(_deliver_all(plan, opts, tally, tracker, checkpoint))
+        except Stopped as exc:
+            exc.checkpoint = opts.checkpoint
+            raise
         finally:
-            report.elapsed_s = time.monotonic() - started
-            report.rows_read = tracker.count()
             rejects.flush()
-            _save(opts.checkpoint, checkpoint, report)
-    report.exit_code = 1 if report.rows_rejected or report.operations_rejected else 0
-    return report
+            _save(opts.checkpoint, checkpoint, tally)
+    failed = tally.get("rows_rejected") or tally.get("operations_rejected")
+    return tally.report(mode="run", rate=opts.rate, rejects_path=opts.rejects, resumed=resumed,
+                        rows_done=tracker.count(), elapsed_s=time.monotonic() - started,
+                        exit_code=1 if failed else 0)
 
 
-def _save(path: str, checkpoint: Checkpoint, report: Report) -> None:
-    checkpoint.counters = {key: getattr(report, key) for key in COUNTERS}
-    checkpoint.counters["rejects_by_stage"] = dict(report.rejects_by_stage)
-    save(path, checkpoint)
+def _save(path: str | None, checkpoint: Checkpoint, tally: Tally) -> None:
+    if path is not None:
+        checkpoint.counters = tally.carried()
+        save(path, checkpoint)
 
 
 async def _base_url(opts: RunOptions) -> str:
@@ -173,32 +170,20 @@ async def _base_url(opts: RunOptions) -> str:
     probe = Sender(REGIONS["us"], opts.site_id, opts.api_key, 1, opts.timeout)
     try:
         return await probe.region()
-    except PermissionError:
-        raise Unauthorized("the Track API refused the credentials while looking up the "
-                           "region: check CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY (or "
-                           "--site-id/--api-key)") from None
-    except ConnectionError as exc:
-        raise Stopped(f"{exc}; pass --region us|eu to skip the lookup, or --endpoint") from None
     finally:
         await probe.aclose()
 
 
-async def _deliver_all(plan: Plan, opts: RunOptions, report: Report, rejects: RejectsWriter,
-                       tracker: RunTracker, checkpoint: Checkpoint) -> None:
+async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunTracker,
+                       checkpoint: Checkpoint) -> None:
     loop = asyncio.get_running_loop()
     sender = Sender(await _base_url(opts), opts.site_id, opts.api_key, opts.concurrency,
                     opts.timeout)
-    names = [i.name for i in plan.inputs]
-
-    def reject(r: Reject) -> None:
-        rejects.write(r)
-        report.add_reject(r)
-
-    delivery = Delivery(sender, RateLimiter(opts.rate), report, reject, names, opts.retry)
+    names = [source.name for source in plan.sources]
+    delivery = Delivery(sender, RateLimiter(opts.rate), tally, names, opts.retry)
     queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=opts.concurrency * 2)
     stop = threading.Event()
     failures: list[BaseException] = []
-    total = sum(i.size() for i in plan.inputs)
     interrupts = 0
 
     def produce(bar: tqdm) -> None:
@@ -206,7 +191,7 @@ async def _deliver_all(plan: Plan, opts: RunOptions, report: Report, rejects: Re
             bar.update(done - bar.n)
 
         try:
-            for batch in batches(plan, report, rejects, moved, tracker, stop, ahead=1):
+            for batch in batches(plan, tally, moved, tracker, stop, ahead=1):
                 if not _put(loop, queue, batch, stop):
                     return
         except BaseException as exc:  # handed to the event loop, raised there
@@ -236,12 +221,11 @@ async def _deliver_all(plan: Plan, opts: RunOptions, report: Report, rejects: Re
             for task in workers:
                 task.cancel()
 
-    with progress(total, opts.quiet) as bar:
+    with progress(plan.size(), opts.quiet, plan.unit) as bar:
         producer = threading.Thread(target=produce, args=(bar,), daemon=True, name="reader")
         producer.start()
         workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
-        saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, report, rejects,
-                                                 bar))
+        saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar))
         with _signal(loop, signal.SIGINT, interrupted), _signal(loop, signal.SIGTERM,
                                                                   interrupted):
             try:
@@ -258,7 +242,7 @@ async def _deliver_all(plan: Plan, opts: RunOptions, report: Report, rejects: Re
     if failures:
         raise failures[0]
     if interrupts:
-        raise Stopped("interrupted")
+        raise Interrupted("interrupted")
     tracker.complete()
     checkpoint.finished = True
 
@@ -302,24 +286,23 @@ def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, item: Batch | No
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
-                       report: Report, rejects: RejectsWriter, bar: tqdm) -> None:
+                       tally: Tally, bar: tqdm) -> None:
     """Save the checkpoint every few seconds when something changed; refresh the progress."""
     started = last_save = time.monotonic()
     while True:
         await asyncio.sleep(min(opts.save_every, 0.5))
         elapsed = max(time.monotonic() - started, 1e-9)
+        delivered, requests = tally.get("operations_delivered"), tally.get("requests")
+        rejected = tally.get("rows_rejected") + tally.get("operations_rejected")
         bar.set_postfix_str(
-            f"{tracker.count():,} rows done, {report.operations_delivered:,} ops "
-            f"({report.operations_delivered / elapsed:,.0f}/s)"
-            f", {report.requests / elapsed:,.0f} req/s, {report.bytes_sent / 1e6:,.1f} MB, "
-            f"{report.retries} retries, {report.rows_rejected + report.operations_rejected} "
-            "rejects", refresh=False)
+            f"{tracker.count():,} rows done, {delivered:,} ops ({delivered / elapsed:,.0f}/s)"
+            f", {requests / elapsed:,.0f} req/s, {tally.get('bytes_sent') / 1e6:,.1f} MB, "
+            f"{tally.get('retries')} retries, {rejected} rejects", refresh=False)
         if tracker.dirty and time.monotonic() - last_save >= opts.save_every:
             tracker.dirty = False
-            rejects.flush()  # a settled row's reject line is on disk before the checkpoint
+            tally.flush()  # a settled row's reject line is on disk before the checkpoint
             with tracker.lock:
-                report.rows_read = sum(d.count() for d in tracker.done)
-                _save(opts.checkpoint, checkpoint, report)
+                _save(opts.checkpoint, checkpoint, tally)
             last_save = time.monotonic()
 
 

@@ -1,0 +1,194 @@
+"""The public API: `validate` and `run`, and the mapping and source coercions they share.
+
+The CLI is a thin layer over these two functions; schedulers, notebooks and services call them
+directly. Every error is a `backfill.errors.BackfillError` carrying the exit code the CLI uses.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+from backfill import flow
+from backfill.contract import Source
+from backfill.errors import MappingError, Problem, UsageError
+from backfill.mapping.config import Mapping, load_mapping, parse_mapping
+from backfill.sources.files import Input
+from backfill.sources.resolve import resolve
+from backfill.state.progress import progress
+from backfill.state.rejects import RejectsWriter
+from backfill.state.report import Report
+from backfill.state.tally import Tally
+
+MappingLike = str | os.PathLike | dict | Mapping
+RATE, CONCURRENCY, RETRIES = 1000.0, 8, 10
+
+
+def load(mapping: MappingLike) -> Mapping:
+    """A mapping from a file path, YAML text or a dict, with the same checks and messages.
+
+    A string that names no file and holds a newline or a colon is read as YAML text; a dict is
+    checked as the YAML it would be (its problems name no line: there is no file)."""
+    if isinstance(mapping, Mapping):
+        return mapping
+    if isinstance(mapping, dict):
+        from ruamel.yaml import YAML
+
+        text = io.StringIO()
+        YAML(typ="safe", pure=True).dump(mapping, text)
+        try:
+            return parse_mapping(text.getvalue(), "<dict>")
+        except MappingError as exc:
+            raise MappingError("<dict>", [Problem(0, p.message) for p in exc.problems]) from None
+    if isinstance(mapping, str) and not os.path.exists(mapping) and (
+            "\n" in mapping or ":" in mapping):
+        return parse_mapping(mapping, "<mapping text>")
+    if isinstance(mapping, str | os.PathLike):
+        return load_mapping(mapping)
+    raise UsageError(f"mapping: a {type(mapping).__name__} is not a mapping; pass a path, YAML "
+                     "text or a dict")
+
+
+def plan(mapping: MappingLike, source: Any = None, fmt: str | None = None) -> flow.Plan:
+    """The mapping and the sources it reads, every source's columns checked."""
+    m = load(mapping)
+    sources = resolve(source, fmt or m.source.format, m.source.paths)
+    return flow.make_plan(m, sources)
+
+
+def beside_input(sources: list[Source], suffix: str) -> str | None:
+    """`<first input>.<suffix>` for files and stdin; None for sources with no path."""
+    first = sources[0] if sources else None
+    if not isinstance(first, Input):
+        return None
+    return f"{'stdin' if first.path == '-' else first.path}.{suffix}"
+
+
+def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLike | None = None,
+             dump_batches: str | os.PathLike | IO[bytes] | None = None, *,
+             format: str | None = None, rate: float | None = None, quiet: bool = True,
+             ) -> Report:
+    """Read, map, check limits and pack as `run` would; send nothing.
+
+    `rejects`: where rejected rows go (NDJSON); default beside the first input file, none for
+    in-memory sources. `dump_batches`: a path or binary file that receives every request body,
+    one a line. `exit_code` is 0 when every row mapped, 1 when some were rejected."""
+    p = plan(mapping, source, format)
+    rejects_path = _path(rejects) or beside_input(p.sources, "rejects.ndjson")
+    started = time.monotonic()
+    with _dump(dump_batches) as dump, RejectsWriter(rejects_path) as writer, \
+            progress(p.size(), quiet, p.unit) as bar:
+        tally = Tally(writer)
+        for batch in flow.batches(p, tally, _moved(bar), build=dump is not None):
+            if dump is not None:
+                dump.write(batch.body + b"\n")
+    rejected = tally.get("rows_rejected")
+    if not rejected and rejects_path and Path(rejects_path).exists():
+        Path(rejects_path).unlink()  # a stale file from an earlier run would mislead
+    return tally.report(mode="validate", rate=rate or p.mapping.api.rate or RATE,
+                        rejects_path=rejects_path, elapsed_s=time.monotonic() - started,
+                        exit_code=1 if rejected else 0,
+                        warnings=_unkept(p, rejects_path, rejected))
+
+
+def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
+        endpoint: str | None = None, region: str | None = None, rate: float | None = None,
+        concurrency: int | None = None, checkpoint: str | os.PathLike | None = None,
+        rejects: str | os.PathLike | None = None, restart: bool = False,
+        format: str | None = None, retries: int = RETRIES, quiet: bool = True,
+        default_region: str = "us") -> Report:
+    """Send to the Track API as the mapping says; resumable after any stop.
+
+    `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
+    `rate` and `concurrency`, default to the mapping's `api:` section, then to us, 1000 and 8.
+    `checkpoint`: default beside the first input file; a DataFrame, LazyFrame or Arrow table is
+    resumed only with an explicit path; an iterable or a stream cannot be (it is read once).
+    Raises `backfill.errors.Stopped` (exit 3) when cut short: the same call resumes."""
+    from backfill import runner
+    from backfill.delivery.retry import RetryPolicy
+
+    if not site_id or not api_key:
+        raise UsageError("credentials missing: set CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY "
+                         "(or pass --site-id and --api-key)")
+    p = plan(mapping, source, format)
+    checkpoint_path = _path(checkpoint)
+    if checkpoint_path and not all(s.resumable for s in p.sources):
+        raise UsageError(f"checkpoint: {p.sources[0].name} can be read once only, so a resume "
+                         "could not skip its rows; write it to a file or pass a DataFrame to "
+                         "resume, or leave out the checkpoint")
+    api = p.mapping.api
+    opts = runner.RunOptions(
+        site_id=site_id, api_key=api_key,
+        checkpoint=checkpoint_path or beside_input(p.sources, "checkpoint.json"),
+        rejects=_path(rejects) or beside_input(p.sources, "rejects.ndjson"),
+        endpoint=endpoint or api.endpoint, region=region or api.region or default_region,
+        rate=rate or api.rate or RATE, concurrency=concurrency or api.concurrency or CONCURRENCY,
+        restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries))
+    report = runner.run(p, opts)
+    unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)
+    return replace(report, warnings=[*report.warnings, *unkept]) if unkept else report
+
+
+def _path(value: str | os.PathLike | None) -> str | None:
+    return os.fspath(value) if value is not None else None
+
+
+def _unkept(p: flow.Plan, rejects_path: str | None, rejected: int) -> list[str]:
+    if rejects_path is not None or not rejected:
+        return []
+    return [f"{rejected:,} rejects of {p.sources[0].name} were counted but not kept: pass "
+            "rejects=PATH to keep them"]
+
+
+def _moved(bar: Any) -> Callable[[int], None]:
+    def moved(done: int) -> None:
+        bar.update(done - bar.n)
+
+    return moved
+
+
+class _dump:  # noqa: N801 - used as a context manager, like open()
+    """A dump target: a path (opened here, closed after) or a binary file (left open)."""
+
+    def __init__(self, target: str | os.PathLike | IO[bytes] | None):
+        self.target = target
+        self.opened: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes] | None:
+        if self.target is None or hasattr(self.target, "write"):
+            return self.target  # type: ignore[return-value]
+        path = Path(os.fspath(self.target))  # type: ignore[arg-type]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.opened = open(path, "wb")  # noqa: SIM115
+        return self.opened
+
+    def __exit__(self, *exc: object) -> None:
+        if self.opened is not None:
+            self.opened.close()
+
+
+def init(path: str, kind: str = "person", *, format: str | None = None,
+         sample: int = 1000) -> str:
+    """A starter mapping (YAML text) for a file's columns: `kind` person, object or event."""
+    import polars as pl
+
+    from backfill.contract import CsvOptions
+    from backfill.mapping.starter import starter_mapping
+    from backfill.sources.files import InputReader, resolve_inputs
+
+    [inp] = resolve_inputs([path], format)
+    reader = InputReader(inp, CsvOptions())
+    try:
+        first = next(iter(reader.chunks()), None)
+    finally:
+        reader.close()
+    if not reader.columns:
+        raise UsageError(f"{inp.name}: no columns found (is the file empty?)")
+    frame = first.frame.head(sample) if first is not None else \
+        pl.DataFrame({c: [] for c in reader.columns})
+    return starter_mapping(inp.path, inp.format, reader.columns, frame, kind)

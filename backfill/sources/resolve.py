@@ -1,0 +1,49 @@
+"""What the caller gave as a source -> the list of sources the flow reads, in order.
+
+Paths and globs (a string, a path, or a list of them), `-` for stdin, a polars DataFrame or
+LazyFrame, a pyarrow Table or RecordBatchReader, a pandas DataFrame, or any other iterable of
+dicts. Nothing is read here but what a glob needs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from backfill.contract import Source
+from backfill.errors import UsageError
+from backfill.sources.files import resolve_inputs
+from backfill.sources.frames import FrameSource, LazySource, RecordsSource, from_arrow
+
+PathLike = str | os.PathLike
+
+
+def resolve(source: Any, declared_format: str | None = None,
+            default_paths: Iterable[str] = ()) -> list[Source]:
+    """The sources to read; `default_paths` (the mapping's source.path) when `source` is None."""
+    if source is None or (isinstance(source, list | tuple) and not source):
+        return list(resolve_inputs(list(default_paths), declared_format))
+    if isinstance(source, PathLike):
+        return list(resolve_inputs([os.fspath(source)], declared_format))
+    if isinstance(source, list | tuple) and all(isinstance(s, PathLike) for s in source):
+        return list(resolve_inputs([os.fspath(s) for s in source], declared_format))
+    if isinstance(source, pl.DataFrame):
+        return [FrameSource(source)]
+    if isinstance(source, pl.LazyFrame):
+        return [LazySource(source)]
+    module = type(source).__module__.split(".")[0]
+    if module == "pyarrow":
+        return [from_arrow(source, "<Arrow Table>")]
+    if module == "pandas" and hasattr(source, "columns"):
+        return [FrameSource(pl.from_pandas(source), "<pandas DataFrame>")]
+    if isinstance(source, dict | bytes | str):
+        raise UsageError("source: a single dict or bytes is not a source; pass paths, a "
+                         "DataFrame, or a list (or generator) of dicts")
+    if isinstance(source, Iterable):
+        return [RecordsSource(source)]
+    raise UsageError(f"source: a {type(source).__name__} is not a source; pass paths or globs, "
+                     "a polars DataFrame or LazyFrame, a pyarrow Table or RecordBatchReader, "
+                     "or an iterable of dicts")
