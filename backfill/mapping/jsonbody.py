@@ -9,7 +9,7 @@ order. In a chunk with more than MAX_PATTERNS patterns, rows are grouped only by
 whose key is also kept with its null elsewhere in the object (`nulls: clear` attributes), and
 the other null members are cut out of the text by a regular expression on their keys. Lists and
 nested values (relationships, NDJSON objects) are leaves here: the encoder cleans their empty
-members in their own text and embeds it (`encode._embed`).
+members in their own text and embeds it (`compile.Compiler.embed`).
 """
 
 from __future__ import annotations
@@ -172,3 +172,8 @@ def strip_nulls(body: pl.Expr, keys: set[str]) -> pl.Expr:
     alt = "|".join(re.escape(orjson.dumps(k).decode()[1:-1]) for k in sorted(keys))
     body = body.str.replace_all(f',"(?:{alt})":null', "")
     return body.str.replace_all(f'\\{{"(?:{alt})":null,?', "{")
+
+
+def cleaned(value: pl.Expr, keys: set[str]) -> pl.Expr:
+    """A nested value as JSON text without the `"key":null` members of these keys (null: null)."""
+    return pl.when(value.is_not_null()).then(strip_nulls(json_text(value), keys))
