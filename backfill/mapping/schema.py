@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from backfill.mapping.config import (
+from backfill.mapping.model import (
     CONVERSIONS,
     DELIVERY_EVENTS,
     FORMATS,

@@ -1,0 +1,202 @@
+"""The mapping's model: frozen dataclasses for the YAML's parts, the keys each operation takes,
+and `check_columns`, which compares a mapping with an input's columns ("did you mean"). Pure."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from backfill.contract import CsvOptions
+from backfill.errors import Problem
+
+CONVERSIONS = ("string", "int", "float", "bool", "timestamp", "json")
+FORMATS = ("csv", "ndjson", "parquet")
+PERSON_IDS = ("id", "email", "cio_id", "phone")
+OBJECT_IDS = ("object_type_id", "object_id")
+MAX_NAME_BYTES = 150
+
+ATTRIBUTE_KEYS = ("attributes", "rest", "exclude", "nulls")
+EVENT_KEYS = ("!identifiers", "!name", "timestamp", *ATTRIBUTE_KEYS, "dedupe_id")
+RELATIONSHIP_KEYS = ("!identifiers", "!relationships")
+# Keys each (type, action) accepts beyond type/action/when; "!" marks a required key.
+OPERATION_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("person", "identify"): ("!identifiers", "timestamp", *ATTRIBUTE_KEYS, "relationships"),
+    ("person", "delete"): ("!identifiers",),
+    ("person", "event"): EVENT_KEYS,
+    ("person", "screen"): EVENT_KEYS,
+    ("person", "page"): EVENT_KEYS,
+    ("person", "add_relationships"): RELATIONSHIP_KEYS,
+    ("person", "delete_relationships"): RELATIONSHIP_KEYS,
+    ("person", "add_device"): ("!identifiers", "!device"),
+    ("person", "delete_device"): ("!identifiers", "!device"),
+    ("person", "merge"): ("!primary", "!secondary"),
+    ("person", "suppress"): ("!identifiers",),
+    ("person", "unsuppress"): ("!identifiers",),
+    ("object", "identify"): ("!identifiers", *ATTRIBUTE_KEYS, "relationships"),
+    ("object", "identify_anonymous"): ("!identifiers", *ATTRIBUTE_KEYS, "relationships"),
+    ("object", "delete"): ("!identifiers",),
+    ("object", "add_relationships"): RELATIONSHIP_KEYS,
+    ("object", "delete_relationships"): RELATIONSHIP_KEYS,
+    ("delivery", "event"): ("!identifiers", "!name", "timestamp", *ATTRIBUTE_KEYS),
+    ("segment", "add_customers"): ("!segment_id", "!identifiers"),
+    ("segment", "remove_customers"): ("!segment_id", "!identifiers"),
+    ("form", "submit"): ("!form_id", "!data", "rest", "exclude"),
+}
+COMMON_KEYS = ("type", "action", "when")
+V1_TYPES = ("segment", "form")
+DELIVERY_EVENTS = ("opened", "converted", "delivered")
+PLATFORMS = ("ios", "android")
+# identifier kinds: the keys each accepts
+IDENTIFIER_KEYS = {
+    "person": PERSON_IDS,
+    "segment": ("id", "email", "cio_id"),
+    "delivery": ("id",),
+    "anonymous": ("anonymous_id",),
+}
+
+
+@dataclass(frozen=True)
+class Value:
+    """Where a field's value comes from: a column (optionally converted) or a literal."""
+
+    column: str | None = None
+    literal: Any = None
+    as_: str | None = None
+    line: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"column '{self.column}'" if self.column is not None else "a literal"
+
+
+Fields = tuple[tuple[str, Value], ...]
+
+
+@dataclass(frozen=True)
+class Relationship:
+    identifiers: Fields
+    attributes: Fields = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Device:
+    token: Value
+    platform: Value | None = None
+    last_used: Value | None = None
+    attributes: Fields = ()
+
+
+@dataclass(frozen=True)
+class Operation:
+    index: int
+    type: str
+    action: str
+    line: int
+    identifiers: Fields = ()
+    when: str | None = None
+    timestamp: Value | None = None
+    attributes: Fields = ()
+    rest: bool = False
+    exclude: tuple[str, ...] = ()
+    nulls: str = "skip"
+    relationships: tuple[Relationship, ...] = ()
+    name: Value | None = None
+    dedupe_id: str = "auto"  # "auto" | "none" | "column"
+    dedupe_column: str | None = None
+    device: Device | None = None
+    primary: Fields = ()
+    secondary: Fields = ()
+    segment_id: Value | None = None
+    form_id: Value | None = None
+    data: Fields = ()
+
+    @property
+    def is_v1(self) -> bool:
+        return self.type in V1_TYPES
+
+    @property
+    def is_event(self) -> bool:
+        return self.type == "person" and self.action in ("event", "screen", "page")
+
+    @property
+    def label(self) -> str:
+        return f"operation {self.index} ({self.type} {self.action})"
+
+
+@dataclass(frozen=True)
+class Source:
+    paths: tuple[str, ...] = ()
+    format: str | None = None
+    csv: CsvOptions = field(default_factory=CsvOptions)
+
+
+@dataclass(frozen=True)
+class Api:
+    region: str | None = None
+    rate: float | None = None
+    concurrency: int | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class Mapping:
+    path: str
+    source: Source
+    api: Api
+    operations: tuple[Operation, ...]
+    text: str = ""
+
+    def columns_used(self) -> dict[str, int]:
+        """Every column the mapping names, with the YAML line that names it."""
+        used: dict[str, int] = {}
+        for op in self.operations:
+            for value in values_of(op):
+                if value.column is not None:
+                    used.setdefault(value.column, value.line)
+            if op.when:
+                used.setdefault(op.when, op.line)
+            if op.dedupe_column:
+                used.setdefault(op.dedupe_column, op.line)
+            for name in op.exclude:
+                used.setdefault(name, op.line)
+        return used
+
+
+def values_of(op: Operation) -> Iterable[Value]:
+    """Every value an operation names, wherever it is."""
+    yield from (v for _, v in op.identifiers)
+    yield from (v for _, v in op.attributes)
+    yield from (v for _, v in op.primary)
+    yield from (v for _, v in op.secondary)
+    yield from (v for _, v in op.data)
+    if op.device is not None:
+        yield from (v for v in (op.device.token, op.device.platform, op.device.last_used) if v)
+        yield from (v for _, v in op.device.attributes)
+    for v in (op.segment_id, op.form_id):
+        if v is not None:
+            yield v
+    for rel in op.relationships:
+        yield from (v for _, v in rel.identifiers)
+        yield from (v for _, v in rel.attributes)
+    if op.timestamp is not None:
+        yield op.timestamp
+    if op.name is not None:
+        yield op.name
+
+
+def check_columns(mapping: Mapping, columns: list[str], input_name: str) -> list[Problem]:
+    """Problems for every column the mapping names that the input lacks, with a 'did you mean'."""
+    problems = []
+    for name, line in mapping.columns_used().items():
+        if name in columns:
+            continue
+        hint = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
+        if not hint:
+            lowered = {c.lower(): c for c in columns}
+            hint = [lowered[name.lower()]] if name.lower() in lowered else []
+        extra = f"; did you mean '{hint[0]}'?" if hint else ""
+        problems.append(Problem(line, f"column '{name}' is not in {input_name}{extra}"))
+    return problems
