@@ -275,21 +275,12 @@ def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: st
     """
     from backfill import emulator as emu
 
-    lo, _, hi = latency_ms.partition("-")
-    try:
-        latency = (float(lo), float(hi or lo))
-    except ValueError:
-        raise UsageError(f"--latency-ms '{latency_ms}': give N or MIN-MAX in ms") from None
+    latency = emu.latency_range(latency_ms)
     store = emu.Store(db, count_only=count_only)
     faults = emu.Faults(fail_rate, throttle_rate, drop_rate, latency, retry_after, seed,
                         lost_answer_rate)
     app = emu.Emulator(site_id, api_key, store, faults, max_body=max_body, invalid=invalid)
-    context = None
-    if tls_cert:
-        import ssl
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(tls_cert, tls_key)
+    context = emu.tls_context(tls_cert, tls_key)
     where = "counting only" if count_only else f"storing in {store.path}"
     scheme = "https" if context else "http"
     click.echo(f"Track API emulator on {scheme}://{host}:{port} ({where}); Ctrl-C stops it",

@@ -186,22 +186,6 @@ async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunT
     failures: list[BaseException] = []
     interrupts = 0
 
-    def produce(bar: tqdm) -> None:
-        def moved(done: int) -> None:
-            bar.update(done - bar.n)
-
-        try:
-            for batch in batches(plan, tally, moved, tracker, stop, ahead=1):
-                if not _put(loop, queue, batch, stop):
-                    return
-        except BaseException as exc:  # handed to the event loop, raised there
-            failures.append(exc)
-            stop.set()
-        finally:
-            for _ in range(opts.concurrency):
-                if not _put(loop, queue, None, stop):
-                    break
-
     async def work() -> None:
         while not stop.is_set():
             batch = await queue.get()
@@ -222,7 +206,8 @@ async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunT
                 task.cancel()
 
     with progress(plan.size(), opts.quiet, plan.unit) as bar:
-        producer = threading.Thread(target=produce, args=(bar,), daemon=True, name="reader")
+        producer = threading.Thread(target=_produce, daemon=True, name="reader", args=(
+            plan, tally, tracker, bar, stop, failures, loop, queue, opts.concurrency))
         producer.start()
         workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
         saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar))
@@ -245,6 +230,26 @@ async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunT
         raise Interrupted("interrupted")
     tracker.complete()
     checkpoint.finished = True
+
+
+def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: tqdm, stop: threading.Event,
+             failures: list[BaseException], loop: asyncio.AbstractEventLoop,
+             queue: asyncio.Queue, workers: int) -> None:
+    """The reader thread: the flow's bodies into the queue, then one end mark a worker."""
+    def moved(done: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        for batch in batches(plan, tally, moved, tracker, stop, ahead=1):
+            if not _put(loop, queue, batch, stop):
+                return
+    except BaseException as exc:  # handed to the event loop, raised there
+        failures.append(exc)
+        stop.set()
+    finally:
+        for _ in range(workers):
+            if not _put(loop, queue, None, stop):
+                break
 
 
 async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_s: float,

@@ -10,32 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import random
-import re
-import sqlite3
 import ssl
-import tempfile
 import threading
-import time
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import msgspec
 import orjson
 from aiohttp import web
 
-MAX_BODY = 500_000
-MAX_OP = 32_000
-ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
-PERSON_ACTIONS = {"identify", "delete", "event", "screen", "page", "add_relationships",
-                  "delete_relationships", "add_device", "delete_device", "merge", "suppress",
-                  "unsuppress"}
-OBJECT_ACTIONS = {"identify", "identify_anonymous", "delete", "add_relationships",
-                  "delete_relationships"}
-PERSON_IDS = ("id", "email", "cio_id", "phone")
+from backfill.emulator.checks import MAX_BODY, MAX_OP, check_operation, raw_items, split_items
+from backfill.emulator.store import Store
+from backfill.errors import UsageError
 
 
 @dataclass
@@ -47,142 +32,6 @@ class Faults:
     retry_after: float = 1.0
     seed: int | None = None
     lost_answer_rate: float = 0.0  # processed and stored, then the connection closed
-
-
-class Store:
-    """Accepted operations in SQLite (or only counted, for benchmarks)."""
-
-    def __init__(self, path: str | None, count_only: bool = False):
-        self.count_only = count_only
-        self.path = path
-        self.operations = 0
-        self.requests = 0
-        self.lost_answers = 0
-        self.per_second: Counter[int] = Counter()
-        self.statuses: Counter[int] = Counter()
-        self.db: sqlite3.Connection | None = None
-        if not count_only:
-            if path is None:
-                fd, path = tempfile.mkstemp(prefix="backfill-emulator-", suffix=".sqlite")
-                os.close(fd)
-                self.path = path
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript("""
-                CREATE TABLE IF NOT EXISTS requests (
-                    id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL);
-                CREATE TABLE IF NOT EXISTS operations (
-                    id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
-                    action TEXT, body TEXT);
-            """)
-
-    def seen(self, status: int) -> None:
-        self.requests += 1
-        self.statuses[status] += 1
-        self.per_second[int(time.time())] += 1
-
-    def record(self, path: str, status: int, ops: list[tuple[int, dict[str, Any], bytes]]) -> None:
-        self.operations += len(ops)
-        if self.db is None:
-            return
-        cur = self.db.cursor()
-        cur.execute("BEGIN")
-        cur.execute("INSERT INTO requests (path, status, received) VALUES (?, ?, ?)",
-                    (path, status, time.time()))
-        rid = cur.lastrowid
-        cur.executemany(
-            "INSERT INTO operations (request_id, idx, type, action, body) VALUES (?, ?, ?, ?, ?)",
-            [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
-        cur.execute("COMMIT")
-
-    def stats(self) -> dict[str, Any]:
-        return {"requests": self.requests, "operations": self.operations,
-                "lost_answers": self.lost_answers,
-                "max_per_second": max(self.per_second.values(), default=0),
-                "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
-                "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path}
-
-
-def check_operation(op: Any) -> tuple[str, str] | None:
-    """(field, message) when an operation is invalid, else None."""
-    if not isinstance(op, dict):
-        return "", "an operation is a JSON object"
-    typ, action = op.get("type"), op.get("action")
-    if typ == "person":
-        if action not in PERSON_ACTIONS:
-            return "action", f"unknown person action {action!r}"
-    elif typ == "object":
-        if action not in OBJECT_ACTIONS:
-            return "action", f"unknown object action {action!r}"
-    elif typ == "delivery":
-        if action != "event" or op.get("name") not in ("opened", "converted", "delivered"):
-            return "name", "delivery events are opened, converted or delivered"
-    else:
-        return "type", f"unknown type {typ!r}"
-    if action != "merge":
-        ids = op.get("identifiers")
-        if not isinstance(ids, dict):
-            return "identifiers", "identifiers are required"
-        if typ == "person":
-            present = [k for k in PERSON_IDS if ids.get(k) not in (None, "")]
-            if len(present) != 1 or len(ids) != 1:
-                return "identifiers", "exactly one of id, email, cio_id, phone"
-            value = str(ids[present[0]])
-            if len(value.encode()) > 150:
-                return "identifiers", "identifier is over 150 bytes"
-            if present[0] == "email" and "@" not in value:
-                return "identifiers.email", "not an email address"
-        elif typ == "object" and not ids.get("cio_object_id") and not (
-                str(ids.get("object_type_id", "")).isdigit() and ids.get("object_id")):
-            return "identifiers", "object_type_id and object_id are required"
-    if action in ("event", "screen", "page"):
-        name = op.get("name")
-        if not isinstance(name, str) or not name:
-            return "name", "name is required"
-        if len(name.encode()) > 100:
-            return "name", "event name is over 100 bytes"
-        if "id" in op and not (isinstance(op["id"], str) and ULID.match(op["id"])):
-            return "id", "id must be a ULID"
-    if "timestamp" in op and not isinstance(op["timestamp"], int):
-        return "timestamp", "timestamp must be an integer"
-    if action in ("add_relationships", "delete_relationships"):
-        rels = op.get("cio_relationships")
-        if not isinstance(rels, list) or not rels:
-            return "cio_relationships", "cio_relationships is required"
-    attrs = op.get("attributes")
-    if attrs is not None:
-        if not isinstance(attrs, dict):
-            return "attributes", "attributes must be an object"
-        if len(attrs) > 300:
-            return "attributes", "more than 300 attributes"
-        for k, v in attrs.items():
-            if len(k.encode()) > 150:
-                return f"attributes.{k[:20]}", "attribute name over 150 bytes"
-            if isinstance(v, str) and len(v.encode()) > 1000:
-                return f"attributes.{k}", "attribute value over 1000 bytes"
-    return None
-
-
-class _BatchBody(msgspec.Struct):
-    batch: list[msgspec.Raw]  # each item checked as JSON and kept as sent, not decoded
-
-
-_BATCH = msgspec.json.Decoder(_BatchBody)
-
-
-def _raw_items(body: bytes) -> list[msgspec.Raw] | None:
-    try:
-        return _BATCH.decode(body).batch
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-
-
-def _split_items(body: bytes) -> list[bytes] | None:
-    """The bytes of each item of {"batch": [...]} exactly as sent, to measure and store them."""
-    items = _raw_items(body)
-    return None if items is None else [bytes(item) for item in items]
 
 
 class Emulator:
@@ -270,11 +119,11 @@ class Emulator:
                                       f"body is {len(body)} bytes; the limit is "
                                       f"{self.max_body}"}]}, status=413)
         if self.store.count_only:  # benchmarks: check the JSON and count, nothing per operation
-            items = _raw_items(body)
+            items = raw_items(body)
             if items is not None:
                 self.store.operations += len(items)
                 return web.json_response({})
-        items = _split_items(body)
+        items = split_items(body)
         if items is None:
             return web.json_response({"errors": [{"reason": "invalid", "field": "batch",
                                                   "message": "body must be {\"batch\": [...]}"}]},
@@ -425,3 +274,21 @@ def serve(emulator: Emulator, host: str, port: int,
     emulator.base_url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
     web.run_app(emulator.app(), host=host, port=port, access_log=None, print=None,
                 ssl_context=ssl_context)
+
+
+def latency_range(text: str) -> tuple[float, float]:
+    """`--latency-ms`: "N" or "MIN-MAX" milliseconds."""
+    lo, _, hi = text.partition("-")
+    try:
+        return float(lo), float(hi or lo)
+    except ValueError:
+        raise UsageError(f"--latency-ms '{text}': give N or MIN-MAX in ms") from None
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """A server context for HTTPS with this certificate and key (PEM), or None for HTTP."""
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context

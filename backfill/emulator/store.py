@@ -1,0 +1,68 @@
+"""The emulator's store: every accepted operation in SQLite (or only counted, for benchmarks),
+with the counts `/_emulator/stats` reports."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+class Store:
+    """Accepted operations in SQLite (or only counted, for benchmarks)."""
+
+    def __init__(self, path: str | None, count_only: bool = False):
+        self.count_only = count_only
+        self.path = path
+        self.operations = 0
+        self.requests = 0
+        self.lost_answers = 0
+        self.per_second: Counter[int] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.db: sqlite3.Connection | None = None
+        if not count_only:
+            if path is None:
+                fd, path = tempfile.mkstemp(prefix="backfill-emulator-", suffix=".sqlite")
+                os.close(fd)
+                self.path = path
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript("""
+                CREATE TABLE IF NOT EXISTS requests (
+                    id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL);
+                CREATE TABLE IF NOT EXISTS operations (
+                    id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
+                    action TEXT, body TEXT);
+            """)
+
+    def seen(self, status: int) -> None:
+        self.requests += 1
+        self.statuses[status] += 1
+        self.per_second[int(time.time())] += 1
+
+    def record(self, path: str, status: int, ops: list[tuple[int, dict[str, Any], bytes]]) -> None:
+        self.operations += len(ops)
+        if self.db is None:
+            return
+        cur = self.db.cursor()
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO requests (path, status, received) VALUES (?, ?, ?)",
+                    (path, status, time.time()))
+        rid = cur.lastrowid
+        cur.executemany(
+            "INSERT INTO operations (request_id, idx, type, action, body) VALUES (?, ?, ?, ?, ?)",
+            [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
+        cur.execute("COMMIT")
+
+    def stats(self) -> dict[str, Any]:
+        return {"requests": self.requests, "operations": self.operations,
+                "lost_answers": self.lost_answers,
+                "max_per_second": max(self.per_second.values(), default=0),
+                "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
+                "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path}
