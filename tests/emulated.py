@@ -29,20 +29,6 @@ def stored(store: Store) -> Counter:
     return Counter(orjson.dumps(orjson.loads(b), option=orjson.OPT_SORT_KEYS) for b in bodies)
 
 
-def expected(mapping: Path, inputs: list[Path], tmp_path: Path) -> Counter:
-    """What `validate` would send: the bodies' operations, canonical."""
-    dump = tmp_path / "expected.bodies"
-    result = CliRunner().invoke(cli, ["validate", str(mapping), *map(str, inputs),
-                                      "--dump-batches", str(dump),
-                                      "--rejects", str(tmp_path / "expected.rejects")])
-    assert result.exit_code in (0, 1), result.output
-    ops = Counter()
-    for line in dump.read_bytes().splitlines():
-        for op in orjson.loads(line)["batch"]:
-            ops[orjson.dumps(op, option=orjson.OPT_SORT_KEYS)] += 1
-    return ops
-
-
 def run(emu: EmulatorThread, mapping: Path, inputs: list[Path], *args, key: str = KEY):
     env = {"CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": key}
     return CliRunner().invoke(cli, ["run", str(mapping), *map(str, inputs), "--endpoint",

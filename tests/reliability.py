@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from emulated import KEY, SITE, expected, stored
+from emulated import KEY, SITE, stored
+from oracle import csv_rows, identify_and_event
 
 from backfill.emulator import Emulator, EmulatorThread, Faults, Store
 from backfill.state.checkpoint import load
@@ -26,6 +27,7 @@ from backfill.state.checkpoint import load
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY,
        "PYTHONPATH": str(ROOT)}
+ATTRIBUTES = ["email", "plan", "bio"]  # the identify's attributes in MAPPING
 MAPPING = """\
 version: 1
 operations:
@@ -111,7 +113,7 @@ def compare(fig: Figures, want: Counter, got: Counter) -> Figures:
 def faults(folder: Path, rows: int = 200_000) -> Figures:
     """5% 503, 5% 429 with Retry-After, 1% connections closed unanswered, 2-20 ms latency."""
     mapping, data = make_job(folder, rows)
-    want = expected(mapping, [data], folder)
+    want = identify_and_event(csv_rows(data), ATTRIBUTES)
     f = Faults(fail_rate=0.05, throttle_rate=0.05, drop_rate=0.005, lost_answer_rate=0.005,
                latency_ms=(2, 20), retry_after=1.0, seed=7)
     store = Store(str(folder / "emulator.sqlite"))
@@ -133,7 +135,7 @@ def faults(folder: Path, rows: int = 200_000) -> Figures:
 def outage(folder: Path, rows: int = 60_000, seconds: float = 10.0) -> Figures:
     """The emulator stops for `seconds` mid-run and comes back on the same port and store."""
     mapping, data = make_job(folder, rows)
-    want = expected(mapping, [data], folder)
+    want = identify_and_event(csv_rows(data), ATTRIBUTES)
     db = str(folder / "emulator.sqlite")
     store = Store(db)
     emu = EmulatorThread(Emulator(SITE, KEY, store, Faults(latency_ms=(5, 10), seed=1))).start()
@@ -161,7 +163,7 @@ def outage(folder: Path, rows: int = 60_000, seconds: float = 10.0) -> Figures:
 def exhausted(folder: Path, rows: int = 20_000) -> Figures:
     """Every request fails until retries run out; then the API heals and the run is resumed."""
     mapping, data = make_job(folder, rows)
-    want = expected(mapping, [data], folder)
+    want = identify_and_event(csv_rows(data), ATTRIBUTES)
     store = Store(str(folder / "emulator.sqlite"))
     with EmulatorThread(Emulator(SITE, KEY, store, Faults(fail_rate=1.0, seed=1))) as emu:
         cmd = command(emu.url, mapping, data, "--retries", "3")
@@ -183,7 +185,7 @@ def exhausted(folder: Path, rows: int = 20_000) -> Figures:
 def kills(folder: Path, rows: int = 60_000) -> Figures:
     """SIGKILL at 5 points (one of them mid-way through a checkpoint save), resuming after each."""
     mapping, data = make_job(folder, rows)
-    want = expected(mapping, [data], folder)
+    want = identify_and_event(csv_rows(data), ATTRIBUTES)
     store = Store(str(folder / "emulator.sqlite"))
     mark = folder / "saving.mark"
     env = {**ENV, "SAVE_MARK": str(mark)}
@@ -229,7 +231,7 @@ def kills(folder: Path, rows: int = 60_000) -> Figures:
 def interrupts(folder: Path, rows: int = 60_000) -> Figures:
     """Ctrl-C: drain and exit 3; the second run gets two Ctrl-C and stops at once; then resume."""
     mapping, data = make_job(folder, rows)
-    want = expected(mapping, [data], folder)
+    want = identify_and_event(csv_rows(data), ATTRIBUTES)
     store = Store(str(folder / "emulator.sqlite"))
     codes, notes = [], []
     with EmulatorThread(Emulator(SITE, KEY, store, Faults(latency_ms=(200, 400), seed=4))) as emu:

@@ -13,10 +13,13 @@ import orjson
 import pytest
 import reliability
 from conftest import ROOT
-from emulated import KEY, SITE, expected, start, stored
+from emulated import KEY, SITE, start, stored
+from oracle import csv_rows, identify_and_event
 
 from backfill.emulator import Faults
 from backfill.state.checkpoint import load
+
+ATTRIBUTES = reliability.ATTRIBUTES
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +48,7 @@ def max_ops_per_body(tmp_path, mapping, data) -> int:
 
 def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path):
     mapping, data = make_job(tmp_path)
-    want = expected(mapping, [data], tmp_path)
+    want = identify_and_event(csv_rows(data), ATTRIBUTES)
     per_body = max_ops_per_body(tmp_path, mapping, data)
     emu, store = start(tmp_path, faults=Faults(latency_ms=(20, 60), seed=5))
     rng = random.Random(11)
@@ -84,7 +87,7 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path):
 
 def test_sigint_drains_saves_and_exits_3_then_resumes(tmp_path):
     mapping, data = make_job(tmp_path)
-    want = expected(mapping, [data], tmp_path)
+    want = identify_and_event(csv_rows(data), ATTRIBUTES)
     emu, store = start(tmp_path, faults=Faults(latency_ms=(20, 60), seed=5))
     try:
         proc = subprocess.Popen(command(emu, mapping, data), env=ENV, cwd=ROOT,

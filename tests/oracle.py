@@ -1,0 +1,53 @@
+"""What the emulator should hold, written from the Track API's documented shapes and the
+mapping's rules by hand, independently of `validate`: the oracle of the end-to-end tests.
+
+The shapes (TRACK_API.md, docs/mapping.md): `{"type", "identifiers", "action", ...}` with empty
+values left out (`nulls: skip`), event timestamps as integer seconds, and `dedupe_id: auto` ids
+built as documented (docs/mapping.md): a ULID whose time is the event's, in milliseconds, and
+whose 80 random bits are the first bytes of a BLAKE2b of the event's JSON without its id, made
+here with python-ulid.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from ulid import ULID
+
+
+def canonical(op: dict) -> bytes:
+    return orjson.dumps(op, option=orjson.OPT_SORT_KEYS)
+
+
+def event_id(event: dict[str, Any]) -> str:
+    """The documented `auto` id of an event with a timestamp (its JSON, members in sent order)."""
+    digest = hashlib.blake2b(orjson.dumps(event), digest_size=10).digest()
+    return str(ULID.from_bytes((event["timestamp"] * 1000).to_bytes(6, "big") + digest))
+
+
+def identify_and_event(rows: Iterable[dict[str, Any]], attributes: list[str],
+                       id_column: str = "user_id", ts_column: str = "ts") -> Counter:
+    """Each row -> identify (id, the non-empty attributes) and an `imported` event at `ts`."""
+    ops: Counter = Counter()
+    for row in rows:
+        ids = {"id": str(row[id_column])}
+        identify: dict[str, Any] = {"type": "person", "identifiers": ids, "action": "identify"}
+        attrs = {a: row[a] for a in attributes if row.get(a) not in (None, "")}
+        if attrs:
+            identify["attributes"] = attrs
+        event = {"type": "person", "identifiers": ids, "action": "event", "name": "imported",
+                 "timestamp": int(row[ts_column])}
+        ops[canonical(identify)] += 1
+        ops[canonical({"id": event_id(event), **event})] += 1
+    return ops
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
