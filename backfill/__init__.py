@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from backfill import errors
+from backfill._version import __version__
 
-__version__ = "0.2.0"
 __all__ = ["Report", "errors", "load", "run", "validate", "__version__"]
 
 if TYPE_CHECKING:

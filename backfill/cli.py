@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from backfill import __version__
+from backfill._version import __version__
 from backfill.errors import BackfillError, Stopped, UsageError
 from backfill.state import checkpoint as checkpoint_mod
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from backfill import __version__
+from backfill._version import __version__
 from backfill.errors import CredentialsRefused, EndpointUnreachable
 
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}

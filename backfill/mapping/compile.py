@@ -1,10 +1,10 @@
 """The mapping compiled for one input schema: each operation -> polars expressions for its JSON
 members, the rows it applies to, and its reject reasons (mapping, limits). Pure.
 
-`Compiler.operation` assembles an operation from its sections (`mapping/sections.py`: identity,
-device, event, attributes, relationships; `mapping/v1.py`: segments and forms); this module holds
-what the sections share: values with their conversions and failures, identifiers, `applies`
-(`when:`), and the placeholders through which nested JSON texts are embedded.
+`assemble.operation` builds an operation from its sections (`sections.py`: identity, device,
+event, attributes, relationships; `v1.py`: segments and forms); this module holds what the
+sections share: values with their conversions and failures, identifiers, `applies` (`when:`), and
+the placeholders through which nested JSON texts are embedded.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import orjson
 import polars as pl
 
 from backfill.contract import LINE, ROW
-from backfill.mapping import limits, sections, v1
+from backfill.mapping import limits
 from backfill.mapping.config import Mapping, Operation, Value, values_of
 from backfill.mapping.convert import convert, is_nested
 from backfill.mapping.jsonbody import Body, Obj
@@ -189,31 +189,6 @@ class Compiler:
         if op.dedupe_column:
             cols.append(op.dedupe_column)
         return cols
-
-    # -- operations ----------------------------------------------------------------------------
-    def operation(self, op: Operation) -> tuple[CompiledOp, list[str]]:
-        """An operation from its sections, in the order of its JSON members."""
-        if op.type == "segment":
-            return v1.segment(self, op), []
-        if op.type == "form":
-            return v1.form(self, op)
-        parts = Parts(Obj())
-        parts.obj.add("type", pl.lit(op.type))
-        sections.identity(self, op, parts)
-        if op.device is not None:
-            sections.device(self, op, parts)
-        sections.event(self, op, parts)
-        sections.attributes(self, op, parts)
-        relationships = sections.relationships(self, op, parts) if op.relationships else None
-        applies = self.applies(op)
-        if op.action in ("add_relationships", "delete_relationships") and \
-                relationships is not None:
-            applies = applies & relationships.is_not_null()
-        body = Body(parts.obj, self.prefix())
-        mapping_reason = pl.when(applies).then(limits.first_reason(parts.mapping))
-        limit_reason = pl.when(applies).then(limits.first_reason(parts.limits))
-        return (CompiledOp(op, body, applies, mapping_reason, limit_reason, parts.placeholders,
-                           parts.timestamp, shared=parts.shared), parts.problems)
 
     def prefix(self) -> str:
         """Column names for the next operation's JSON members."""

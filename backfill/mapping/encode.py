@@ -17,6 +17,7 @@ import polars as pl
 from backfill.contract import JSON, LINE, NBYTES, OP, PATH, ROW, EncodedChunk, Reject
 from backfill.errors import MappingError, Problem
 from backfill.mapping import limits
+from backfill.mapping.assemble import operation
 from backfill.mapping.compile import INTERNAL, CompiledOp, Compiler
 from backfill.mapping.config import Mapping, Operation
 from backfill.mapping.convert import convert_texts
@@ -37,7 +38,7 @@ class Encoder:
             compiler = Compiler(self.mapping, schema)
             ops, problems = [], []
             for op in self.mapping.operations:
-                compiled, op_problems = compiler.operation(op)
+                compiled, op_problems = operation(compiler, op)
                 ops.append(compiled)
                 problems += [Problem(op.line, f"{op.label}: {p}") for p in op_problems]
             if problems:

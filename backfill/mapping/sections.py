@@ -7,16 +7,12 @@ To add a member to an operation: a section here (or a line in one), its mapping 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import polars as pl
 
 from backfill.mapping import limits
+from backfill.mapping.compile import Compiler, Parts
 from backfill.mapping.config import DELIVERY_EVENTS, PLATFORMS, Operation
 from backfill.mapping.jsonbody import Obj, cleaned
-
-if TYPE_CHECKING:
-    from backfill.mapping.compile import Compiler, Parts
 
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 

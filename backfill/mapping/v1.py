@@ -4,16 +4,13 @@ submissions (one request a row). Pure."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from backfill.mapping import limits
+from backfill.mapping.compile import CompiledOp, Compiler
 from backfill.mapping.config import Operation
 from backfill.mapping.jsonbody import Body, Obj, json_text
-
-if TYPE_CHECKING:
-    from backfill.mapping.compile import CompiledOp, Compiler
 
 
 def segment(c: Compiler, op: Operation) -> CompiledOp:
