@@ -1,4 +1,4 @@
-"""The published Track API OpenAPI document, with the fix TRACK_API.md describes, as validators."""
+"""The published Track API OpenAPI document, with the fix docs/track-api.md describes, as validators."""
 
 from __future__ import annotations
 

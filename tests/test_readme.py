@@ -1,0 +1,29 @@
+"""The README's Python examples run as written, in order, against the emulator."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+from emulated import KEY, SITE, start, stored
+
+EXAMPLES = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+def test_the_python_examples_run_against_the_emulator(tmp_path, monkeypatch, capsys):
+    assert len(EXAMPLES) >= 3
+    emu, store = start(tmp_path)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("CUSTOMERIO_SITE_ID", SITE)
+    monkeypatch.setenv("CUSTOMERIO_API_KEY", KEY)
+    monkeypatch.setenv("BACKFILL_ENDPOINT", emu.url)
+    namespace: dict = {}
+    try:
+        for example in EXAMPLES:
+            exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102
+    finally:
+        emu.stop()
+    out = capsys.readouterr().out
+    assert "100,000 rows, 100,000 operations delivered" in out
+    assert "stopped (3): the Track API refused the credentials" in out
+    assert len(stored(store)) == 2 + 100_000
