@@ -1,7 +1,7 @@
 """What the emulator should hold, written from the Track API's documented shapes and the
 mapping's rules by hand, independently of `validate`: the oracle of the end-to-end tests.
 
-The shapes (TRACK_API.md, docs/mapping.md): `{"type", "identifiers", "action", ...}` with empty
+The shapes (docs/track-api.md, docs/mapping.md): `{"type", "identifiers", "action", ...}` with empty
 values left out (`nulls: skip`), event timestamps as integer seconds, and `dedupe_id: auto` ids
 built as documented (docs/mapping.md): a ULID whose time is the event's, in milliseconds, and
 whose 80 random bits are the first bytes of a BLAKE2b of the event's JSON without its id, made

@@ -1,7 +1,7 @@
 """A local Track API for rehearsals and tests, on aiohttp, storing accepted operations in SQLite.
 
 Serves /api/v2/batch, /api/v2/entity, /api/v1/accounts/region and the v1 endpoints of
-TRACK_API.md with the documented limits, Basic auth, 207 answers for invalid items, and optional
+docs/track-api.md with the documented limits, Basic auth, 207 answers for invalid items, and optional
 faults (5xx, 429 with Retry-After, dropped connections, latency). `/_emulator/stats` reports what
 it saw, including the most requests in any one-second window.
 """
