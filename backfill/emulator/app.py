@@ -14,6 +14,7 @@ import random
 import ssl
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -167,13 +168,12 @@ class Emulator:
         return web.json_response({"url": url, "region": self.region, "environment_id": 1})
 
     async def segment(self, request: web.Request) -> web.Response:
-        try:
-            data = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return web.json_response({"meta": {"errors": ["body is not JSON"]}}, status=400)
-        ids = data.get("ids") if isinstance(data, dict) else None
+        data = await _v1_body(request)
+        if isinstance(data, web.Response):
+            return data
+        ids = data.get("ids")
         if not isinstance(ids, list) or not 1 <= len(ids) <= 1000:
-            return web.json_response({"meta": {"errors": ["ids: 1 to 1000 ids"]}}, status=400)
+            return _v1_error("ids: 1 to 1000 ids")
         action = request.path.rsplit("/", 1)[-1]
         op = {"type": "segment", "action": action, "segment_id": request.match_info["segment"],
               "id_type": request.query.get("id_type", "id"), "ids": ids}
@@ -181,14 +181,12 @@ class Emulator:
         return web.json_response({})
 
     async def form(self, request: web.Request) -> web.Response:
-        try:
-            data = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return web.json_response({"meta": {"errors": ["body is not JSON"]}}, status=400)
-        fields = data.get("data") if isinstance(data, dict) else None
+        data = await _v1_body(request)
+        if isinstance(data, web.Response):
+            return data
+        fields = data.get("data")
         if not isinstance(fields, dict) or not (fields.get("id") or fields.get("email")):
-            return web.json_response({"meta": {"errors": ["data must include id or email"]}},
-                                     status=400)
+            return _v1_error("data must include id or email")
         op = {"type": "form", "action": "submit", "form_id": request.match_info["form"],
               "data": fields}
         self.store.record(request.path, 204, [(0, op, orjson.dumps(op))])
@@ -292,3 +290,16 @@ def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
+
+
+def _v1_error(message: str) -> web.Response:
+    return web.json_response({"meta": {"errors": [message]}}, status=400)
+
+
+async def _v1_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """A v1 request's JSON object, or the 400 that says it is not one."""
+    try:
+        data = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return _v1_error("body is not JSON")
+    return data if isinstance(data, dict) else _v1_error("body is not a JSON object")

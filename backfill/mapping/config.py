@@ -114,13 +114,20 @@ class _Parser(OperationParser):
             fmt = None
         return Source(paths, fmt, self.csv_options(node.get("csv"), line_of(node, "csv")))
 
-    def csv_options(self, node: Any, line: int) -> CsvOptions:
+    def section(self, node: Any, line: int, name: str, keys: tuple[str, ...]) -> bool:
+        """Whether an optional section is there and a mapping (its problems are noted)."""
         if node is None:
-            return CsvOptions()
+            return False
         if not isinstance(node, CommentedMap):
-            self.problem(line, "source.csv must be a mapping (delimiter, quote, encoding, header)")
+            self.problem(line, f"{name} must be a mapping ({', '.join(keys)})")
+            return False
+        self.unknown_keys(node, keys, name)
+        return True
+
+    def csv_options(self, node: Any, line: int) -> CsvOptions:
+        if not self.section(node, line, "source.csv", ("delimiter", "quote", "encoding",
+                                                       "header")):
             return CsvOptions()
-        self.unknown_keys(node, ("delimiter", "quote", "encoding", "header"), "source.csv")
         opts = CsvOptions()
         delimiter = node.get("delimiter", opts.delimiter)
         if delimiter == "\\t":
@@ -147,12 +154,8 @@ class _Parser(OperationParser):
         return CsvOptions(delimiter, quote, encoding, header)
 
     def api(self, node: Any, line: int) -> Api:
-        if node is None:
+        if not self.section(node, line, "api", ("region", "rate", "concurrency", "endpoint")):
             return Api()
-        if not isinstance(node, CommentedMap):
-            self.problem(line, "'api' must be a mapping (region, rate, concurrency, endpoint)")
-            return Api()
-        self.unknown_keys(node, ("region", "rate", "concurrency", "endpoint"), "api")
         region = node.get("region")
         if region is not None and region not in ("us", "eu", "auto"):
             self.problem(line_of(node, "region"), "api.region must be us, eu or auto")

@@ -60,15 +60,30 @@ def _check_names(name: str, columns: list[str]) -> list[str]:
     return columns
 
 
-class FrameSource:
-    """A polars DataFrame (or a pyarrow Table, converted without copying): sliced, resumable."""
+class _InMemory:
+    """What the in-memory sources share: progress in rows, a name, no size until known."""
 
     unit: ClassVar[str] = "rows"
+    resumable: ClassVar[bool] = False
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def size(self) -> int:
+        return 0
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"path": self.name}
+
+
+class FrameSource(_InMemory):
+    """A polars DataFrame (or a pyarrow Table, converted without copying): sliced, resumable."""
+
     resumable: ClassVar[bool] = True
 
     def __init__(self, frame: pl.DataFrame, name: str = "<DataFrame>"):
+        super().__init__(name)
         self.frame = frame
-        self.name = name
 
     def size(self) -> int:
         return self.frame.height
@@ -77,14 +92,7 @@ class FrameSource:
         return _check_names(self.name, list(self.frame.columns))
 
     def open(self, csv: CsvOptions) -> FrameReader:
-        frame = self.frame
-
-        def chunks() -> Iterator[Task]:
-            for start in range(0, frame.height, CHUNK_ROWS):
-                part = frame.slice(start, CHUNK_ROWS)
-                yield partial(_parsed, part), start + part.height
-
-        return FrameReader(self.name, self.columns(csv), chunks())
+        return FrameReader(self.name, self.columns(csv), _rechunked([self.frame]))
 
     def fingerprint(self) -> dict[str, Any]:
         """Its row count and a hash of its schema and of every row with its position (the
@@ -98,19 +106,15 @@ class FrameSource:
         return {"path": self.name, "rows": self.frame.height, "sample": h.hexdigest()}
 
 
-class LazySource:
+class LazySource(_InMemory):
     """A polars LazyFrame, streamed with `collect_batches` (order kept): resumable as long as
     the data it reads does not change (the fingerprint covers its plan, not that data)."""
 
-    unit: ClassVar[str] = "rows"
     resumable: ClassVar[bool] = True
 
     def __init__(self, lazy: pl.LazyFrame, name: str = "<LazyFrame>"):
+        super().__init__(name)
         self.lazy = lazy
-        self.name = name
-
-    def size(self) -> int:
-        return 0
 
     def columns(self, csv: CsvOptions) -> list[str]:
         return _check_names(self.name, list(self.lazy.collect_schema().names()))
@@ -126,19 +130,13 @@ class LazySource:
                 "sample": hashlib.blake2b(plan.encode(), digest_size=16).hexdigest()}
 
 
-class StreamSource:
+class StreamSource(_InMemory):
     """Frames produced once (a pyarrow RecordBatchReader): not resumable."""
 
-    unit: ClassVar[str] = "rows"
-    resumable: ClassVar[bool] = False
-
     def __init__(self, frames: Iterator[pl.DataFrame], columns: list[str], name: str):
+        super().__init__(name)
         self._frames: Iterator[pl.DataFrame] | None = frames
         self._columns = columns
-        self.name = name
-
-    def size(self) -> int:
-        return 0
 
     def columns(self, csv: CsvOptions) -> list[str]:
         return _check_names(self.name, self._columns)
@@ -148,9 +146,6 @@ class StreamSource:
             raise UsageError(f"{self.name} was read already: a stream can be read once")
         frames, self._frames = self._frames, None
         return FrameReader(self.name, self.columns(csv), _rechunked(frames))
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"path": self.name}
 
 
 def _rechunked(frames: Iterable[pl.DataFrame]) -> Iterator[Task]:
@@ -163,14 +158,11 @@ def _rechunked(frames: Iterable[pl.DataFrame]) -> Iterator[Task]:
             yield partial(_parsed, part), done
 
 
-class RecordsSource:
+class RecordsSource(_InMemory):
     """An iterable of dicts (a list, a generator, a cursor): read once, a chunk at a time."""
 
-    unit: ClassVar[str] = "rows"
-    resumable: ClassVar[bool] = False
-
     def __init__(self, records: Iterable[Any], name: str = "<records>"):
-        self.name = name
+        super().__init__(name)
         self._items: Iterator[Any] | None = iter(records)
         self._first: list[Any] | None = None
         self._size = len(records) if isinstance(records, list | tuple) else 0
@@ -207,9 +199,6 @@ class RecordsSource:
                 batch = list(islice(items, CHUNK_ROWS))
 
         return FrameReader(self.name, columns, chunks())
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"path": self.name}
 
 
 def _records(items: list[Any], name: str) -> Parsed:
