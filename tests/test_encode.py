@@ -4,10 +4,10 @@ import orjson
 import polars as pl
 import pytest
 
+from backfill.contract import LINE, ROW
 from backfill.mapping.config import parse_mapping
 from backfill.mapping.encode import Encoder
 from backfill.mapping.eventid import ulids
-from backfill.sources.parse import LINE, ROW
 
 
 def mapping(ops: str):
@@ -257,3 +257,15 @@ def test_nested_values_are_cleaned_in_their_own_text(nulls, expected):
     profile = pl.Series([{"a": 1, "b": None, "tags": [{"t": "x"}, {"t": None}]}])
     out = enc.encode(frame(u=["1"], p=profile, b=[2]), "f")
     assert ops_of(out)[0]["attributes"] == expected
+
+
+def test_a_plain_dataframe_is_encoded_with_rows_numbered_from_0():
+    mapping = parse_mapping("version: 1\noperations:\n  - type: person\n    action: identify\n"
+                            "    identifiers: {id: user_id}\n    attributes: {n: {column: n, as: int}}\n")
+    chunk = Encoder(mapping).encode(pl.DataFrame({"user_id": ["a", "b"], "n": ["1", "x"]}))
+    assert chunk.ops.get_column("__row").to_list() == [0]
+    assert orjson.loads(chunk.ops.get_column("json")[0]) == {
+        "type": "person", "identifiers": {"id": "a"}, "action": "identify",
+        "attributes": {"n": 1}}
+    [reject] = chunk.rejects
+    assert (reject.row, reject.line, reject.stage) == (1, None, "mapping")

@@ -46,7 +46,13 @@ class Encoder:
             self._cache[key] = (compiler, ops)
         return self._cache[key]
 
-    def encode(self, frame: pl.DataFrame, input_name: str) -> EncodedChunk:
+    def encode(self, frame: pl.DataFrame, input_name: str = "<frame>") -> EncodedChunk:
+        """A chunk's operations. `frame` as a source parses it (`contract.Parsed.frame`), or
+        any DataFrame: rows without `ROW` are numbered from 0, and have no lines."""
+        if ROW not in frame.columns:
+            frame = frame.with_columns(pl.int_range(0, frame.height, dtype=pl.Int64).alias(ROW))
+        if LINE not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
         compiler, ops = self.compile(frame.schema)
         frame = _prepare_json(frame, compiler.json_columns)
         frame = convert_texts(frame, compiler.converted, compiler.first_reading)
