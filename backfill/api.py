@@ -112,10 +112,10 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
 
+    p = plan(mapping, source, format)  # the mapping's problems first, as before any sending
     if not site_id or not api_key:
         raise UsageError("credentials missing: set CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY "
                          "(or pass --site-id and --api-key)")
-    p = plan(mapping, source, format)
     checkpoint_path = _path(checkpoint)
     if checkpoint_path and not all(s.resumable for s in p.sources):
         raise UsageError(f"checkpoint: {p.sources[0].name} can be read once only, so a resume "

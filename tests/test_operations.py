@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 from openapi import batch_errors, request_errors
 
+from backfill.contract import LINE, ROW
 from backfill.delivery.packer import Packer
 from backfill.mapping.config import OPERATION_KEYS, parse_mapping
 from backfill.mapping.encode import Encoder
-from backfill.sources.parse import LINE, ROW
 
 ROWS = {
     "user_id": ["u1", "u2"], "email": ["a@example.com", "b@example.com"],
