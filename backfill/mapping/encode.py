@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 import orjson
 import polars as pl
@@ -57,55 +58,89 @@ class Encoder:
         frame = _prepare_json(frame, compiler.json_columns)
         frame = convert_texts(frame, compiler.converted, compiler.first_reading)
         n = len(ops)
+        names = [_Names.of(i) for i in range(n)]
         lazy = frame.lazy()
         for e in (e for c in ops for e in c.shared):
             lazy = lazy.with_columns(e)
         out = lazy.select(  # lazy: each common subexpression is computed once
             pl.col(ROW), pl.col(LINE),
             *[e for c in ops if isinstance(c.body, Body) for e in c.body.leaves],
-            *[c.body.alias(f"j{i}") for i, c in enumerate(ops) if not isinstance(c.body, Body)],
-            *[c.applies.alias(f"a{i}") for i, c in enumerate(ops)],
-            *[c.mapping.alias(f"m{i}") for i, c in enumerate(ops)],
-            *[c.limits.alias(f"l{i}") for i, c in enumerate(ops)],
+            *[c.body.alias(k.json) for c, k in zip(ops, names, strict=True)
+              if not isinstance(c.body, Body)],
+            *[c.applies.alias(k.applies) for c, k in zip(ops, names, strict=True)],
+            *[c.mapping.alias(k.mapping) for c, k in zip(ops, names, strict=True)],
+            *[c.limits.alias(k.limits) for c, k in zip(ops, names, strict=True)],
             *[pl.col(col) for c in ops for _, col in c.placeholders],
-            *[c.timestamp.cast(pl.Int64).alias(f"t{i}") for i, c in enumerate(ops)
-              if _auto_id(c.op)],
-            *[c.path.alias(f"p{i}") for i, c in enumerate(ops) if c.path is not None],
+            *[c.timestamp.cast(pl.Int64).alias(k.timestamp)
+              for c, k in zip(ops, names, strict=True) if _auto_id(c.op)],
+            *[c.path.alias(k.path) for c, k in zip(ops, names, strict=True)
+              if c.path is not None],
         ).collect()
-        for i, c in enumerate(ops):
-            json = c.body.encode(out) if isinstance(c.body, Body) else out.get_column(f"j{i}")
-            out = out.with_columns(pl.when(pl.col(f"a{i}")).then(json).alias(f"j{i}"))
-            for mark, col in reversed(c.placeholders):  # an embedded text may hold marks
-                out = out.with_columns(pl.col(f"j{i}").str.replace(mark, pl.col(col),
-                                                                    literal=True))
-            if _auto_id(c.op):
-                out = out.with_columns(_with_event_ids(
-                    out.get_column(f"j{i}"), out.get_column(f"t{i}"), out.get_column(ROW)))
-            size_reason = limits.operation_too_large(pl.col(f"j{i}"))
-            out = out.with_columns(pl.coalesce(pl.col(f"l{i}"), size_reason).alias(f"l{i}"))
+        for c, k in zip(ops, names, strict=True):
+            out = _texts(out, c, k)
         if n * limits.MAX_OP_BYTES > limits.MAX_BATCH_BYTES - limits.BATCH_OVERHEAD:
-            total = pl.sum_horizontal([pl.col(f"j{i}").str.len_bytes().fill_null(0) + 1
-                                       for i in range(n)]) - 1
-            out = out.with_columns(pl.coalesce(pl.col(f"l{n - 1}"),
-                                               limits.row_too_large(total)).alias(f"l{n - 1}"))
-        reason_cols = [c for i in range(n) for c in (f"m{i}", f"l{i}")]
-        bad = pl.any_horizontal([pl.col(c).is_not_null() for c in reason_cols])
+            total = pl.sum_horizontal([pl.col(k.json).str.len_bytes().fill_null(0) + 1
+                                       for k in names]) - 1
+            last = names[-1].limits
+            out = out.with_columns(pl.coalesce(pl.col(last), limits.row_too_large(total))
+                                   .alias(last))
+        bad = pl.any_horizontal([pl.col(r).is_not_null() for k in names
+                                 for r in (k.mapping, k.limits)])
         rejected = out.filter(bad)
-        rejects = _rejects(rejected, frame, n, input_name) if rejected.height else []
+        rejects = _rejects(rejected, frame, names, input_name) if rejected.height else []
         good = out.filter(~bad) if rejected.height else out
-        # row then mapping order; a list of structs exploded took 114 ms per 30k rows of 3 ops
-        parts = [good.select(pl.col(ROW), pl.lit(i, dtype=pl.Int32).alias(OP),
-                             pl.col(f"j{i}").alias(JSON)) for i in range(n)]
-        long = (parts[0] if n == 1 else pl.concat(parts).sort(ROW, OP)).filter(
-            pl.col(JSON).is_not_null())
-        long = long.with_columns(pl.col(JSON).str.len_bytes().cast(pl.Int64).alias(NBYTES))
-        if ops[0].path is not None:  # a v1 mapping holds that one operation (config.py)
-            long = long.join(good.select(ROW, pl.col("p0").alias(PATH)), on=ROW, how="left",
-                             maintain_order="left")
         counts = Counter()
-        for i, c in enumerate(ops):
-            counts[(c.op.type, c.op.action)] += good.get_column(f"j{i}").is_not_null().sum()
-        return EncodedChunk(long, rejects, frame.height, counts)
+        for c, k in zip(ops, names, strict=True):
+            counts[(c.op.type, c.op.action)] += good.get_column(k.json).is_not_null().sum()
+        return EncodedChunk(_in_order(good, ops, names), rejects, frame.height, counts)
+
+
+def _texts(out: pl.DataFrame, c: CompiledOp, k: _Names) -> pl.DataFrame:
+    """An operation's JSON text where it applies: encoded, embedded texts put in, its `auto`
+    id added; and its size checked."""
+    json = c.body.encode(out) if isinstance(c.body, Body) else out.get_column(k.json)
+    out = out.with_columns(pl.when(pl.col(k.applies)).then(json).alias(k.json))
+    for mark, col in reversed(c.placeholders):  # an embedded text may hold marks
+        out = out.with_columns(pl.col(k.json).str.replace(mark, pl.col(col), literal=True))
+    if _auto_id(c.op):
+        out = out.with_columns(_with_event_ids(
+            out.get_column(k.json), out.get_column(k.timestamp), out.get_column(ROW)))
+    size_reason = limits.operation_too_large(pl.col(k.json))
+    return out.with_columns(pl.coalesce(pl.col(k.limits), size_reason).alias(k.limits))
+
+
+def _in_order(good: pl.DataFrame, ops: list[CompiledOp], names: list[_Names]) -> pl.DataFrame:
+    """The operations frame of the contract (`OPS_SCHEMA`, plus `PATH` for v1), in row then
+    mapping order (a list of structs exploded took 114 ms per 30k rows of 3 ops; a concat and a
+    sort take 5.6)."""
+    parts = [good.select(pl.col(ROW), pl.lit(i, dtype=pl.Int32).alias(OP),
+                         pl.col(k.json).alias(JSON)) for i, k in enumerate(names)]
+    long = (parts[0] if len(parts) == 1 else pl.concat(parts).sort(ROW, OP)).filter(
+        pl.col(JSON).is_not_null())
+    long = long.with_columns(pl.col(JSON).str.len_bytes().cast(pl.Int64).alias(NBYTES))
+    if ops[0].path is not None:  # a v1 mapping holds that one operation (config.py)
+        long = long.join(good.select(ROW, pl.col(names[0].path).alias(PATH)), on=ROW,
+                         how="left", maintain_order="left")
+    return long
+
+
+@dataclass(frozen=True)
+class _Names:
+    """One operation's columns in the encoder's working frame: its JSON text, the rows it
+    applies to (`when:`), its reject reasons by stage, its event time (for an `auto` id) and, for
+    v1 operations, its request path."""
+
+    json: str
+    applies: str
+    mapping: str
+    limits: str
+    timestamp: str
+    path: str
+
+    @classmethod
+    def of(cls, index: int) -> _Names:
+        return cls(*(f"__op{index}_{part}" for part in
+                     ("json", "applies", "mapping", "limits", "timestamp", "path")))
 
 
 def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
@@ -144,15 +179,15 @@ def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) ->
     return jsons.scatter(index, with_id)
 
 
-def _rejects(rejected: pl.DataFrame, frame: pl.DataFrame, n: int, input_name: str
-             ) -> list[Reject]:
+def _rejects(rejected: pl.DataFrame, frame: pl.DataFrame, names: list[_Names],
+             input_name: str) -> list[Reject]:
     data_cols = [c for c in frame.columns if c not in (ROW, LINE) and not c.startswith(INTERNAL)]
     records = frame.join(rejected.select(ROW), on=ROW, how="semi").select(ROW, *data_cols)
     by_row = {r[0]: dict(zip(data_cols, r[1:], strict=True)) for r in records.iter_rows()}
     out = []
     for r in rejected.iter_rows(named=True):
-        for i in range(n):
-            stage, reason = ("mapping", r[f"m{i}"]) if r[f"m{i}"] else ("limits", r[f"l{i}"])
+        for i, k in enumerate(names):
+            stage, reason = ("mapping", r[k.mapping]) if r[k.mapping] else ("limits", r[k.limits])
             if reason:
                 out.append(Reject(input_name, r[ROW], r[LINE], i, reason, stage,
                                   by_row.get(r[ROW]), reason_kind(reason)))
