@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from backfill.contract import LINE, ROW, CsvOptions, Parsed, Reject, Task
+from backfill.contract import INTERNAL_PREFIX, LINE, ROW, CsvOptions, Parsed, Reject, Task
 from backfill.errors import UsageError
 
 CHUNK_ROWS = 50_000
@@ -53,7 +53,7 @@ def _parsed(frame: pl.DataFrame) -> Parsed:
 
 
 def _check_names(name: str, columns: list[str]) -> list[str]:
-    internal = [c for c in columns if c.startswith("__")]
+    internal = [c for c in columns if c.startswith(INTERNAL_PREFIX)]
     if internal:
         raise UsageError(f"{name}: column '{internal[0]}' starts with '__', which backfill keeps "
                          "for its own columns: rename it before importing")
