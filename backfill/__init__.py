@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 from backfill import errors
 from backfill._version import __version__
 
-__all__ = ["Report", "errors", "load", "run", "validate", "__version__"]
+__all__ = ["Report", "errors", "init", "load", "run", "validate", "__version__"]
 
 if TYPE_CHECKING:
-    from backfill.api import load, run, validate
+    from backfill.api import init, load, run, validate
     from backfill.state.report import Report
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("validate", "run", "load"):
+    if name in ("validate", "run", "load", "init"):
         from backfill import api
 
         return getattr(api, name)

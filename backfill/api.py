@@ -32,8 +32,9 @@ RATE, CONCURRENCY, RETRIES = 1000.0, 8, 10
 def load(mapping: MappingLike) -> Mapping:
     """A mapping from a file path, YAML text or a dict, with the same checks and messages.
 
-    A string that names no file and holds a newline or a colon is read as YAML text; a dict is
-    checked as the YAML it would be (its problems name no line: there is no file)."""
+    A string that names no file and holds a newline (or is a one-line `{...}`) is YAML text;
+    any other string is a path. A dict is checked as the YAML it would be (its problems name no
+    line: there is no file)."""
     if isinstance(mapping, Mapping):
         return mapping
     if isinstance(mapping, dict):
@@ -46,7 +47,7 @@ def load(mapping: MappingLike) -> Mapping:
         except MappingError as exc:
             raise MappingError("<dict>", [Problem(0, p.message) for p in exc.problems]) from None
     if isinstance(mapping, str) and not os.path.exists(mapping) and (
-            "\n" in mapping or ":" in mapping):
+            "\n" in mapping or mapping.lstrip().startswith("{")):
         return parse_mapping(mapping, "<mapping text>")
     if isinstance(mapping, str | os.PathLike):
         return load_mapping(mapping)

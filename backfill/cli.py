@@ -127,8 +127,6 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, rejects_pat
     """
     from backfill import api
 
-    if report_path:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     report = api.validate(mapping, list(inputs), rejects_path, dump_path, format=fmt, rate=rate,
                           quiet=quiet)
     _finish(report, report_path)

@@ -2,7 +2,7 @@
 
 Orchestration only: `make_plan` checks every source's columns against the mapping before any
 data; `batches` reads, maps, checks and packs, and yields the bodies that `validate` counts or
-dumps and `run` sends (`delivery.runner`). Both commands are in `api`."""
+dumps and `run` sends (`runner.py`). Both commands are in `api`."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def _cores() -> int:
 
 
 # Threads that parse, map and assemble, a chunk each: polars releases the GIL and runs each call
-# on its calling thread (polars' own pool is one thread, see __init__.py), so one thread a core
+# on its calling thread (the CLI sets polars' own pool to one thread: `cli.tune_polars`), so one thread a core
 # keeps the cores busy. At most 8: past that the in-order thread that reads and cuts is the limit.
 ENCODERS = max(2, min(_cores(), 8))
 # Blocks waiting at each stage beyond the running ones. `validate`: 2 on 2 cores (1 was 5-10%

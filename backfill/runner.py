@@ -110,18 +110,19 @@ def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
         yield start, prev
 
 
-def prepare_checkpoint(plan: Plan, opts: RunOptions, tally: Tally) -> tuple[Checkpoint, bool]:
-    """The checkpoint this run continues (resumed=True) or starts; refuses a changed input."""
+def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, list[str]]:
+    """The checkpoint this run continues (resumed=True) or starts, and what to warn about;
+    refuses a changed input."""
     fps = [source.fingerprint() for source in plan.sources]
     digest = mapping_hash(plan.mapping.text)
     existing = None if opts.restart or opts.checkpoint is None else load(opts.checkpoint)
     if existing is not None and existing.finished:
         assert opts.checkpoint is not None
         kept = archive(opts.checkpoint, existing)
-        tally.warn(f"{opts.checkpoint} was from a finished run: kept as {kept}; this is a new run")
-        existing = None
+        return Checkpoint(digest, fps), False, [
+            f"{opts.checkpoint} was from a finished run: kept as {kept}; this is a new run"]
     if existing is None:
-        return Checkpoint(digest, fps), False
+        return Checkpoint(digest, fps), False, []
     changes = existing.differences(digest, fps)
     if changes:
         raise UsageError(
@@ -130,17 +131,18 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions, tally: Tally) -> tuple[Chec
             "original inputs and mapping back to resume, or pass --restart to start over "
             "(rows sent before are sent again; events keep their ids, so the API drops "
             "the repeats).")
-    tally.carry(existing.counters)
-    return existing, True
+    return existing, True, []
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:
     """Deliver everything, resumably. Raises `Stopped` (exit 3) when cut short."""
     started = time.monotonic()
-    with RejectsWriter(opts.rejects) as rejects:
+    checkpoint, resumed, warnings = prepare_checkpoint(plan, opts)
+    with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
-        checkpoint, resumed = prepare_checkpoint(plan, opts, tally)
-        rejects.append = resumed  # before the first reject: a resume adds to the file
+        tally.warn(*warnings)
+        if resumed:
+            tally.carry(checkpoint.counters)
         tracker = RunTracker(checkpoint.done)
         try:
             asyncio.run(_deliver_all(plan, opts, tally, tracker, checkpoint))

@@ -4,7 +4,7 @@ import orjson
 import polars as pl
 import pytest
 
-from backfill.contract import LINE, ROW
+from backfill.contract import LINE, OPS_SCHEMA, ROW
 from backfill.mapping.config import parse_mapping
 from backfill.mapping.encode import Encoder
 from backfill.mapping.eventid import ulids
@@ -263,6 +263,7 @@ def test_a_plain_dataframe_is_encoded_with_rows_numbered_from_0():
     mapping = parse_mapping("version: 1\noperations:\n  - type: person\n    action: identify\n"
                             "    identifiers: {id: user_id}\n    attributes: {n: {column: n, as: int}}\n")
     chunk = Encoder(mapping).encode(pl.DataFrame({"user_id": ["a", "b"], "n": ["1", "x"]}))
+    assert dict(chunk.ops.schema) == OPS_SCHEMA  # the stage contract's operations frame
     assert chunk.ops.get_column("__row").to_list() == [0]
     assert orjson.loads(chunk.ops.get_column("json")[0]) == {
         "type": "person", "identifiers": {"id": "a"}, "action": "identify",

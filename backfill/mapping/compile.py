@@ -195,13 +195,6 @@ class Compiler:
         self.bodies += 1
         return f"__body{self.bodies}_"
 
-    def v1_op(self, op: Operation, json: Body | pl.Expr, mapping: pl.Expr, limit: pl.Expr,
-            path: pl.Expr) -> CompiledOp:
-        applies = self.applies(op)
-        return CompiledOp(op, json, applies, pl.when(applies).then(mapping),
-                           pl.when(applies).then(limit), [], pl.lit(None, dtype=pl.Int64),
-                           pl.when(applies).then(path))
-
     def applies(self, op: Operation) -> pl.Expr:
         """Rows this operation is made for (`when:`)."""
         if not op.when:
@@ -218,10 +211,7 @@ class Compiler:
         """`as: json` text goes in as a placeholder string, replaced by the text after encoding."""
         if not f.is_json:
             return f.expr.alias(name)
-        mark = f"\x00backfill-json-{len(placeholders)}\x00"
-        column = f.expr.meta.output_name()
-        placeholders.append((orjson.dumps(mark).decode(), column))
-        return pl.when(f.expr.is_not_null()).then(pl.lit(mark)).alias(name)
+        return _placeholder(name, f.expr, placeholders)
 
     def share(self, expr: pl.Expr, shared: list[pl.Expr]) -> pl.Expr:
         """A column computed once before the leaves and checks that read it (a lazy query does
@@ -236,10 +226,15 @@ class Compiler:
         """A nested value's JSON text, made with the leaves, goes in through a placeholder: its
         empty members are cleaned in its own text, never by key name in the whole operation
         (where a `nulls: clear` attribute of the same name keeps its null)."""
-        column = self.share(text, shared)
-        mark = f"\x00backfill-json-{len(placeholders)}\x00"
-        placeholders.append((orjson.dumps(mark).decode(), column.meta.output_name()))
-        return pl.when(column.is_not_null()).then(pl.lit(mark)).alias(name)
+        return _placeholder(name, self.share(text, shared), placeholders)
+
+
+def _placeholder(name: str, column: pl.Expr, placeholders: list[tuple[str, str]]) -> pl.Expr:
+    """A mark that stands for `column`'s JSON text where it is not null; the encoder replaces
+    the mark (as JSON text) with that text after encoding the operation."""
+    mark = f"\x00backfill-json-{len(placeholders)}\x00"
+    placeholders.append((orjson.dumps(mark).decode(), column.meta.output_name()))
+    return pl.when(column.is_not_null()).then(pl.lit(mark)).alias(name)
 
 
 def nested_keys(dtype: pl.DataType) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ def segment(c: Compiler, op: Operation) -> CompiledOp:
     json = json_text(value)
     path = pl.format("/api/v1/segments/{}/{}?id_type={}", segment, pl.lit(op.action),
                      id_type)
-    return c.v1_op(op, json, mapping, limit, path)
+    return _request(c, op, json, mapping, limit, path)
 
 def form(c: Compiler, op: Operation) -> tuple[CompiledOp, list[str]]:
     """v1: one request per row to /api/v1/forms/{form_id}/submit, data as strings."""
@@ -60,5 +60,14 @@ def form(c: Compiler, op: Operation) -> tuple[CompiledOp, list[str]]:
     for n, f in fields:
         body.add(n, f.expr, droppable=True)
     path = pl.format("/api/v1/forms/{}/submit", form_id)
-    return (c.v1_op(op, Body(body, c.prefix()), limits.first_reason(reasons), limit,
+    return (_request(c, op, Body(body, c.prefix()), limits.first_reason(reasons), limit,
                      path), problems)
+
+
+def _request(c: Compiler, op: Operation, json: Body | pl.Expr, mapping: pl.Expr,
+             limit: pl.Expr, path: pl.Expr) -> CompiledOp:
+    """A v1 operation: its JSON, reasons and request path where it applies (`when:`)."""
+    applies = c.applies(op)
+    return CompiledOp(op, json, applies, pl.when(applies).then(mapping),
+                      pl.when(applies).then(limit), [], pl.lit(None, dtype=pl.Int64),
+                      pl.when(applies).then(path))

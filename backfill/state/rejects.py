@@ -1,4 +1,4 @@
-"""Rejected rows and operations: the record, and the NDJSON file they are written to."""
+"""The rejects file: rejected rows and operations as NDJSON lines (`contract.Reject`)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,10 @@ class RejectsWriter:
         self.append = append
         self._fh: IO[bytes] | None = None
         self._lock = threading.Lock()  # the reader thread and the senders both write
-        self.count = 0
 
     def write(self, reject: Reject) -> None:
         line = reject.to_json() + b"\n"
         with self._lock:
-            self.count += 1
             if self.path is None:
                 return
             if self._fh is None:

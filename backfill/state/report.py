@@ -51,9 +51,6 @@ class Report:
     def fill_ratio(self) -> float:
         return self.bytes_packed / self.batches / MAX_BATCH_BYTES if self.batches else 0.0
 
-    def rejects_summary(self) -> list[dict[str, Any]]:
-        return self.rejects
-
     def estimated_send_s(self) -> float:
         return self.batches / self.rate if self.rate else 0.0
 
@@ -80,7 +77,7 @@ class Report:
             "operations_by_type": {f"{t} {a}": n for (t, a), n in
                                    sorted(self.operations_by_type.items())},
             "rejects_by_stage": dict(self.rejects_by_stage),
-            "rejects": self.rejects_summary(),
+            "rejects": self.rejects,
             "rejects_file": self.rejects_path,
             "warnings": self.warnings,
             "resumed": self.resumed,
@@ -99,7 +96,7 @@ class Report:
         lines.append(f"  {good:,} rows mapped, {self.rows_rejected:,} rejected"
                      + (f" -> {self.rejects_path}" if self.rows_rejected and self.rejects_path
                         else ""))
-        for item in self.rejects_summary():
+        for item in self.rejects:
             lines.append(f"    [{item['stage']}] {item['count']:,} x {item['reason']}")
             for ex in item["examples"]:
                 where = f"line {ex['line']}" if ex["line"] else f"row {ex['row']}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import replace
 from typing import Any, Protocol
 
 from backfill.contract import Reject
@@ -93,10 +92,9 @@ class Tally:
             summary = [{"stage": stage, "reason": kind, "count": count,
                         "examples": list(examples)}
                        for (stage, kind), (count, examples) in items]
-            return replace(Report(**fields), **self._counts,
-                           operations_by_type=dict(self._by_type),
-                           rejects_by_stage=dict(self._by_stage), rejects=summary,
-                           warnings=[*fields.get("warnings", []), *self._warnings])
+            return Report(**{**fields, **self._counts, "operations_by_type": dict(self._by_type),
+                             "rejects_by_stage": dict(self._by_stage), "rejects": summary,
+                             "warnings": [*fields.get("warnings", []), *self._warnings]})
 
 
 # What continues from run to run: what reached the API, and what was rejected. Packing figures
