@@ -102,16 +102,24 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         concurrency: int | None = None, checkpoint: str | os.PathLike | None = None,
         rejects: str | os.PathLike | None = None, restart: bool = False,
         format: str | None = None, retries: int = RETRIES, quiet: bool = True,
-        default_region: str = "us") -> Report:
+        default_region: str = "us", state: str | os.PathLike | None = None,
+        missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
     `rate` and `concurrency`, default to the mapping's `api:` section, then to us, 1000 and 8.
     `checkpoint`: default beside the first input file; a DataFrame, LazyFrame or Arrow table is
     resumed only with an explicit path; an iterable or a stream cannot be (it is read once).
-    Raises `backfill.errors.Stopped` (exit 3) when cut short: the same call resumes."""
+    Raises `backfill.errors.Stopped` (exit 3) when cut short: the same call resumes.
+
+    `state`: a nightly job's state file: only rows whose operations differ from those last
+    delivered are sent; `missing` (ignore, delete, suppress) undoes the keys gone from the input,
+    at most `max_deletes` (a count, or "N%" of the state's keys) or nothing is sent (exit 2);
+    `full` sends everything and rewrites the state. A second run on the same checkpoint or
+    state raises `UsageError` at once."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
+    from backfill.nightly import NightlyOptions
 
     p = plan(mapping, source, format)  # the mapping's problems first, as before any sending
     if not site_id or not api_key:
@@ -129,10 +137,21 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rejects=_path(rejects) or beside_input(p.sources, "rejects.ndjson"),
         endpoint=endpoint or api.endpoint, region=region or api.region or default_region,
         rate=rate or api.rate or RATE, concurrency=concurrency or api.concurrency or CONCURRENCY,
-        restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries))
+        restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries),
+        nightly=_nightly(state, missing, max_deletes, full, NightlyOptions))
     report = runner.run(p, opts)
     unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)
     return replace(report, warnings=[*report.warnings, *unkept]) if unkept else report
+
+
+def _nightly(state: str | os.PathLike | None, missing: str, max_deletes: str | int, full: bool,
+             options: type) -> Any:
+    if state is None:
+        if full or missing != "ignore":
+            raise UsageError(f"{'--full' if full else '--missing'} needs a state: pass --state "
+                             "PATH (the file that remembers what was delivered)")
+        return None
+    return options(os.fspath(state), missing, str(max_deletes), full)
 
 
 def _path(value: str | os.PathLike | None) -> str | None:

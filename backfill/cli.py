@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from backfill._version import __version__
-from backfill.errors import BackfillError, Stopped, UsageError
-from backfill.state import checkpoint as checkpoint_mod
+from backfill.errors import BackfillError, Stopped
 
 if TYPE_CHECKING:
     from backfill.state.report import Report
@@ -88,6 +87,19 @@ sending_options = _options(
     click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
                  help="Tries of one request before the run stops (exit 3, resumable)."),
 )
+nightly_options = _options(
+    click.option("--state", "state_path", type=click.Path(dir_okay=False),
+                 help="Nightly jobs: send only rows whose operations differ from those last "
+                 "delivered, and remember tonight's in this file."),
+    click.option("--full", is_flag=True, help="With --state: send everything, rewrite the "
+                 "state."),
+    click.option("--missing", type=click.Choice(["ignore", "delete", "suppress"]),
+                 default="ignore", show_default=True, help="With --state: what to do with "
+                 "keys delivered before and gone from tonight's input."),
+    click.option("--max-deletes", default="1%", show_default=True, metavar="N|N%",
+                 help="With --missing: above this many deletes (or share of the state), send "
+                 "nothing and exit 2."),
+)
 resume_options = _options(
     click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
                  help="Default: beside the first input, <input>.checkpoint.json."),
@@ -157,10 +169,12 @@ def _resume_command(ctx: click.Context) -> str:
 @mapping_and_inputs
 @sending_options
 @resume_options
+@nightly_options
 @output_options
 def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, endpoint: str | None,
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
         concurrency: int | None, retries: int, checkpoint_path: str | None, restart: bool,
+        state_path: str | None, full: bool, missing: str, max_deletes: str,
         rejects_path: str | None, report_path: str | None, quiet: bool) -> None:
     """Send INPUT files to the Track API as MAPPING says; resumable after any stop.
 
@@ -175,6 +189,7 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, endpoint: str | 
       backfill run configs/people.yaml sample_data/people.csv
       backfill run configs/events.yaml 'exports/*.ndjson.gz' --rate 500 --report run.json
       backfill run configs/people.yaml people.csv --endpoint http://127.0.0.1:8080
+      backfill run configs/people.yaml nightly.csv --state people.state --missing delete
     """
     from backfill import api
 
@@ -182,7 +197,8 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, endpoint: str | 
         report = api.run(mapping, list(inputs), site_id=site_id or "", api_key=api_key or "",
                          endpoint=endpoint, region=region, rate=rate, concurrency=concurrency,
                          checkpoint=checkpoint_path, rejects=rejects_path, restart=restart,
-                         format=fmt, retries=retries, quiet=quiet, default_region="auto")
+                         format=fmt, retries=retries, quiet=quiet, default_region="auto",
+                         state=state_path, missing=missing, max_deletes=max_deletes, full=full)
     except Stopped as exc:
         click.echo(f"stopped: {exc}", err=True)
         where = f"the checkpoint is saved in {exc.checkpoint}; " if exc.checkpoint else ""
@@ -213,22 +229,22 @@ def init(input_path: str, kind: str, fmt: str | None, sample: int) -> None:
 
 
 @cli.command()
-@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the checkpoint's content as JSON.")
-def status(checkpoint_path: str, as_json: bool) -> None:
-    """What a checkpoint says: done, left, rejects, fingerprints.
+@click.argument("paths", metavar="CHECKPOINT|STATE ...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print their content as JSON.")
+def status(paths: tuple[str, ...], as_json: bool) -> None:
+    """What a checkpoint says (done, left, rejects, fingerprints), and what a nightly state
+    holds (keys, last run, its counts).
 
     \b
-    Example:
+    Examples:
       backfill status sample_data/people.csv.checkpoint.json
+      backfill status people.csv.checkpoint.json people.state
     """
-    cp = checkpoint_mod.load(checkpoint_path)
-    if cp is None:
-        raise UsageError(f"{checkpoint_path}: no such checkpoint")
-    if as_json:
-        click.echo(cp.to_bytes().decode())
-        return
-    click.echo(checkpoint_mod.describe(cp, checkpoint_path))
+    from backfill.state.status import status as describe
+
+    for path in paths:
+        click.echo(describe(path, as_json))
 
 
 @cli.command()
@@ -273,17 +289,10 @@ def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: st
     """
     from backfill import emulator as emu
 
-    latency = emu.latency_range(latency_ms)
-    store = emu.Store(db, count_only=count_only)
-    faults = emu.Faults(fail_rate, throttle_rate, drop_rate, latency, retry_after, seed,
-                        lost_answer_rate)
-    app = emu.Emulator(site_id, api_key, store, faults, max_body=max_body, invalid=invalid)
-    context = emu.tls_context(tls_cert, tls_key)
-    where = "counting only" if count_only else f"storing in {store.path}"
-    scheme = "https" if context else "http"
-    click.echo(f"Track API emulator on {scheme}://{host}:{port} ({where}); Ctrl-C stops it",
-               err=True)
-    emu.serve(app, host, port, context)
+    emu.serve_from_options(host, port, db, count_only, site_id, api_key, fail_rate,
+                           throttle_rate, retry_after, drop_rate, lost_answer_rate, latency_ms,
+                           max_body, invalid, seed, tls_cert, tls_key,
+                           lambda text: click.echo(text, err=True))
 
 
 @cli.command()

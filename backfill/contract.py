@@ -165,6 +165,7 @@ class EncodedChunk:
     rejects: list[Reject] = field(default_factory=list)
     rows: int = 0
     op_counts: Counter = field(default_factory=Counter)
+    rejected_ops: pl.DataFrame | None = None  # the operations of rejected rows, as far as built
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,7 @@ class Batch:
     prefix: bytes = PREFIX
     suffix: bytes = SUFFIX
     whole: bytes | None = field(default=None, repr=False)  # the body, when built ahead
+    keys: pl.DataFrame | None = field(default=None, repr=False)  # per operation, with --state
 
     def __post_init__(self) -> None:
         for name, dtype in (("sizes", pl.Int64), ("inputs", pl.Int32), ("rows", pl.Int64)):
@@ -236,7 +238,8 @@ class Batch:
         last = first + int(self.sizes.slice(start, n).sum()) + (n - 1)
         return Batch(self.content[first:last],
                      self.sizes.slice(start, n), self.inputs.slice(start, n),
-                     self.rows.slice(start, n), self.path, self.prefix, self.suffix)
+                     self.rows.slice(start, n), self.path, self.prefix, self.suffix,
+                     keys=None if self.keys is None else self.keys.slice(start, n))
 
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import polars as pl
 
-from backfill.contract import ROW, Batch, EncodedChunk, Source
+from backfill.contract import OP, ROW, Batch, EncodedChunk, Source
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
 from backfill.mapping.encode import Encoder
 from backfill.sources.files import offset
+from backfill.state.diff import Differ
+from backfill.state.keys import with_keys
 from backfill.state.tally import Tally
 
 
@@ -104,10 +106,26 @@ class _Pending:
     bytes_done: int
 
 
-def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool
-            ) -> tuple[EncodedChunk, list[int]]:
-    """In a pool thread: the chunk's operations, and its rows that have none to send."""
+class Nightly(Protocol):
+    """With --state (`runner`): tonight's operations against the state (`state.diff.Differ`)."""
+
+    differ: Differ
+    census: bool  # a first pass that only sees which keys are present
+
+    def mirrored(self) -> pl.DataFrame | None:
+        """After every input: the operations undoing the keys gone from it (`--missing`)."""
+
+
+def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
+            nightly: Nightly | None = None) -> tuple[EncodedChunk, list[int]]:
+    """In a pool thread: the chunk's operations (keyed and looked up in the state, with
+    --state), and its rows that have none to send."""
     encoded = encoder.encode(frame, name)
+    if nightly is not None:
+        kinds = [(op.type, op.action, op.is_event) for op in encoder.mapping.operations]
+        encoded.ops = nightly.differ.lookup(with_keys(encoded.ops, kinds))
+        if encoded.rejected_ops is not None:
+            encoded.rejected_ops = nightly.differ.lookup(with_keys(encoded.rejected_ops, kinds))
     empty: list[int] = []
     if settle:
         empty = frame.select(ROW).join(encoded.ops.select(pl.col(ROW).unique()), on=ROW,
@@ -118,7 +136,7 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool
 def batches(plan: Plan, tally: Tally,
             on_progress: Callable[[int], None] | None = None, tracker: Tracker | None = None,
             stop: threading.Event | None = None, build: bool = True,
-            ahead: int = AHEAD) -> Iterator[Batch]:
+            ahead: int = AHEAD, nightly: Nightly | None = None) -> Iterator[Batch]:
     """Read, map, check and pack every input; yield full bodies as they are ready.
     `build=False`: the bodies' bytes are joined only if read (validate without a dump).
 
@@ -128,12 +146,13 @@ def batches(plan: Plan, tally: Tally,
     """
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
         flow = _Flow(plan, tally, on_progress, tracker, pool, build,
-                     ahead + ENCODERS - 2)
+                     ahead + ENCODERS - 2, nightly)
         try:
             for index, inp in enumerate(plan.sources):
                 if stop is not None and stop.is_set():
                     return
                 yield from flow.input(index, inp, stop)
+            yield from flow.mirror()
             yield from flow.drain()
         finally:
             flow.cancel()
@@ -145,8 +164,8 @@ class _Flow:
     def __init__(self, plan: Plan, tally: Tally,
                  on_progress: Callable[[int], None] | None, tracker: Tracker | None,
                  pool: concurrent.futures.ThreadPoolExecutor, build: bool = True,
-                 ahead: int = AHEAD):
-        self.plan, self.tally = plan, tally
+                 ahead: int = AHEAD, nightly: Nightly | None = None):
+        self.plan, self.tally, self.nightly = plan, tally, nightly
         self.on_progress, self.tracker, self.pool = on_progress, tracker, pool
         self.build, self.ahead = build, ahead
         self.encoder = Encoder(plan.mapping)
@@ -196,7 +215,7 @@ class _Flow:
             skips = parsed.records - frame.height - len(read_rejects)
         self.tally.add(rows_read=parsed.records - skips, rows_skipped=skips)
         future = self.pool.submit(_encode, self.encoder, frame, inp.name,
-                                  self.tracker is not None) if frame.height else None
+                                  self.tracker is not None, self.nightly) if frame.height else None
         self.mapping.append(_Pending(index, inp.name, read_rejects, future,
                                      self.done_before + done))
         while len(self.mapping) > self.ahead:
@@ -211,8 +230,10 @@ class _Flow:
             encoded, empty = item.encoded.result()
             for r in encoded.rejects:
                 self.tally.reject(r)
-            self.tally.operations(encoded.op_counts)
             settled += empty
+            if self.nightly is not None:
+                settled += self._diff(encoded)
+            self.tally.operations(encoded.op_counts)
             self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
                                                 .assemble, self.build))
         if self.tracker is not None and settled:
@@ -221,6 +242,29 @@ class _Flow:
             self.on_progress(item.bytes_done)
         while len(self.bodies) > self.ahead:
             yield from _counted(self.bodies.popleft().result(), self.tally)
+
+    def _diff(self, encoded: EncodedChunk) -> list[int]:
+        """Keep the operations to send; the rows left with none are settled."""
+        assert self.nightly is not None
+        differ = self.nightly.differ
+        if encoded.rejected_ops is not None:
+            differ.mark_present(encoded.rejected_ops)
+        encoded.ops, unchanged, rows = differ.decide(encoded.ops, self.nightly.census)
+        ops = self.plan.mapping.operations
+        encoded.op_counts = Counter({(ops[i].type, ops[i].action): n for i, n in
+                                     encoded.ops.get_column(OP).value_counts().iter_rows()})
+        self.tally.add(rows_new=rows.new, rows_changed=rows.changed,
+                       rows_unchanged=rows.unchanged)
+        return unchanged
+
+    def mirror(self) -> Iterator[Batch]:
+        """With --missing: the operations undoing the keys gone from every input, packed after
+        them (as if the state were one more input)."""
+        ops = self.nightly.mirrored() if self.nightly is not None else None
+        if ops is not None and ops.height:
+            self.tally.add(operations_mirrored=ops.height)
+            yield from _counted(self.packer.cut(ops, len(self.plan.sources)).assemble(self.build),
+                                self.tally)
 
     def drain(self) -> Iterator[Batch]:
         """Every body still being built, then the last, unfilled one."""

@@ -14,23 +14,26 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import polars as pl
 from tqdm import tqdm
 
-from backfill.contract import ROW, Batch
+from backfill.contract import Batch
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import Delivery, RetryPolicy
 from backfill.delivery.sender import REGIONS, Sender
 from backfill.errors import Interrupted, Stopped, UsageError
 from backfill.flow import Plan, batches
-from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
+from backfill.nightly import Nightly, NightlyOptions
+from backfill.state.checkpoint import Checkpoint, archive, load, mapping_hash, save
+from backfill.state.lock import RunLock
 from backfill.state.progress import progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
 from backfill.state.tally import Tally
+from backfill.state.tracker import RunTracker
 
 
 @dataclass
@@ -49,65 +52,7 @@ class RunOptions:
     timeout: float = 30.0
     save_every: float = 0.5
     drain_s: float = 30.0
-
-
-class RunTracker:
-    """Rows done, per input: read by the producer thread, written by acks and settlements."""
-
-    def __init__(self, done: list[RowSet]):
-        self.done = done
-        self.before = [RowSet(d.watermark, list(d.ranges)) for d in done]
-        self.totals: dict[int, int] = {}
-        self.lock = threading.Lock()
-        self.dirty = False
-
-    def skipped(self, input_index: int) -> pl.Expr | None:
-        rows = self.before[input_index]
-        if rows.watermark == 0 and not rows.ranges:
-            return None
-        row = pl.col(ROW)
-        return pl.any_horizontal([row < rows.watermark,
-                                  *[row.is_between(a, b) for a, b in rows.ranges]])
-
-    def settled(self, input_index: int, rows: list[int]) -> None:
-        with self.lock:
-            for first, last in _runs(sorted(rows)):
-                self.done[input_index].add(first, last)
-            self.dirty = True
-
-    def finished_input(self, input_index: int, rows: int) -> None:
-        with self.lock:
-            self.totals[input_index] = rows
-
-    def ack(self, batch: Batch) -> None:
-        with self.lock:
-            for i, first, last in batch.spans:
-                self.done[i].add(first, last)
-            self.dirty = True
-
-    def complete(self) -> None:
-        with self.lock:
-            for i, rows in self.totals.items():
-                if rows:
-                    self.done[i].add(0, rows - 1)
-
-    def count(self) -> int:
-        with self.lock:
-            return sum(d.count() for d in self.done)
-
-
-def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
-    start = prev = None
-    for r in rows:
-        if start is None:
-            start = prev = r
-        elif r == prev + 1:
-            prev = r
-        else:
-            yield start, prev
-            start = prev = r
-    if start is not None:
-        yield start, prev
+    nightly: NightlyOptions | None = None  # --state and its options
 
 
 def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, list[str]]:
@@ -119,8 +64,11 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
     if existing is not None and existing.finished:
         assert opts.checkpoint is not None
         kept = archive(opts.checkpoint, existing)
-        return Checkpoint(digest, fps), False, [
-            f"{opts.checkpoint} was from a finished run: kept as {kept}; this is a new run"]
+        notes = [f"{opts.checkpoint} was from a finished run: kept as {kept}; this is a new run"]
+        if opts.rejects and Path(opts.rejects).exists():
+            notes.append(f"its rejects {opts.rejects}: kept as "
+                         f"{archive(opts.rejects, existing)}")
+        return Checkpoint(digest, fps), False, notes
     if existing is None:
         return Checkpoint(digest, fps), False, []
     changes = existing.differences(digest, fps)
@@ -135,27 +83,66 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:
-    """Deliver everything, resumably. Raises `Stopped` (exit 3) when cut short."""
+    """Deliver everything, resumably. Raises `Stopped` (exit 3) when cut short; a run already
+    using the same checkpoint or state makes this one exit 2 at once."""
+    with ExitStack() as held:
+        for path, what in ((opts.checkpoint, "checkpoint"),
+                           (opts.nightly and opts.nightly.path, "state")):
+            if path:
+                held.enter_context(RunLock(path, what))
+        return _run(plan, opts)
+
+
+def _run(plan: Plan, opts: RunOptions) -> Report:
     started = time.monotonic()
     checkpoint, resumed, warnings = prepare_checkpoint(plan, opts)
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
         tally.warn(*warnings)
+        nightly = _nightly(plan, opts, tally)
         if resumed:
             tally.carry(checkpoint.counters)
         tracker = RunTracker(checkpoint.done)
         try:
-            asyncio.run(_deliver_all(plan, opts, tally, tracker, checkpoint))
+            asyncio.run(_deliver_all(plan, opts, tally, tracker, checkpoint, nightly))
         except Stopped as exc:
             exc.checkpoint = opts.checkpoint
             raise
         finally:
             rejects.flush()
+            if nightly is not None:
+                nightly.flush()
             _save(opts.checkpoint, checkpoint, tally)
     failed = tally.get("rows_rejected") or tally.get("operations_rejected")
+    extra = {}
+    if nightly is not None:
+        extra = {"state": opts.nightly.path,
+                 "keys_missing": nightly.keys_missing(tally.get("rows_skipped") == 0)}
+        nightly.commit({k: tally.get(k) for k in NIGHT_COUNTS})
     return tally.report(mode="run", rate=opts.rate, rejects_path=opts.rejects, resumed=resumed,
                         rows_done=tracker.count(), elapsed_s=time.monotonic() - started,
-                        exit_code=1 if failed else 0)
+                        exit_code=1 if failed else 0, **extra)
+
+
+NIGHT_COUNTS = ("rows_read", "rows_new", "rows_changed", "rows_unchanged", "rows_rejected",
+                "operations_delivered", "operations_mirrored")
+
+
+def _nightly(plan: Plan, opts: RunOptions, tally: Tally) -> Nightly | None:
+    """With --state: the state loaded; with --missing, the census pass and the breaker."""
+    if opts.nightly is None:
+        return None
+    nightly = Nightly(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally)
+    if nightly.mirrors:
+        counts = Tally()
+        nightly.census = True
+        for _ in batches(plan, counts, build=False, nightly=nightly):
+            pass
+        nightly.census = False
+        nightly.check_deletes(counts.get("rows_read"), counts.report().rejects_by_stage
+                              .get("read", 0))
+        nightly.differ.restart()
+    return nightly
 
 
 def _save(path: str | None, checkpoint: Checkpoint, tally: Tally) -> None:
@@ -177,12 +164,15 @@ async def _base_url(opts: RunOptions) -> str:
 
 
 async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunTracker,
-                       checkpoint: Checkpoint) -> None:
+                       checkpoint: Checkpoint, nightly: Nightly | None) -> None:
     loop = asyncio.get_running_loop()
     sender = Sender(await _base_url(opts), opts.site_id, opts.api_key, opts.concurrency,
                     opts.timeout)
     names = [source.name for source in plan.sources]
-    delivery = Delivery(sender, RateLimiter(opts.rate), tally, names, opts.retry)
+    if nightly is not None:
+        names.append(nightly.opts.path)  # the operations undoing missing keys come from it
+    delivery = Delivery(sender, RateLimiter(opts.rate), tally, names, opts.retry,
+                        accepted=nightly.accepted if nightly is not None else None)
     queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=opts.concurrency * 2)
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -209,10 +199,11 @@ async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunT
 
     with progress(plan.size(), opts.quiet, plan.unit) as bar:
         producer = threading.Thread(target=_produce, daemon=True, name="reader", args=(
-            plan, tally, tracker, bar, stop, failures, loop, queue, opts.concurrency))
+            plan, tally, tracker, bar, stop, failures, loop, queue, opts.concurrency, nightly))
         producer.start()
         workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
-        saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar))
+        saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar,
+                                                 nightly))
         with _signal(loop, signal.SIGINT, interrupted), _signal(loop, signal.SIGTERM,
                                                                   interrupted):
             try:
@@ -236,13 +227,13 @@ async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunT
 
 def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: tqdm, stop: threading.Event,
              failures: list[BaseException], loop: asyncio.AbstractEventLoop,
-             queue: asyncio.Queue, workers: int) -> None:
+             queue: asyncio.Queue, workers: int, nightly: Nightly | None) -> None:
     """The reader thread: the flow's bodies into the queue, then one end mark a worker."""
     def moved(done: int) -> None:
         bar.update(done - bar.n)
 
     try:
-        for batch in batches(plan, tally, moved, tracker, stop, ahead=1):
+        for batch in batches(plan, tally, moved, tracker, stop, ahead=1, nightly=nightly):
             if not _put(loop, queue, batch, stop):
                 return
     except BaseException as exc:  # handed to the event loop, raised there
@@ -293,7 +284,7 @@ def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, item: Batch | No
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
-                       tally: Tally, bar: tqdm) -> None:
+                       tally: Tally, bar: tqdm, nightly: Nightly | None) -> None:
     """Save the checkpoint every few seconds when something changed; refresh the progress."""
     started = last_save = time.monotonic()
     while True:
@@ -308,6 +299,8 @@ async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkp
         if tracker.dirty and time.monotonic() - last_save >= opts.save_every:
             tracker.dirty = False
             tally.flush()  # a settled row's reject line is on disk before the checkpoint
+            if nightly is not None:  # so are the acknowledged operations, for the state
+                nightly.flush()
             with tracker.lock:
                 _save(opts.checkpoint, checkpoint, tally)
             last_save = time.monotonic()

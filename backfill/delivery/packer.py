@@ -19,6 +19,7 @@ from backfill.contract import (
     JSON,
     MAX_BATCH_BYTES,
     NBYTES,
+    OP,
     PATH,
     PREFIX,
     ROW,
@@ -28,8 +29,10 @@ from backfill.contract import (
     Span,
     is_v1,
 )
+from backfill.state.keys import CH, KEY, KH
 
 MAX_SEGMENT_IDS = 1000
+KEYED = (OP, KH, CH, KEY)  # with --state: each operation's key, carried to its acknowledgement
 
 
 def body_size(group_sizes: Sequence[int]) -> int:
@@ -84,7 +87,8 @@ class Packer:
         builds their bytes, in any thread."""
         if is_v1(ops):
             return Cut(v1=pack_v1(ops, input_index))
-        frame = ops.select(pl.lit(input_index, dtype=pl.Int32).alias(INPUT), ROW, JSON, NBYTES)
+        frame = ops.select(pl.lit(input_index, dtype=pl.Int32).alias(INPUT), ROW, JSON, NBYTES,
+                           *(KEYED if KH in ops.columns else ()))
         if self._pending is not None:
             frame = pl.concat([self._pending, frame])
         self._pending = None
@@ -138,6 +142,7 @@ class Cut:
         bounds = self.bounds
         done = self.ops
         sizes, inputs, rows = (done.get_column(c) for c in (NBYTES, INPUT, ROW))
+        keys = done.select(INPUT, ROW, *KEYED) if KH in done.columns else None
         parts = list(zip(bounds[:-1], bounds[1:], strict=True))
         if build:  # each body made whole by polars: one allocation a body, no chunk-wide text
             body = pl.Series(bounds[1:-1], dtype=pl.Int64).search_sorted(
@@ -147,14 +152,20 @@ class Cut:
                                    pl.lit(SUFFIX.decode())).cast(pl.Binary).alias("w"))\
                 .get_column("w").to_list()
             return [Batch(memoryview(w)[len(PREFIX):len(w) - len(SUFFIX)], sizes.slice(a, b - a),
-                          inputs.slice(a, b - a), rows.slice(a, b - a), whole=w)
+                          inputs.slice(a, b - a), rows.slice(a, b - a), whole=w,
+                          keys=_slice(keys, a, b))
                     for w, (a, b) in zip(wholes, parts, strict=True)]
         # every operation joined by commas once, when first read (a dump); each body is a slice
         joined = Joined(done.get_column(JSON))
         starts = [0, *(sizes + 1).cum_sum().gather([b - 1 for b in bounds[1:]]).to_list()]
         return [Batch(Span(joined, starts[i], starts[i + 1] - 1),
-                      sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a))
+                      sizes.slice(a, b - a), inputs.slice(a, b - a), rows.slice(a, b - a),
+                      keys=_slice(keys, a, b))
                 for i, (a, b) in enumerate(parts)]
+
+
+def _slice(frame: pl.DataFrame | None, start: int, end: int) -> pl.DataFrame | None:
+    return None if frame is None else frame.slice(start, end - start)
 
 
 def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:
@@ -164,6 +175,7 @@ def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:
     out = []
     json, sizes, rows = (ops.get_column(c) for c in (JSON, NBYTES, ROW))
     inputs = pl.repeat(input_index, ops.height, dtype=pl.Int32, eager=True)
+    keys = ops.select(inputs.alias(INPUT), ROW, *KEYED) if KH in ops.columns else None
     runs = ops.select(pl.col(PATH).rle().struct.unnest())  # len, value: consecutive paths
     start = 0
     for length, path in runs.iter_rows():
@@ -174,6 +186,6 @@ def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:
             n = min(step, start + length - i)
             text = ",".join(json.slice(i, n).to_list()) if segment else json[i]
             out.append(Batch(text.encode(), sizes.slice(i, n), inputs.slice(i, n),
-                             rows.slice(i, n), path, prefix, suffix))
+                             rows.slice(i, n), path, prefix, suffix, keys=_slice(keys, i, i + n)))
         start += length
     return out

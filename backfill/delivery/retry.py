@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -34,7 +35,9 @@ class RetryPolicy:
 
 class Delivery:
     def __init__(self, sender: Sender, limiter: RateLimiter, tally: Tally, input_names: list[str],
-                 policy: RetryPolicy | None = None, seed: int | None = None):
+                 policy: RetryPolicy | None = None, seed: int | None = None,
+                 accepted: Callable[[Batch, set[int]], None] | None = None):
+        self.accepted = accepted  # told of each body the API took: its refused operations
         self.sender = sender
         self.limiter = limiter
         self.tally = tally
@@ -46,9 +49,13 @@ class Delivery:
         outcome = await self._send(batch)
         if outcome.kind is Kind.OK:
             self.tally.add(operations_delivered=batch.operations)
+            if self.accepted is not None:
+                self.accepted(batch, set())
         elif outcome.kind is Kind.PARTIAL:
             refused = self._refused(batch, outcome)
-            self.tally.add(operations_delivered=batch.operations - refused)
+            self.tally.add(operations_delivered=batch.operations - len(refused))
+            if self.accepted is not None:
+                self.accepted(batch, refused)
         elif batch.splittable:  # 400 or 413 for the whole body: halve it
             for part in batch.split():
                 await self.deliver(part)
@@ -84,7 +91,7 @@ class Delivery:
             else:
                 await asyncio.sleep(self.policy.delay(failures - 1, self.rng))
 
-    def _refused(self, batch: Batch, outcome: Outcome) -> int:
+    def _refused(self, batch: Batch, outcome: Outcome) -> set[int]:
         indexes = set()
         for error in outcome.errors:
             index = error.get("batch_index")
@@ -96,7 +103,7 @@ class Delivery:
                 self.tally.reject(Reject(self.input_names[batch.inputs[0]], batch.rows[0], None, None,
                                    f"the API reported an error for this request: "
                                    f"{error_reason(error)}", "api", None, "api error"))
-        return len(indexes)
+        return indexes
 
     def _api_reject(self, batch: Batch, index: int, reason: str) -> None:
         self.tally.add(operations_rejected=1)

@@ -92,7 +92,8 @@ class Encoder:
         counts = Counter()
         for c, k in zip(ops, names, strict=True):
             counts[(c.op.type, c.op.action)] += good.get_column(k.json).is_not_null().sum()
-        return EncodedChunk(_in_order(good, ops, names), rejects, frame.height, counts)
+        unsent = _in_order(rejected, ops, names) if rejected.height else None
+        return EncodedChunk(_in_order(good, ops, names), rejects, frame.height, counts, unsent)
 
 
 def _texts(out: pl.DataFrame, c: CompiledOp, k: _Names) -> pl.DataFrame:

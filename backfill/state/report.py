@@ -6,6 +6,8 @@ A `Report` is the result a call returns, built once at the end from the run's `T
 - `rows_read`: rows this call read from its sources (not those skipped as done before);
 - `rows_skipped`: rows skipped because an earlier run had done them (a resume);
 - `rows_done`: `run` only, rows the checkpoint counts as done, this run and earlier ones;
+- with `--state`: `rows_new`, `rows_changed`, `rows_unchanged` (not sent), `keys_missing`
+  and `operations_mirrored` (the deletes or suppressions of `--missing`);
 - the `operations_*`, `requests`, `retries`, `bytes_sent` and `rows_rejected` of a resumed run
   continue the counts of the runs before it; packing figures describe this call alone.
 """
@@ -46,6 +48,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     rejects_path: str | None = None
     resumed: bool = False
+    state: str | None = None  # with --state: the state's path, and the figures below
+    rows_new: int = 0  # rows whose keys the state did not hold
+    rows_changed: int = 0  # rows with an operation whose bytes differ from those last delivered
+    rows_unchanged: int = 0  # rows not sent: every operation as last delivered
+    keys_missing: int | None = None  # keys of the state gone from the input (None: not known)
+    operations_mirrored: int = 0  # --missing delete|suppress: operations undoing them
 
     @property
     def fill_ratio(self) -> float:
@@ -81,6 +89,10 @@ class Report:
             "rejects_file": self.rejects_path,
             "warnings": self.warnings,
             "resumed": self.resumed,
+            **({"state": self.state, "rows_new": self.rows_new,
+                "rows_changed": self.rows_changed, "rows_unchanged": self.rows_unchanged,
+                "keys_missing": self.keys_missing,
+                "operations_mirrored": self.operations_mirrored} if self.state else {}),
         }
 
     def to_json(self) -> bytes:
@@ -101,6 +113,13 @@ class Report:
             for ex in item["examples"]:
                 where = f"line {ex['line']}" if ex["line"] else f"row {ex['row']}"
                 lines.append(f"        {ex['input']} {where}: {ex['reason']}")
+        if self.state:
+            missing = "unknown (a resume reads only part of the input)" \
+                if self.keys_missing is None else f"{self.keys_missing:,}"
+            lines.append(f"  against the state: {self.rows_new:,} new, {self.rows_changed:,} "
+                         f"changed, {self.rows_unchanged:,} unchanged (not sent); keys missing: "
+                         f"{missing}" + (f", {self.operations_mirrored:,} undone"
+                                         if self.operations_mirrored else ""))
         lines.append(f"operations: {self.operations_packed:,}")
         for (t, a), n in sorted(self.operations_by_type.items()):
             lines.append(f"  {t} {a}: {n:,}")

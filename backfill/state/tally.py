@@ -13,7 +13,8 @@ from backfill.state.report import Report
 EXAMPLES = 3  # reject examples kept per reason
 COUNTS = ("rows_read", "rows_skipped", "rows_rejected", "operations_packed",
           "operations_delivered", "operations_rejected", "requests", "retries", "batches",
-          "bytes_packed", "bytes_sent")
+          "bytes_packed", "bytes_sent", "rows_new", "rows_changed", "rows_unchanged",
+          "operations_mirrored")
 
 
 class RejectSink(Protocol):

@@ -1,0 +1,155 @@
+"""`run --state`: one night of an incremental run, from loading the state to writing it back.
+
+The state is loaded (a journal a stopped run left folded in first) and compared in memory
+(`state.diff`); the operations the API acknowledges are journaled before the checkpoint counts
+their rows (`state.store.Journal`); a finished run writes the new state atomically. With
+`--missing delete|suppress`, a first pass reads the input for its keys only, so that the circuit
+breaker (`--max-deletes`) can stop the run before anything at all is sent.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+
+from backfill.contract import Batch
+from backfill.errors import UsageError
+from backfill.mapping.config import Mapping
+from backfill.state import store
+from backfill.state.diff import Differ, mirror_frame
+from backfill.state.keys import KEY, KH, canary
+from backfill.state.tally import Tally
+
+MISSING = ("ignore", "delete", "suppress")
+
+
+@dataclass(frozen=True)
+class NightlyOptions:
+    path: str
+    missing: str = "ignore"
+    max_deletes: str = "1%"  # N, or N% of the state's keys
+    full: bool = False
+
+
+def deletes_allowed(limit: str, keys: int) -> int:
+    """`--max-deletes`: a count, or a percentage of the state's keys (rounded up)."""
+    text = limit.strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1])
+            if not 0 <= share <= 100:
+                raise ValueError
+            return math.ceil(keys * share / 100)
+        count = int(text)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError:
+        raise UsageError(f"--max-deletes {limit!r}: give a count (500) or a share of the "
+                         "state's keys (2%)") from None
+
+
+class Nightly:
+    """What `flow.batches` and `runner` ask of an incremental run (`flow.Nightly`)."""
+
+    def __init__(self, opts: NightlyOptions, mapping: Mapping, digest: str, tally: Tally):
+        if opts.missing not in MISSING:
+            raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")
+        self.opts, self.tally, self.digest = opts, tally, digest
+        state, self.info = store.load(opts.path, store.StateInfo(mapping=digest, canary=canary()))
+        resend = opts.full and self.info is not None
+        if self.info is not None and not opts.full:
+            if self.info.mapping != digest:
+                tally.warn(f"the mapping changed since {opts.path} was written: every row is "
+                           f"sent again ({self.info.keys:,} keys)")
+                resend = True
+            elif self.info.canary != canary():
+                tally.warn(f"{opts.path} was written by another version of polars, whose hashes "
+                           "differ: every row is sent again, once")
+                resend = True
+        self.differ = Differ(state, resend)
+        self.census = False
+        self.mirror_allowed = True
+        self.journal = store.Journal(opts.path)
+        self._lock = threading.Lock()
+
+    @property
+    def mirrors(self) -> bool:
+        return self.opts.missing != "ignore"
+
+    def check_deletes(self, rows_read: int, read_rejects: int) -> int:
+        """After the census pass: how many operations `--missing` would send; exit 2 above
+        `--max-deletes`; none at all for an empty input or one with unreadable rows."""
+        would = self._undo_keys()
+        if not would.height:
+            return 0
+        if rows_read == 0 or read_rejects:
+            why = "the input has no rows" if rows_read == 0 else \
+                f"{read_rejects:,} rows could not be read, so their keys are unknown"
+            self.tally.warn(f"--missing {self.opts.missing}: {would.height:,} keys are gone from "
+                            f"the input, but {why}: nothing is deleted tonight")
+            self.mirror_allowed = False
+            return 0
+        allowed = deletes_allowed(self.opts.max_deletes, len(self.differ))
+        if would.height > allowed:
+            share = 100 * would.height / max(len(self.differ), 1)
+            raise UsageError(
+                f"--missing {self.opts.missing} would {self.opts.missing} {would.height:,} "
+                f"keys ({share:.1f}% of the {len(self.differ):,} in {self.opts.path}), above "
+                f"--max-deletes {self.opts.max_deletes} ({allowed:,}). Nothing was sent. If "
+                f"the input is complete and this is intended, run again with --max-deletes "
+                f"{would.height} (or a larger share)")
+        return would.height
+
+    def _undo_keys(self) -> pl.DataFrame:
+        """The missing keys that have an undo operation (`KH`, `KEY`, from the state file)."""
+        missing = self.differ.kh.gather(self.differ.missing())
+        if not len(missing) or self.info is None:
+            return pl.DataFrame(schema={KH: pl.UInt64, KEY: pl.String})
+        found = pl.scan_parquet(self.opts.path).select(KH, KEY).filter(
+            pl.col(KH).is_in(missing.implode()) & pl.col(KEY).is_not_null()).collect()
+        undo = mirror_frame(found, self.opts.missing)
+        return found.join(undo.select(KH), on=KH, how="semi")
+
+    def mirrored(self) -> pl.DataFrame | None:
+        if self.census or not self.mirrors or not self.mirror_allowed:
+            return None
+        ops = mirror_frame(self._undo_keys(), self.opts.missing)
+        json = ops.get_column("json")
+        self.tally.operations(Counter(zip(json.str.extract(r'^\{"type":"(\w+)"', 1).to_list(),
+                                          json.str.extract(r'"action":"(\w+)"', 1).to_list(),
+                                          strict=True)))
+        return ops
+
+    def keys_missing(self, complete: bool) -> int | None:
+        return len(self.differ.missing()) if complete else None
+
+    def accepted(self, batch: Batch, refused: set[int]) -> None:
+        """The API took this body: journal its operations but the refused ones."""
+        if batch.keys is None:
+            return
+        keys = batch.keys
+        if refused:
+            keep = pl.Series([i not in refused for i in range(keys.height)])
+            keys = keys.filter(keep)
+        with self._lock:
+            self.journal.add(keys)
+
+    def flush(self) -> None:
+        with self._lock:
+            self.journal.flush()
+
+    def commit(self, counts: dict[str, int]) -> int:
+        """A finished run: the state becomes last night's plus tonight's acknowledgements."""
+        self.flush()
+        entries = store.read_journal(self.opts.path)
+        if entries is None:
+            entries = pl.DataFrame(schema=store.JOURNAL_SCHEMA)
+        info = store.StateInfo(mapping=self.digest, canary=canary(), last_run=counts)
+        keys = store.write(self.opts.path, entries, info)
+        store.discard_journal(self.opts.path)
+        return keys

@@ -1,0 +1,85 @@
+"""What a nightly state knows an operation by: its key, and a hash of its exact bytes. Pure.
+
+A key names what an operation is about, so that tonight's operation can be compared with the
+one delivered last time for the same thing:
+
+- people and objects (identify, relationships, suppress, ...): the text of the operation up to
+  its action, `{"type":"person","identifiers":{"id":"u1"},"action":"identify"`; devices add
+  their token; a merge is its whole text;
+- events (event, page, screen, and `type: delivery`): the whole text, id included, so an event is
+  either delivered before (the same bytes) or new;
+- v1 requests (segments, forms): the request path and the whole text.
+
+`KH` and `CH` are 64-bit polars hashes of the key and of the operation's bytes. Polars does not
+promise the same hash across its versions: a state records a canary (`canary()`), and a state
+whose canary differs is compared as if every row changed (a full re-send, said before it starts).
+Only the keys of people and objects identified and of devices added are kept as text
+(`MIRRORED`): those are the ones `--missing` can delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from backfill.contract import JSON, OP, PATH
+
+KEY, KH, CH = "__key", "__kh", "__ch"
+_KEY_SEED, _CONTENT_SEED = 0x6B6579, 0x626F6479  # fixed: a state written today reads tomorrow
+MIRRORED = {("person", "identify"), ("object", "identify"), ("person", "add_device")}
+_TOKEN = r'^(.*?"device":\{"token":"(?:[^"\\]|\\.)*")'
+
+
+def key_text(json: pl.Expr, type_: str, action: str, is_event: bool) -> pl.Expr:
+    """The key of one mapping operation's JSON texts (see the module's notes)."""
+    if is_event or action == "merge":
+        return json
+    if action in ("add_device", "delete_device"):
+        return json.str.extract(_TOKEN, 1)
+    mark = f'"action":"{action}"'
+    return json.str.slice(0, json.str.find(mark, literal=True) + len(mark))
+
+
+def with_keys(ops: pl.DataFrame, kinds: Sequence[tuple[str, str, bool]]) -> pl.DataFrame:
+    """`ops` (the contract's operations frame) with `KEY` (text, mirrored kinds only), `KH` and
+    `CH`; `kinds[i]` is (type, action, is_event) of the mapping's operation i."""
+    json = pl.col(JSON)
+    if PATH in ops.columns:  # v1: one operation a mapping, its path part of the key
+        key = pl.concat_str(pl.col(PATH), pl.lit("\x1f"), json)
+        kept = pl.lit(None, dtype=pl.String)
+    else:
+        key, kept = _by_op([key_text(json, *k) for k in kinds]), _by_op(
+            [key_text(json, *k) if k[:2] in MIRRORED else pl.lit(None, dtype=pl.String)
+             for k in kinds])
+    return ops.with_columns(key.hash(_KEY_SEED).alias(KH), json.hash(_CONTENT_SEED).alias(CH),
+                            kept.alias(KEY))
+
+
+def _by_op(exprs: list[pl.Expr]) -> pl.Expr:
+    if len(exprs) == 1:
+        return exprs[0]
+    out = pl.when(pl.col(OP) == 0).then(exprs[0])
+    for i, e in enumerate(exprs[1:], 1):
+        out = out.when(pl.col(OP) == i).then(e)
+    return out
+
+
+def canary() -> int:
+    """The hash of a fixed text: differs when polars' hash does."""
+    return int(pl.Series(["backfill state canary"]).hash(_KEY_SEED)[0])
+
+
+def mirror_ops(keys: pl.Series, action: str) -> pl.Series:
+    """Operations that undo mirrored keys: `delete` or `suppress` for people and objects
+    identified (objects cannot be suppressed: none), `delete_device` for devices."""
+    device = keys.str.contains('"action":"add_device"', literal=True)
+    person = keys.str.starts_with('{"type":"person"')
+    identify = keys.str.replace('"action":"identify"', f'"action":"{action}"', literal=True) + "}"
+    undevice = keys.str.replace('"action":"add_device"', '"action":"delete_device"',
+                                literal=True) + "}}"
+    frame = pl.DataFrame({"k": keys, "d": device, "p": person, "i": identify, "u": undevice})
+    return frame.select(
+        pl.when(pl.col("d")).then(pl.col("u") if action == "delete" else None)
+        .when(pl.col("p") | pl.lit(action == "delete")).then(pl.col("i"))
+        .otherwise(None).alias(JSON)).to_series()

@@ -1,0 +1,198 @@
+"""Nightly runs against the emulator: `--state` sends only what changed, `--missing` undoes what
+is gone within the circuit breaker, a kill -9 loses nothing, and two runs never overlap."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import orjson
+import pytest
+from conftest import ROOT, write
+from emulated import KEY, SITE, start, stored
+
+import backfill
+from backfill.emulator import Faults
+from backfill.errors import UsageError
+from backfill.state import store as state_store
+
+MAPPING = """\
+version: 1
+operations:
+  - type: person
+    action: identify
+    identifiers: {id: user_id}
+    attributes: {email: email, plan: plan}
+"""
+HEADER = "user_id,email,plan\n"
+
+
+def people(ids, plan=lambda i: "free") -> str:
+    return HEADER + "".join(f"u{i},u{i}@example.com,{plan(i)}\n" for i in ids)
+
+
+def identify(i, plan="free") -> bytes:
+    return orjson.dumps({"action": "identify", "attributes": {"email": f"u{i}@example.com",
+                                                              "plan": plan},
+                         "identifiers": {"id": f"u{i}"}, "type": "person"},
+                        option=orjson.OPT_SORT_KEYS)
+
+
+def deleted(i, action="delete") -> bytes:
+    return orjson.dumps({"action": action, "identifiers": {"id": f"u{i}"}, "type": "person"},
+                        option=orjson.OPT_SORT_KEYS)
+
+
+def night(emu, folder, text, **options):
+    data = write(folder / "people.csv", text)
+    return backfill.run(folder / "people.yaml", [data], site_id=SITE, api_key=KEY,
+                        endpoint=emu.url, state=folder / "people.state", **options)
+
+
+@pytest.fixture
+def job(tmp_path):
+    write(tmp_path / "people.yaml", MAPPING)
+    emu, store = start(tmp_path)
+    yield emu, store, tmp_path
+    emu.stop()
+
+
+def test_three_nights_send_the_baseline_then_only_changes_then_nothing(job):
+    emu, store, folder = job
+    first = night(emu, folder, people(range(1000)))
+    assert (first.rows_new, first.rows_changed, first.rows_unchanged) == (1000, 0, 0)
+    assert stored(store) == Counter({identify(i): 1 for i in range(1000)})
+
+    # night 2: 3 rows changed, 2 added, 2 removed (u0, u1)
+    ids = [*range(2, 1000), 1000, 1001]
+    second = night(emu, folder, people(ids, lambda i: "pro" if i in (10, 20, 30) else "free"),
+                   missing="delete")
+    assert (second.rows_new, second.rows_changed, second.rows_unchanged) == (2, 3, 995)
+    assert second.keys_missing == 2 and second.operations_mirrored == 2
+    assert second.operations_delivered == 7 and second.exit_code == 0
+    want = Counter({identify(i): 1 for i in range(1002)})
+    want.update({identify(i, "pro"): 1 for i in (10, 20, 30)})
+    want.update({deleted(0): 1, deleted(1): 1})
+    assert stored(store) == want
+
+    # night 3: the same file: nothing sent; the deleted keys are no longer in the state
+    third = night(emu, folder, people(ids, lambda i: "pro" if i in (10, 20, 30) else "free"),
+                  missing="delete")
+    assert third.requests == 0 and third.operations_delivered == 0
+    assert (third.rows_unchanged, third.keys_missing) == (1000, 0)
+    assert stored(store) == want
+    info = state_store.read_info(folder / "people.state")
+    assert info is not None and info.keys == 1000 and info.last_run["rows_unchanged"] == 1000
+
+
+def test_a_changed_mapping_or_full_sends_everything_again(job):
+    emu, store, folder = job
+    night(emu, folder, people(range(50)))
+    full = night(emu, folder, people(range(50)), full=True)
+    assert full.operations_delivered == 50
+    write(folder / "people.yaml", MAPPING.replace("plan: plan}", "plan: plan, tier: plan}"))
+    changed = night(emu, folder, people(range(50)))
+    assert changed.operations_delivered == 50
+    assert any("the mapping changed" in w for w in changed.warnings)
+    assert night(emu, folder, people(range(50))).operations_delivered == 0
+
+
+def test_the_circuit_breaker_sends_nothing_and_says_how_to_allow_it(job):
+    emu, store, folder = job
+    night(emu, folder, people(range(200)))
+    before = sum(stored(store).values())
+    with pytest.raises(UsageError) as refused:
+        night(emu, folder, people(range(100, 200), lambda i: "pro"), missing="delete")
+    assert refused.value.exit_code == 2
+    assert "100 keys" in str(refused.value) and "--max-deletes 100" in str(refused.value)
+    assert sum(stored(store).values()) == before  # not even the 100 changed rows
+    allowed = night(emu, folder, people(range(100, 200), lambda i: "pro"), missing="suppress",
+                    max_deletes="50%")
+    assert allowed.operations_mirrored == 100 and allowed.rows_changed == 100
+    assert stored(store)[deleted(5, "suppress")] == 1
+
+
+def test_an_empty_input_deletes_nothing(job):
+    emu, store, folder = job
+    night(emu, folder, people(range(20)))
+    report = night(emu, folder, HEADER, missing="delete", max_deletes="100%")
+    assert report.operations_mirrored == 0 and report.requests == 0
+    assert any("nothing is deleted tonight" in w for w in report.warnings)
+
+
+def test_operations_the_api_refuses_are_sent_again_the_next_night(job):
+    emu, store, folder = job
+    write(folder / "people.yaml", MAPPING.replace("{id: user_id}", "{email: email}"))
+    text = people(range(30)).replace("u7@example.com", "not-an-email")  # the API refuses it
+    first = night(emu, folder, text)
+    assert (first.operations_delivered, first.operations_rejected) == (29, 1)
+    second = night(emu, folder, text)
+    assert (second.operations_delivered, second.operations_rejected) == (0, 1)
+    assert second.rows_new == 1 and second.rows_unchanged == 29
+
+
+ENV = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
+
+
+def command(emu, folder, *extra):
+    return [sys.executable, "-m", "backfill", "run", str(folder / "people.yaml"),
+            str(folder / "people.csv"), "--endpoint", emu.url, "--quiet", "--rate", "1",
+            "--concurrency", "2", "--state", str(folder / "people.state"), *extra]
+
+
+@pytest.mark.slow
+def test_kill_9_in_night_2_then_resume_loses_nothing_and_night_3_sends_nothing(tmp_path):
+    write(tmp_path / "people.yaml", MAPPING)
+    emu, store = start(tmp_path, faults=Faults(latency_ms=(20, 60), seed=3))
+    try:
+        write(tmp_path / "people.csv", people(range(20_000)))
+        assert subprocess.run(command(emu, tmp_path), env=ENV, cwd=ROOT).returncode == 0
+        ids = range(0, 30_000)  # night 2: 10,000 new rows, and every fifth row changed
+        write(tmp_path / "people.csv", people(ids, lambda i: "pro" if i % 5 == 0 else "free"))
+        proc = subprocess.Popen(command(emu, tmp_path), env=ENV, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3.5)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        resumed = subprocess.run(command(emu, tmp_path), env=ENV, cwd=ROOT,
+                                 capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        third = subprocess.run([*command(emu, tmp_path), "--report", str(tmp_path / "r.json")],
+                               env=ENV, cwd=ROOT, capture_output=True, text=True)
+        assert third.returncode == 0, third.stderr
+    finally:
+        emu.stop()
+    report = orjson.loads((tmp_path / "r.json").read_bytes())
+    assert report["requests"] == 0 and report["rows_unchanged"] == 30_000
+    got = stored(store)
+    want = {identify(i, "pro" if i % 5 == 0 else "free") for i in ids}
+    assert want <= set(got)  # every change delivered
+    assert set(got) - want == {identify(i) for i in range(0, 20_000, 5)}  # night 1's only
+
+
+@pytest.mark.slow
+def test_a_second_run_on_the_same_checkpoint_exits_2_naming_the_first(tmp_path):
+    write(tmp_path / "people.yaml", MAPPING)
+    emu, store = start(tmp_path, faults=Faults(latency_ms=(50, 50), seed=3))
+    try:
+        write(tmp_path / "people.csv", people(range(20_000)))
+        first = subprocess.Popen(command(emu, tmp_path), env=ENV, cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        sent = store.operations
+        second = subprocess.run(command(emu, tmp_path), env=ENV, cwd=ROOT, capture_output=True,
+                                text=True, timeout=60)
+        assert first.poll() is None
+        assert second.returncode == 2
+        assert f"process {first.pid}" in second.stderr and "nothing was sent" in second.stderr
+        first.send_signal(signal.SIGINT)
+        first.wait(60)
+    finally:
+        emu.stop()
+    assert store.operations >= sent
+    assert max(stored(store).values()) == 1  # had the second sent, rows would be twice
