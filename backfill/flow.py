@@ -71,7 +71,7 @@ class Tracker(Protocol):
     def skipped(self, input_index: int) -> pl.Expr | None:
         """A boolean expression on __row: true for rows done by an earlier run."""
 
-    def settled(self, input_index: int, rows: list[int]) -> None:
+    def settled(self, input_index: int, rows: list[int] | pl.Series) -> None:
         """Rows done without sending anything: rejected, or with no operation to send."""
 
     def finished_input(self, input_index: int, rows: int) -> None:
@@ -232,7 +232,9 @@ class _Flow:
                 self.tally.reject(r)
             settled += empty
             if self.nightly is not None:
-                settled += self._diff(encoded)
+                unchanged = self._diff(encoded)
+                if self.tracker is not None and len(unchanged):
+                    self.tracker.settled(item.index, unchanged)
             self.tally.operations(encoded.op_counts)
             self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
                                                 .assemble, self.build))
@@ -243,7 +245,7 @@ class _Flow:
         while len(self.bodies) > self.ahead:
             yield from _counted(self.bodies.popleft().result(), self.tally)
 
-    def _diff(self, encoded: EncodedChunk) -> list[int]:
+    def _diff(self, encoded: EncodedChunk) -> pl.Series:
         """Keep the operations to send; the rows left with none are settled."""
         assert self.nightly is not None
         differ = self.nightly.differ

@@ -107,11 +107,11 @@ class Nightly:
 
     def _undo_keys(self) -> pl.DataFrame:
         """The missing keys that have an undo operation (`KH`, `KEY`, from the state file)."""
-        missing = self.differ.kh.gather(self.differ.missing())
-        if not len(missing) or self.info is None:
+        positions = self.differ.missing()
+        if not len(positions) or self.info is None:
             return pl.DataFrame(schema={KH: pl.UInt64, KEY: pl.String})
-        found = pl.scan_parquet(self.opts.path).select(KH, KEY).filter(
-            pl.col(KH).is_in(missing.implode()) & pl.col(KEY).is_not_null()).collect()
+        missing = store.hashes(self.opts.path, (KH,)).get_column(KH).gather(positions)
+        found = store.key_texts(self.opts.path, missing)
         undo = mirror_frame(found, self.opts.missing)
         return found.join(undo.select(KH), on=KH, how="semi")
 
@@ -146,10 +146,13 @@ class Nightly:
     def commit(self, counts: dict[str, int]) -> int:
         """A finished run: the state becomes last night's plus tonight's acknowledgements."""
         self.flush()
+        self.differ = None  # type: ignore[assignment]  # its 10M-key arrays, before the new ones
         entries = store.read_journal(self.opts.path)
         if entries is None:
             entries = pl.DataFrame(schema=store.JOURNAL_SCHEMA)
+        old = store.hashes(self.opts.path) if self.info is not None else \
+            pl.DataFrame(schema=store.HASHES)
         info = store.StateInfo(mapping=self.digest, canary=canary(), last_run=counts)
-        keys = store.write(self.opts.path, entries, info)
+        keys = store.write(self.opts.path, store.apply(old, entries), entries, info)
         store.discard_journal(self.opts.path)
         return keys

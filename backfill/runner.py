@@ -233,7 +233,8 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: tqdm, stop: thr
         bar.update(done - bar.n)
 
     try:
-        for batch in batches(plan, tally, moved, tracker, stop, ahead=1, nightly=nightly):
+        for batch in batches(plan, tally, moved, tracker, stop, ahead=1 if nightly is None else 2,
+                             nightly=nightly):
             if not _put(loop, queue, batch, stop):
                 return
     except BaseException as exc:  # handed to the event loop, raised there

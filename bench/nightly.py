@@ -51,7 +51,8 @@ def main() -> None:
         emu = Emulator()
         try:
             common = ["--endpoint", emu.url, "--quiet", "--rate", "100000", "--state",
-                      str(state), "--rejects", str(work / "rejects.ndjson")]
+                      str(state), "--rejects", str(work / "rejects.ndjson"),
+                      "--checkpoint", str(work / "checkpoint.json")]
             night1 = measure("night 1", args.rows, [PY, "-m", "backfill", "run", str(mapping),
                                                     str(csv_path), *common], env)
             validate = measure("validate", args.rows, [

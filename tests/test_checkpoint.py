@@ -65,3 +65,20 @@ def test_a_damaged_checkpoint_says_what_to_do(tmp_path):
     path.write_text("{not json")
     with pytest.raises(UsageError, match="--restart"):
         load(path)
+
+
+def test_rowset_matches_a_plain_set_under_random_adds():
+    import random
+
+    rng = random.Random(5)
+    for _ in range(200):
+        rows, done = RowSet(), set()
+        for _ in range(rng.randint(1, 40)):
+            a = rng.randint(0, 60)
+            b = a + rng.randint(-1, 8)
+            rows.add(a, b)
+            done |= set(range(a, b + 1))
+        assert {r for r in range(80) if r in rows} == done
+        assert rows.count() == len(done)
+        assert all(b + 1 < c for (_, b), (c, _) in zip(rows.ranges, rows.ranges[1:]))
+        assert not rows.ranges or rows.ranges[0][0] > rows.watermark

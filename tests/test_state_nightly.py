@@ -63,9 +63,12 @@ def identify(user: str, plan: str) -> str:
             f'"attributes":{{"plan":"{plan}"}}}}')
 
 
+def state_of(texts: list[str]) -> pl.DataFrame:
+    return ops(texts).select(KH, CH).sort(KH)
+
+
 def differ_for(texts: list[str]) -> Differ:
-    state = ops(texts).select(KH, CH).sort(KH)
-    return Differ(state)
+    return Differ(state_of(texts))
 
 
 def test_an_operation_is_skipped_when_its_bytes_are_in_effect():
@@ -78,7 +81,7 @@ def test_an_operation_is_skipped_when_its_bytes_are_in_effect():
     kept, unchanged, counts = differ.decide(differ.lookup(tonight))
     assert kept.get_column(JSON).to_list() == [identify("b", "pro"), identify("b", "free"),
                                                 identify("c", "free")]
-    assert unchanged == [0, 2]
+    assert unchanged.to_list() == [0, 2]
     assert (counts.new, counts.changed, counts.unchanged) == (1, 2, 2)
     # the next chunk continues from tonight's last bytes for b
     kept, _, _ = differ.decide(differ.lookup(ops([identify("b", "free")], [5])))
@@ -87,10 +90,11 @@ def test_an_operation_is_skipped_when_its_bytes_are_in_effect():
 
 
 def test_keys_not_in_tonights_input_are_missing_and_a_census_sends_nothing():
-    differ = differ_for([identify("a", "x"), identify("b", "x"), identify("c", "x")])
+    state = state_of([identify("a", "x"), identify("b", "x"), identify("c", "x")])
+    differ = Differ(state)
     kept, _, _ = differ.decide(differ.lookup(ops([identify("b", "y")])), census=True)
     assert kept.height == 0
-    missing = differ.kh.gather(differ.missing()).to_list()
+    missing = state.get_column(KH).gather(differ.missing()).to_list()
     assert sorted(missing) == sorted(ops([identify("a", "x"), identify("c", "x")])
                                      .get_column(KH).to_list())
     differ.restart()
@@ -98,7 +102,7 @@ def test_keys_not_in_tonights_input_are_missing_and_a_census_sends_nothing():
 
 
 def test_resend_sends_everything():
-    differ = Differ(ops([identify("a", "x")]).select(KH, CH), resend=True)
+    differ = Differ(state_of([identify("a", "x")]), resend=True)
     kept, _, counts = differ.decide(differ.lookup(ops([identify("a", "x")])))
     assert kept.height == 1 and counts.changed == 1
 
@@ -107,7 +111,8 @@ def test_the_state_file_takes_the_last_acknowledgement_and_removes_undone_keys(t
     path = tmp_path / "s.state"
     first = ops([identify("a", "1"), identify("b", "1")]).with_columns(
         pl.lit(0, dtype=pl.Int32).alias(INPUT)).select(*store.JOURNAL_SCHEMA)
-    assert store.write(path, first, store.StateInfo(mapping="m")) == 2
+    empty = pl.DataFrame(schema=store.HASHES)
+    assert store.write(path, store.apply(empty, first), first, store.StateInfo(mapping="m")) == 2
     later = ops([identify("a", "3"), identify("a", "2")], [9, 4]).with_columns(
         pl.lit(0, dtype=pl.Int32).alias(INPUT)).select(*store.JOURNAL_SCHEMA)
     undo = first.filter(pl.col(KEY).str.contains('"b"')).with_columns(
@@ -119,6 +124,25 @@ def test_the_state_file_takes_the_last_acknowledgement_and_removes_undone_keys(t
     assert info is not None and info.mapping == "m" and info.keys == 1
     assert frame.get_column(CH).to_list() == ops([identify("a", "3")]).get_column(CH).to_list()
     assert not store.journal_dir(path).exists()
+    texts = store.key_texts(path, ops([identify("a", "0")]).get_column(KH))
+    assert texts.get_column(KEY).to_list() == [
+        '{"type":"person","identifiers":{"id":"a"},"action":"identify"']
+
+
+def test_apply_updates_adds_and_removes_keeping_the_order():
+    def entries(texts, op=0):
+        return ops(texts).with_columns(pl.lit(0, dtype=pl.Int32).alias(INPUT),
+                                       pl.lit(op, dtype=pl.Int32).alias(OP)) \
+            .select(*store.JOURNAL_SCHEMA)
+
+    old = store.apply(pl.DataFrame(schema=store.HASHES),
+                      entries([identify(u, "1") for u in "abcdefgh"]))
+    assert old.get_column(KH).is_sorted()
+    new = store.apply(old.clone(), pl.concat([
+        entries([identify("c", "2"), identify("z", "1")]),
+        entries([identify("e", "1")], store.MIRRORED_OP)]))
+    want = state_of([identify(u, "2" if u == "c" else "1") for u in "abcdfghz"])
+    assert new.to_dicts() == want.to_dicts()
 
 
 def test_a_state_that_is_not_one_is_refused(tmp_path):

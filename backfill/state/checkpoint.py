@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,20 +34,22 @@ class RowSet:
             self.add(a, b)
 
     def add(self, first: int, last: int) -> None:
+        """Mark [first, last] done: merged with the ranges it touches (found by bisection: a
+        night of unchanged rows settles many small ranges while the changed ones are in
+        flight, and a scan of every range for each took a third of the run)."""
         if last < first or last < self.watermark:
             return
         first = max(first, self.watermark)
-        merged = []
-        for a, b in self.ranges:
-            if b + 1 < first or a > last + 1:
-                merged.append((a, b))
-            else:
-                first, last = min(a, first), max(b, last)
-        merged.append((first, last))
-        merged.sort()
-        while merged and merged[0][0] <= self.watermark:
-            self.watermark = max(self.watermark, merged.pop(0)[1] + 1)
-        self.ranges = merged
+        ranges = self.ranges
+        i = bisect_left(ranges, (first, first))
+        if i and ranges[i - 1][1] + 1 >= first:
+            i -= 1  # the range before touches this one
+        j = bisect_right(ranges, (last + 1, float("inf")))  # ranges starting by last + 1
+        if i < j:
+            first, last = min(first, ranges[i][0]), max(last, ranges[j - 1][1])
+        ranges[i:j] = [(first, last)]
+        if ranges[0][0] <= self.watermark:
+            self.watermark = max(self.watermark, ranges.pop(0)[1] + 1)
 
     def __contains__(self, row: int) -> bool:
         if row < self.watermark:

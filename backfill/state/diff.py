@@ -1,15 +1,21 @@
 """Tonight against the state: which operations to send, which rows are unchanged, which keys
-are gone. In memory, no I/O: `runner` loads the state (`store.load`) and journals the acks.
+are gone. In memory, no I/O: `nightly` loads the state (`store.load`) and journals the acks.
 
-The state's key hashes are sorted, with a directory of where each of 2^22 hash prefixes starts,
-so a chunk's 50k keys are found with a few gathers (8 ms; a binary search took 22). `lookup` is
-read-only and runs in the pool's threads; `decide` runs in data order on the flow's thread.
+The state's key hashes are sorted; a directory says where each of 2^22 hash prefixes starts, so
+a key is found with a few gathers (8 ms for 50k keys; a binary search took 22), and only the
+low 32 bits of each key hash are held (the prefix is the directory's): 10M keys take 40 MB of
+key hashes, 80 MB of content hashes and two bitmaps. A new key that matches a state key on those
+54 bits (about 1 in 2 billion lookups) is compared with that key's bytes: "changed", sent.
 
 An operation is skipped when its bytes are those of the operation in effect for its key: the
 one before it tonight, or else the one delivered last time. Every operation is idempotent once
 the same bytes are in effect (an identify of the same attributes changes nothing; an event's
-key is its bytes, id included), so the API ends as if everything had been sent. A key seen
-twice tonight with different bytes sends both, in order: the second may undo the first.
+key is its bytes, id included), so the API ends as if everything had been sent. A key whose
+bytes changed tonight is sent again at each later occurrence in another chunk (the bytes in
+effect are not kept per key: a bitmap says only that they differ from the state's).
+
+`lookup` runs in the pool's threads and does everything that does not depend on earlier
+chunks; `decide` runs in data order on the flow's thread, with bitmaps only.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ from backfill.state.keys import CH, KEY, KH, mirror_ops
 from backfill.state.store import MIRRORED_OP
 
 POS = "__pos"  # an operation's key's index in the state (null: a new key)
+SAME = "__same"  # its bytes are the state's
+FIRST, FINAL, AGAIN = "__first", "__final", "__again"  # within a chunk, per key
 _BITS = 22
 _SHIFT = 2 ** (64 - _BITS)
+_LOW = 2 ** 32
 
 
 @dataclass
@@ -35,62 +44,79 @@ class RowCounts:
 
 
 class Differ:
-    """The state's keys (`KH`, `CH`), what tonight has seen of them, and the rule above."""
+    """The state's keys, what tonight has seen of them, and the rule above."""
 
     def __init__(self, state: pl.DataFrame, resend: bool = False):
-        self.kh = state.get_column(KH).rechunk()
+        kh = state.get_column(KH)
+        self.low = (kh % _LOW).cast(pl.UInt32).rechunk()
         self.ch = state.get_column(CH).rechunk()
         self.resend = resend  # a changed mapping, `--full`: everything is sent
-        self.restart()
-        buckets = (self.kh // _SHIFT).cast(pl.UInt32).rle()
-        starts = pl.Series([0] * (2 ** _BITS + 1), dtype=pl.UInt32)
-        ends = buckets.struct.field("len").cum_sum().cast(pl.UInt32)
-        starts.scatter(buckets.struct.field("value") + 1, ends)
+        buckets = (kh // _SHIFT).cast(pl.UInt32).rle()
+        starts = pl.zeros(2 ** _BITS + 1, dtype=pl.UInt32, eager=True)
+        starts.scatter(buckets.struct.field("value") + 1,
+                       buckets.struct.field("len").cum_sum().cast(pl.UInt32))
         self.directory = starts.cum_max()  # empty buckets start where the last one ended
+        self.restart()
 
     def __len__(self) -> int:
-        return len(self.kh)
+        return len(self.ch)
+
+    def restart(self) -> None:
+        """Tonight not seen yet (again, after a census pass)."""
+        self.present = pl.repeat(False, len(self.ch), dtype=pl.Boolean, eager=True)
+        self.diverged = self.present.clone()  # tonight's last bytes differ from the state's
 
     def lookup(self, ops: pl.DataFrame) -> pl.DataFrame:
-        """`ops` (with `KH`) with `POS`: where its key is in the state, null when new."""
-        index = ops.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"), KH)
-        if not len(self.kh):
-            return ops.with_columns(pl.lit(None, dtype=pl.UInt32).alias(POS))
-        bucket = (pl.col(KH) // _SHIFT).cast(pl.UInt32)
-        d, kh = pl.lit(self.directory), pl.lit(self.kh)
-        found = index.with_columns(pl.int_ranges(d.gather(bucket), d.gather(bucket + 1),
-                                                 dtype=pl.UInt32).alias(POS)) \
-            .explode(POS).drop_nulls(POS).filter(kh.gather(pl.col(POS)) == pl.col(KH))
-        positions = pl.Series(POS, [None] * ops.height, dtype=pl.UInt32)
-        if found.height:
-            positions.scatter(found.get_column("i"), found.get_column(POS))
-        return ops.with_columns(positions)
+        """`ops` (with `KH`, `CH`) with `POS` (null for a new key), `SAME`, and, when a key comes
+        twice in the chunk, `FIRST`, `FINAL` and `AGAIN` (its bytes are those before it)."""
+        positions = pl.repeat(None, ops.height, dtype=pl.UInt32, eager=True).alias(POS)
+        if len(self.ch) and ops.height:  # Series gathers: through `pl.lit` they cost 5x more
+            kh = ops.get_column(KH)
+            bucket = (kh // _SHIFT).cast(pl.UInt32)
+            candidates = pl.DataFrame({
+                "i": pl.int_range(0, ops.height, dtype=pl.UInt32, eager=True),
+                "a": self.directory.gather(bucket), "b": self.directory.gather(bucket + 1),
+                "k": (kh % _LOW).cast(pl.UInt32)}) \
+                .select("i", "k", pl.int_ranges("a", "b", dtype=pl.UInt32).alias(POS)) \
+                .explode(POS).drop_nulls(POS)
+            found = candidates.filter(self.low.gather(candidates.get_column(POS))
+                                      == candidates.get_column("k"))
+            if found.height:
+                positions.scatter(found.get_column("i"), found.get_column(POS))
+        same = self.ch.gather(positions) == ops.get_column(CH)
+        out = ops.with_columns(positions, same.fill_null(False).alias(SAME))
+        if positions.drop_nulls().is_duplicated().any():
+            out = out.with_columns(
+                pl.col(POS).is_first_distinct().alias(FIRST),
+                pl.col(POS).is_last_distinct().alias(FINAL),
+                (pl.col(CH) == pl.col(CH).shift(1).over(POS)).fill_null(False).alias(AGAIN))
+        return out
 
-    def decide(self, ops: pl.DataFrame, census: bool = False) -> tuple[pl.DataFrame, list[int],
-                                                                        RowCounts]:
+    def decide(self, ops: pl.DataFrame, census: bool = False
+               ) -> tuple[pl.DataFrame, pl.Series, RowCounts]:
         """In data order: the operations to send, the rows left with none (unchanged), and the
         rows' counts. `census`: only mark what is present (nothing is sent)."""
-        known = ops.get_column(POS).drop_nulls()
-        self.present.scatter(known, True)
+        pos = ops.get_column(POS)
+        known = pos.drop_nulls()
         if census:
-            return ops.clear(), [], RowCounts()
-        # the operation in effect before this one: the one before it in this chunk, else the
-        # last one tonight, else the one in the state
-        before = pl.coalesce(pl.col(CH).shift(1).over(POS),
-                             pl.lit(self.last).gather(pl.col(POS)))
-        skip = (pl.col(POS).is_not_null() & (before == pl.col(CH))).fill_null(False)
-        marked = ops.with_columns((skip & ~pl.lit(self.resend)).alias("__skip"))
-        if len(known):
-            latest = ops.filter(pl.col(POS).is_not_null()).unique(POS, keep="last")
-            self.last.scatter(latest.get_column(POS), latest.get_column(CH))
-        rows = marked.group_by(ROW, maintain_order=True).agg(
-            pl.len().alias("n"), pl.col(POS).is_not_null().sum().alias("f"),
-            pl.col("__skip").sum().alias("s"))
-        unchanged = rows.filter(pl.col("s") == pl.col("n"))
-        counts = RowCounts(new=rows.filter(pl.col("f") == 0).height, unchanged=unchanged.height)
-        counts.changed = rows.height - counts.new - counts.unchanged
-        return (marked.filter(~pl.col("__skip")).drop("__skip", POS),
-                unchanged.get_column(ROW).to_list(), counts)
+            self.present.scatter(known, True)
+            return ops.clear(), pl.Series(ROW, [], pl.Int64), RowCounts()
+        if not len(known) or self.resend:  # nothing to compare: all sent
+            self.present.scatter(known, True)
+            counts, _ = _rows(ops.with_columns(pl.lit(False).alias("__skip")))
+            return _clean(ops), pl.Series(ROW, [], pl.Int64), counts
+        changed_before = (self.present.gather(pos) & self.diverged.gather(pos)).fill_null(False)
+        first_ok = pl.col(SAME) & ~changed_before
+        skip = pl.col(POS).is_not_null() & (
+            pl.when(pl.col(FIRST)).then(first_ok).otherwise(pl.col(AGAIN))
+            if FIRST in ops.columns else first_ok)
+        marked = ops.with_columns(skip.fill_null(False).alias("__skip"))
+        final = marked.filter(pl.col(POS).is_not_null() & (
+            pl.col(FINAL) if FINAL in ops.columns else pl.lit(True)))
+        self.present.scatter(known, True)
+        self.diverged.scatter(final.get_column(POS), ~final.get_column(SAME))
+        counts, unchanged = _rows(marked)
+        return _clean(marked.filter(~pl.col("__skip"))), unchanged, counts
 
     def mark_present(self, ops: pl.DataFrame) -> None:
         """Keys of rows rejected tonight: still in the input, so never "missing"."""
@@ -100,15 +126,28 @@ class Differ:
         """Positions of the state's keys that tonight's input did not hold."""
         return (~self.present).arg_true()
 
-    def restart(self) -> None:
-        """Tonight not seen yet (again, after a census pass)."""
-        self.last = self.ch.clone()  # per key: the bytes in effect (hash), tonight's last
-        self.present = pl.Series("present", [False] * len(self.kh), dtype=pl.Boolean)
+
+def _rows(marked: pl.DataFrame) -> tuple[RowCounts, pl.Series]:
+    """Per row: new (no key in the state), unchanged (every operation skipped), or changed."""
+    if (marked.get_column(ROW).diff() == 0).any():  # rows of several operations
+        rows = marked.group_by(ROW, maintain_order=True).agg(
+            pl.len().alias("n"), pl.col(POS).is_not_null().sum().alias("f"),
+            pl.col("__skip").sum().alias("s"))
+        unchanged = rows.filter(pl.col("s") == pl.col("n")).get_column(ROW)
+        new = rows.filter(pl.col("f") == 0).height
+        return RowCounts(new, rows.height - new - len(unchanged), len(unchanged)), unchanged
+    unchanged = marked.filter(pl.col("__skip")).get_column(ROW)
+    new = marked.get_column(POS).null_count()
+    return RowCounts(new, marked.height - new - len(unchanged), len(unchanged)), unchanged
+
+
+def _clean(ops: pl.DataFrame) -> pl.DataFrame:
+    return ops.drop([c for c in ops.columns if c in (POS, SAME, FIRST, FINAL, AGAIN, "__skip")])
 
 
 def mirror_frame(keys: pl.DataFrame, action: str) -> pl.DataFrame:
-    """Operations undoing missing keys (`KH`, `KEY` from the state file), as the packer takes
-    them: one a row, numbered from 0, `OP` marking them as mirrored; keys with no undo dropped."""
+    """Operations undoing missing keys (`KH`, `KEY`), as the packer takes them: one a row,
+    numbered from 0, `OP` marking them as undos; keys with no undo dropped."""
     json = mirror_ops(keys.get_column(KEY), action)
     return keys.select(KH, KEY).with_columns(json, pl.lit(0, dtype=pl.UInt64).alias(CH)) \
         .filter(pl.col(JSON).is_not_null()).with_columns(
@@ -116,4 +155,3 @@ def mirror_frame(keys: pl.DataFrame, action: str) -> pl.DataFrame:
             pl.lit(MIRRORED_OP, dtype=pl.Int32).alias(OP),
             pl.col(JSON).str.len_bytes().cast(pl.Int64).alias(NBYTES)) \
         .select(ROW, OP, JSON, NBYTES, KH, CH, KEY)
-

@@ -46,14 +46,21 @@ def with_keys(ops: pl.DataFrame, kinds: Sequence[tuple[str, str, bool]]) -> pl.D
     `CH`; `kinds[i]` is (type, action, is_event) of the mapping's operation i."""
     json = pl.col(JSON)
     if PATH in ops.columns:  # v1: one operation a mapping, its path part of the key
-        key = pl.concat_str(pl.col(PATH), pl.lit("\x1f"), json)
-        kept = pl.lit(None, dtype=pl.String)
+        key, mirrored = pl.concat_str(pl.col(PATH), pl.lit("\x1f"), json), pl.lit(False)
     else:
-        key, kept = _by_op([key_text(json, *k) for k in kinds]), _by_op(
-            [key_text(json, *k) if k[:2] in MIRRORED else pl.lit(None, dtype=pl.String)
-             for k in kinds])
-    return ops.with_columns(key.hash(_KEY_SEED).alias(KH), json.hash(_CONTENT_SEED).alias(CH),
-                            kept.alias(KEY))
+        key = _by_op([key_text(json, *k) for k in kinds])
+        kept = [i for i, k in enumerate(kinds) if k[:2] in MIRRORED]
+        mirrored = pl.lit(len(kept) == len(kinds)) if len(kept) in (0, len(kinds)) else \
+            pl.col(OP).is_in(kept)
+    keyed = ops.with_columns(key.alias(KEY))  # computed once: hashed, and kept where mirrored
+    return keyed.with_columns(key_hash(pl.col(KEY)).alias(KH),
+                              json.hash(_CONTENT_SEED).alias(CH),
+                              pl.when(mirrored).then(pl.col(KEY)).alias(KEY))
+
+
+def key_hash(key: pl.Expr) -> pl.Expr:
+    """`KH` of a key's text (the state keeps texts, not their hashes, beside the hashes)."""
+    return key.hash(_KEY_SEED)
 
 
 def _by_op(exprs: list[pl.Expr]) -> pl.Expr:
