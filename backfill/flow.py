@@ -16,13 +16,13 @@ from typing import Protocol
 
 import polars as pl
 
-from backfill.contract import OP, ROW, Batch, EncodedChunk, Source
+from backfill.contract import ROW, Batch, EncodedChunk, Source
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
 from backfill.mapping.encode import Encoder
 from backfill.sources.files import offset
-from backfill.state.diff import Differ
+from backfill.state.diff import POS, Differ, Verdict
 from backfill.state.keys import with_keys
 from backfill.state.tally import Tally
 
@@ -74,6 +74,9 @@ class Tracker(Protocol):
     def settled(self, input_index: int, rows: list[int] | pl.Series) -> None:
         """Rows done without sending anything: rejected, or with no operation to send."""
 
+    def settled_runs(self, input_index: int, runs: list[tuple[int, int]]) -> None:
+        """The same, as runs of consecutive rows (first, last)."""
+
     def finished_input(self, input_index: int, rows: int) -> None:
         """Every row of this input has been read."""
 
@@ -117,20 +120,23 @@ class Nightly(Protocol):
 
 
 def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
-            nightly: Nightly | None = None) -> tuple[EncodedChunk, list[int]]:
-    """In a pool thread: the chunk's operations (keyed and looked up in the state, with
-    --state), and its rows that have none to send."""
+            nightly: Nightly | None = None
+            ) -> tuple[EncodedChunk, list[int], tuple[Verdict, pl.Series] | None]:
+    """In a pool thread: the chunk's operations, its rows that have none to send, and, with
+    --state, the operations decided against the state (`Differ.lookup`) and the state's
+    positions of the keys of rejected rows."""
     encoded = encoder.encode(frame, name)
-    if nightly is not None:
-        kinds = [(op.type, op.action, op.is_event) for op in encoder.mapping.operations]
-        encoded.ops = nightly.differ.lookup(with_keys(encoded.ops, kinds))
-        if encoded.rejected_ops is not None:
-            encoded.rejected_ops = nightly.differ.lookup(with_keys(encoded.rejected_ops, kinds))
     empty: list[int] = []
     if settle:
         empty = frame.select(ROW).join(encoded.ops.select(pl.col(ROW).unique()), on=ROW,
                                        how="anti").get_column(ROW).to_list()
-    return encoded, empty
+    if nightly is None:
+        return encoded, empty, None
+    kinds = [(op.type, op.action, op.is_event) for op in encoder.mapping.operations]
+    verdict = nightly.differ.lookup(with_keys(encoded.ops, kinds))
+    rejected = pl.Series(POS, [], pl.UInt32) if encoded.rejected_ops is None else \
+        nightly.differ.positions(with_keys(encoded.rejected_ops, kinds))
+    return encoded, empty, (verdict, rejected)
 
 
 def batches(plan: Plan, tally: Tally,
@@ -227,14 +233,14 @@ class _Flow:
             self.tally.reject(r)
         settled = [r.row for r in item.read_rejects]
         if item.encoded is not None:
-            encoded, empty = item.encoded.result()
+            encoded, empty, decided = item.encoded.result()
             for r in encoded.rejects:
                 self.tally.reject(r)
             settled += empty
-            if self.nightly is not None:
-                unchanged = self._diff(encoded)
-                if self.tracker is not None and len(unchanged):
-                    self.tracker.settled(item.index, unchanged)
+            if decided is not None:
+                unchanged = self._diff(encoded, *decided)
+                if self.tracker is not None and unchanged:
+                    self.tracker.settled_runs(item.index, unchanged)
             self.tally.operations(encoded.op_counts)
             self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
                                                 .assemble, self.build))
@@ -245,19 +251,23 @@ class _Flow:
         while len(self.bodies) > self.ahead:
             yield from _counted(self.bodies.popleft().result(), self.tally)
 
-    def _diff(self, encoded: EncodedChunk) -> pl.Series:
-        """Keep the operations to send; the rows left with none are settled."""
+    def _diff(self, encoded: EncodedChunk, verdict: Verdict, rejected: pl.Series
+              ) -> list[tuple[int, int]]:
+        """Keep the operations to send; returns the rows left with none (to settle)."""
         assert self.nightly is not None
         differ = self.nightly.differ
-        if encoded.rejected_ops is not None:
-            differ.mark_present(encoded.rejected_ops)
-        encoded.ops, unchanged, rows = differ.decide(encoded.ops, self.nightly.census)
+        differ.mark_present(rejected)
+        decided = differ.decide(verdict, self.nightly.census)
+        if decided is None:  # a census: nothing is sent
+            encoded.ops, encoded.op_counts = encoded.ops.clear(), Counter()
+            return []
         ops = self.plan.mapping.operations
-        encoded.op_counts = Counter({(ops[i].type, ops[i].action): n for i, n in
-                                     encoded.ops.get_column(OP).value_counts().iter_rows()})
-        self.tally.add(rows_new=rows.new, rows_changed=rows.changed,
-                       rows_unchanged=rows.unchanged)
-        return unchanged
+        encoded.ops = decided.send
+        encoded.op_counts = Counter({(ops[i].type, ops[i].action): n
+                                     for i, n in decided.sent_by_op.items()})
+        self.tally.add(rows_new=decided.counts.new, rows_changed=decided.counts.changed,
+                       rows_unchanged=decided.counts.unchanged)
+        return decided.runs
 
     def mirror(self) -> Iterator[Batch]:
         """With --missing: the operations undoing the keys gone from every input, packed after

@@ -28,6 +28,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
+# The environment as the user's shell gives it: importing polars (in `data`) sets
+# _RJEM_MALLOC_CONF in os.environ, which every child would inherit instead of the CLI's own
+# setting (`cli.tune_polars`), so children would keep freed memory longer than a user's run.
+CLEAN_ENV = dict(os.environ)
 
 import data  # noqa: E402
 
@@ -69,7 +73,7 @@ def measure(name: str, rows: int, cmd: list[str], env: dict | None = None) -> Me
     which is this process's, so it would report the benchmark's own size.)
     """
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**CLEAN_ENV, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = {"VmHWM": 0.0, "RssAnon": 0.0}
 
@@ -242,7 +246,7 @@ def rate_suite(seconds: float, work: Path, rate: int = 200) -> dict:
         subprocess.run([PY, "-m", "backfill", "run", str(mapping), str(path), "--endpoint",
                         emu.url, "--quiet", "--rate", str(rate), "--restart", "--checkpoint",
                         str(work / "rate.cp.json"), "--rejects", str(work / "r.ndjson")],
-                       cwd=ROOT, env={**os.environ, "CUSTOMERIO_SITE_ID": SITE,
+                       cwd=ROOT, env={**CLEAN_ENV, "CUSTOMERIO_SITE_ID": SITE,
                                       "CUSTOMERIO_API_KEY": KEY}, check=True,
                        capture_output=True)
         wall = time.perf_counter() - started

@@ -78,22 +78,33 @@ def test_an_operation_is_skipped_when_its_bytes_are_in_effect():
                    identify("a", "free"),  # the same again: nothing changed since, skipped
                    identify("b", "free"),  # back to free after "pro" tonight: sent
                    identify("c", "free")])  # new: sent
-    kept, unchanged, counts = differ.decide(differ.lookup(tonight))
+    decided = differ.decide(differ.lookup(tonight))
+    kept, unchanged, counts = decided.send, decided.unchanged, decided.counts
+    assert decided.runs == [(0, 0), (2, 2)]
     assert kept.get_column(JSON).to_list() == [identify("b", "pro"), identify("b", "free"),
                                                 identify("c", "free")]
     assert unchanged.to_list() == [0, 2]
     assert (counts.new, counts.changed, counts.unchanged) == (1, 2, 2)
     # the next chunk continues from tonight's last bytes for b
-    kept, _, _ = differ.decide(differ.lookup(ops([identify("b", "free")], [5])))
-    assert kept.height == 0
+    assert differ.decide(differ.lookup(ops([identify("b", "free")], [5]))).send.height == 0
     assert differ.missing().to_list() == []
+
+
+def test_a_key_changed_in_an_earlier_chunk_is_sent_when_it_comes_back():
+    differ = differ_for([identify("a", "free"), identify("b", "free")])
+    chunks = [[identify("b", "pro")], [identify("b", "free"), identify("a", "free")],
+              [identify("b", "free")]]
+    verdicts = [differ.lookup(ops(c, [10 * i + j for j in range(len(c))]))
+                for i, c in enumerate(chunks)]  # in the pool, before any decision
+    sent = [differ.decide(v).send.get_column(JSON).to_list() for v in verdicts]
+    # b went to pro, then back to the state's bytes (sent: pro is in effect), then unchanged
+    assert sent == [[identify("b", "pro")], [identify("b", "free")], []]
 
 
 def test_keys_not_in_tonights_input_are_missing_and_a_census_sends_nothing():
     state = state_of([identify("a", "x"), identify("b", "x"), identify("c", "x")])
     differ = Differ(state)
-    kept, _, _ = differ.decide(differ.lookup(ops([identify("b", "y")])), census=True)
-    assert kept.height == 0
+    assert differ.decide(differ.lookup(ops([identify("b", "y")])), census=True) is None
     missing = state.get_column(KH).gather(differ.missing()).to_list()
     assert sorted(missing) == sorted(ops([identify("a", "x"), identify("c", "x")])
                                      .get_column(KH).to_list())
@@ -103,8 +114,8 @@ def test_keys_not_in_tonights_input_are_missing_and_a_census_sends_nothing():
 
 def test_resend_sends_everything():
     differ = Differ(state_of([identify("a", "x")]), resend=True)
-    kept, _, counts = differ.decide(differ.lookup(ops([identify("a", "x")])))
-    assert kept.height == 1 and counts.changed == 1
+    decided = differ.decide(differ.lookup(ops([identify("a", "x")])))
+    assert decided.send.height == 1 and decided.counts.changed == 1
 
 
 def test_the_state_file_takes_the_last_acknowledgement_and_removes_undone_keys(tmp_path):

@@ -43,6 +43,35 @@ class RowCounts:
     unchanged: int = 0
 
 
+@dataclass
+class Verdict:
+    """A chunk decided in the pool, as if no earlier chunk had held its keys; what `decide`
+    needs is ready, so the flow's thread makes few calls (each may wait for the GIL)."""
+
+    ops: pl.DataFrame  # with POS, SAME, "__skip" (and FIRST, FINAL, AGAIN)
+    counts: RowCounts
+    unchanged: pl.Series  # rows whose operations are all skipped
+    send: pl.DataFrame  # the operations to send, if no earlier chunk changed a skipped key
+    known: pl.Series  # the state's positions of the keys in the chunk
+    skipped: pl.Series  # positions of keys skipped at their first operation in the chunk
+    final: pl.Series  # positions of keys at their last operation in the chunk
+    final_changed: pl.Series  # whether that operation's bytes differ from the state's
+    runs: list[tuple[int, int]]  # `unchanged` as runs of consecutive rows
+    sent_by_op: dict[int, int]  # operations to send, by their index in the mapping
+
+    @classmethod
+    def of(cls, marked: pl.DataFrame) -> Verdict:
+        first = pl.col(FIRST) if FIRST in marked.columns else pl.lit(True)
+        final = marked.filter(pl.col(POS).is_not_null() & (
+            pl.col(FINAL) if FINAL in marked.columns else pl.lit(True)))
+        counts, unchanged = _rows(marked)
+        send = _clean(marked.filter(~pl.col("__skip")))
+        return cls(marked, counts, unchanged, send, marked.get_column(POS).drop_nulls(),
+                   marked.filter(pl.col("__skip") & first).get_column(POS),
+                   final.get_column(POS), ~final.get_column(SAME), runs(unchanged),
+                   dict(send.get_column(OP).value_counts().iter_rows()))
+
+
 class Differ:
     """The state's keys, what tonight has seen of them, and the rule above."""
 
@@ -66,9 +95,22 @@ class Differ:
         self.present = pl.repeat(False, len(self.ch), dtype=pl.Boolean, eager=True)
         self.diverged = self.present.clone()  # tonight's last bytes differ from the state's
 
-    def lookup(self, ops: pl.DataFrame) -> pl.DataFrame:
-        """`ops` (with `KH`, `CH`) with `POS` (null for a new key), `SAME`, and, when a key comes
-        twice in the chunk, `FIRST`, `FINAL` and `AGAIN` (its bytes are those before it)."""
+    def lookup(self, ops: pl.DataFrame) -> Verdict:
+        """In a pool thread: `ops` (with `KH`, `CH`) found in the state, and decided as if no
+        earlier chunk had held their keys (`decide` checks that, in order)."""
+        marked = self._found(ops)
+        skip = pl.col(POS).is_not_null() & (
+            pl.when(pl.col(FIRST)).then(pl.col(SAME)).otherwise(pl.col(AGAIN))
+            if FIRST in marked.columns else pl.col(SAME))
+        marked = marked.with_columns((skip.fill_null(False) & ~pl.lit(self.resend))
+                                     .alias("__skip"))
+        # a skipped key is in the state, its text too: not kept while the chunk waits
+        marked = marked.with_columns(pl.when(~pl.col("__skip")).then(pl.col(KEY)).alias(KEY))
+        return Verdict.of(marked)
+
+    def _found(self, ops: pl.DataFrame) -> pl.DataFrame:
+        """`POS` (null for a new key), `SAME`, and, when a key comes twice in the chunk,
+        `FIRST`, `FINAL` and `AGAIN` (its bytes are those before it)."""
         positions = pl.repeat(None, ops.height, dtype=pl.UInt32, eager=True).alias(POS)
         if len(self.ch) and ops.height:  # Series gathers: through `pl.lit` they cost 5x more
             kh = ops.get_column(KH)
@@ -92,35 +134,34 @@ class Differ:
                 (pl.col(CH) == pl.col(CH).shift(1).over(POS)).fill_null(False).alias(AGAIN))
         return out
 
-    def decide(self, ops: pl.DataFrame, census: bool = False
-               ) -> tuple[pl.DataFrame, pl.Series, RowCounts]:
-        """In data order: the operations to send, the rows left with none (unchanged), and the
-        rows' counts. `census`: only mark what is present (nothing is sent)."""
-        pos = ops.get_column(POS)
-        known = pos.drop_nulls()
+    def decide(self, verdict: Verdict, census: bool = False) -> Verdict | None:
+        """In data order: the verdict that stands (the pool's, unless a key it skipped changed
+        earlier tonight, in another chunk). `census`: only mark what is present (None)."""
         if census:
-            self.present.scatter(known, True)
-            return ops.clear(), pl.Series(ROW, [], pl.Int64), RowCounts()
-        if not len(known) or self.resend:  # nothing to compare: all sent
-            self.present.scatter(known, True)
-            counts, _ = _rows(ops.with_columns(pl.lit(False).alias("__skip")))
-            return _clean(ops), pl.Series(ROW, [], pl.Int64), counts
-        changed_before = (self.present.gather(pos) & self.diverged.gather(pos)).fill_null(False)
-        first_ok = pl.col(SAME) & ~changed_before
-        skip = pl.col(POS).is_not_null() & (
-            pl.when(pl.col(FIRST)).then(first_ok).otherwise(pl.col(AGAIN))
-            if FIRST in ops.columns else first_ok)
-        marked = ops.with_columns(skip.fill_null(False).alias("__skip"))
-        final = marked.filter(pl.col(POS).is_not_null() & (
-            pl.col(FINAL) if FINAL in ops.columns else pl.lit(True)))
-        self.present.scatter(known, True)
-        self.diverged.scatter(final.get_column(POS), ~final.get_column(SAME))
-        counts, unchanged = _rows(marked)
-        return _clean(marked.filter(~pl.col("__skip"))), unchanged, counts
+            self.present.scatter(verdict.known, True)
+            return None
+        if len(verdict.skipped) and (self.present.gather(verdict.skipped)
+                                     & self.diverged.gather(verdict.skipped)).any():
+            verdict = self._history(verdict)
+        self.present.scatter(verdict.known, True)
+        self.diverged.scatter(verdict.final, verdict.final_changed)
+        return verdict
 
-    def mark_present(self, ops: pl.DataFrame) -> None:
+    def _history(self, verdict: Verdict) -> Verdict:
+        """Send again the first operation of a key whose bytes changed in an earlier chunk."""
+        marked, pos = verdict.ops, verdict.ops.get_column(POS)
+        before = (self.present.gather(pos) & self.diverged.gather(pos)).fill_null(False)
+        first = pl.col(FIRST) if FIRST in marked.columns else pl.lit(True)
+        return Verdict.of(marked.with_columns(pl.when(first & before).then(False)
+                                              .otherwise(pl.col("__skip")).alias("__skip")))
+
+    def positions(self, ops: pl.DataFrame) -> pl.Series:
+        """Where these operations' keys are in the state (those that are)."""
+        return self._found(ops).get_column(POS).drop_nulls()
+
+    def mark_present(self, positions: pl.Series) -> None:
         """Keys of rows rejected tonight: still in the input, so never "missing"."""
-        self.present.scatter(ops.get_column(POS).drop_nulls(), True)
+        self.present.scatter(positions, True)
 
     def missing(self) -> pl.Series:
         """Positions of the state's keys that tonight's input did not hold."""
@@ -139,6 +180,17 @@ def _rows(marked: pl.DataFrame) -> tuple[RowCounts, pl.Series]:
     unchanged = marked.filter(pl.col("__skip")).get_column(ROW)
     new = marked.get_column(POS).null_count()
     return RowCounts(new, marked.height - new - len(unchanged), len(unchanged)), unchanged
+
+
+def runs(rows: list[int] | pl.Series) -> list[tuple[int, int]]:
+    """Rows as (first, last) runs of consecutive numbers, computed by polars."""
+    if not len(rows):
+        return []
+    frame = pl.DataFrame({"r": pl.Series(rows, dtype=pl.Int64)}).sort("r")
+    found = frame.group_by((pl.col("r").diff().fill_null(1) != 1).cum_sum().alias("g"),
+                           maintain_order=True).agg(pl.col("r").first().alias("a"),
+                                                    pl.col("r").last().alias("b"))
+    return list(found.select("a", "b").iter_rows())
 
 
 def _clean(ops: pl.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,7 @@ import polars as pl
 
 from backfill.contract import ROW, Batch
 from backfill.state.checkpoint import RowSet
+from backfill.state.diff import runs
 
 
 class RunTracker:
@@ -35,9 +36,11 @@ class RunTracker:
         return (row < rows.watermark) | inside
 
     def settled(self, input_index: int, rows: list[int] | pl.Series) -> None:
-        runs = _runs(rows)
+        self.settled_runs(input_index, runs(rows))
+
+    def settled_runs(self, input_index: int, found: list[tuple[int, int]]) -> None:
         with self.lock:
-            for first, last in runs:
+            for first, last in found:
                 self.done[input_index].add(first, last)
             self.dirty = True
 
@@ -61,15 +64,3 @@ class RunTracker:
     def count(self) -> int:
         with self.lock:
             return sum(d.count() for d in self.done)
-
-
-def _runs(rows: list[int] | pl.Series) -> list[tuple[int, int]]:
-    """Consecutive rows as (first, last) runs, computed by polars (a night of unchanged rows
-    settles millions)."""
-    if not len(rows):
-        return []
-    frame = pl.DataFrame({"r": pl.Series(rows, dtype=pl.Int64)}).sort("r")
-    runs = frame.group_by((pl.col("r").diff().fill_null(1) != 1).cum_sum().alias("g"),
-                          maintain_order=True).agg(pl.col("r").first().alias("a"),
-                                                   pl.col("r").last().alias("b"))
-    return list(runs.select("a", "b").iter_rows())
