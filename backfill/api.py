@@ -103,7 +103,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rejects: str | os.PathLike | None = None, restart: bool = False,
         format: str | None = None, retries: int = RETRIES, quiet: bool = True,
         default_region: str = "us", state: str | os.PathLike | None = None,
-        missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False) -> Report:
+        missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False,
+        event_watermark: bool = False) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
@@ -115,7 +116,9 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     `state`: a nightly job's state file: only rows whose operations differ from those last
     delivered are sent; `missing` (ignore, delete, suppress) undoes the keys gone from the input,
     at most `max_deletes` (a count, or "N%" of the state's keys) or nothing is sent (exit 2);
-    `full` sends everything and rewrites the state. A second run on the same checkpoint or
+    `full` sends everything and rewrites the state; `event_watermark`: events are not kept
+    in the state, only the latest time sent, and an event older than it is not sent. A
+    second run on the same checkpoint or
     state raises `UsageError` at once."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
@@ -138,20 +141,22 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         endpoint=endpoint or api.endpoint, region=region or api.region or default_region,
         rate=rate or api.rate or RATE, concurrency=concurrency or api.concurrency or CONCURRENCY,
         restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries),
-        nightly=_nightly(state, missing, max_deletes, full, NightlyOptions))
+        nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
     report = runner.run(p, opts)
     unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)
     return replace(report, warnings=[*report.warnings, *unkept]) if unkept else report
 
 
 def _nightly(state: str | os.PathLike | None, missing: str, max_deletes: str | int, full: bool,
-             options: type) -> Any:
+             event_watermark: bool, options: type) -> Any:
     if state is None:
-        if full or missing != "ignore":
-            raise UsageError(f"{'--full' if full else '--missing'} needs a state: pass --state "
-                             "PATH (the file that remembers what was delivered)")
+        used = [name for name, on in (("--full", full), ("--missing", missing != "ignore"),
+                                      ("--event-watermark", event_watermark)) if on]
+        if used:
+            raise UsageError(f"{used[0]} needs a state: pass --state PATH (the file that "
+                             "remembers what was delivered)")
         return None
-    return options(os.fspath(state), missing, str(max_deletes), full)
+    return options(os.fspath(state), missing, str(max_deletes), full, event_watermark)
 
 
 def _path(value: str | os.PathLike | None) -> str | None:

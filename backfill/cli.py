@@ -16,6 +16,7 @@ import click
 
 from backfill._version import __version__
 from backfill.errors import BackfillError, Stopped
+from backfill.state.atomic import atomic_write
 
 if TYPE_CHECKING:
     from backfill.state.report import Report
@@ -91,14 +92,15 @@ nightly_options = _options(
     click.option("--state", "state_path", type=click.Path(dir_okay=False),
                  help="Nightly jobs: send only rows whose operations differ from those last "
                  "delivered, and remember tonight's in this file."),
-    click.option("--full", is_flag=True, help="With --state: send everything, rewrite the "
-                 "state."),
+    click.option("--full", is_flag=True, help="With --state: send all, rewrite the state."),
     click.option("--missing", type=click.Choice(["ignore", "delete", "suppress"]),
                  default="ignore", show_default=True, help="With --state: what to do with "
                  "keys delivered before and gone from tonight's input."),
     click.option("--max-deletes", default="1%", show_default=True, metavar="N|N%",
                  help="With --missing: above this many deletes (or share of the state), send "
                  "nothing and exit 2."),
+    click.option("--event-watermark", is_flag=True, help="With --state: send only events at "
+                 "or after the last run's latest event time."),
 )
 resume_options = _options(
     click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
@@ -108,10 +110,9 @@ resume_options = _options(
 
 
 def _finish(report: Report, report_path: str | None) -> None:
-    """Write the JSON report if asked, print the summary, exit with the report's code."""
+    """Write the JSON report if asked (whole or not at all), print the summary, exit."""
     if report_path:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_bytes(report.to_json())
+        atomic_write(report_path, lambda fh: fh.write(report.to_json()))
     click.echo(report.to_text())
     sys.exit(report.exit_code)
 
@@ -175,13 +176,14 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, endpoint: str | 
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
         concurrency: int | None, retries: int, checkpoint_path: str | None, restart: bool,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
-        rejects_path: str | None, report_path: str | None, quiet: bool) -> None:
+        event_watermark: bool, rejects_path: str | None, report_path: str | None,
+        quiet: bool) -> None:
     """Send INPUT files to the Track API as MAPPING says; resumable after any stop.
 
     Exit code 0 when every row was delivered, 1 when some rows or operations were rejected (see
-    the rejects file), 2 for a usage, mapping or input error found before sending, 3 when the
-    run stopped early (credentials refused, retries exhausted, interrupted): the checkpoint is
-    saved and the same command resumes.
+    the rejects file), 2 for a usage, mapping or input error found before sending (or another
+    run holding the checkpoint), 3 when the run stopped early (credentials refused, retries
+    exhausted, interrupted): the checkpoint is saved and the same command resumes.
 
     \b
     Examples:
@@ -198,7 +200,8 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, endpoint: str | 
                          endpoint=endpoint, region=region, rate=rate, concurrency=concurrency,
                          checkpoint=checkpoint_path, rejects=rejects_path, restart=restart,
                          format=fmt, retries=retries, quiet=quiet, default_region="auto",
-                         state=state_path, missing=missing, max_deletes=max_deletes, full=full)
+                         state=state_path, missing=missing, max_deletes=max_deletes, full=full,
+                         event_watermark=event_watermark)
     except Stopped as exc:
         click.echo(f"stopped: {exc}", err=True)
         where = f"the checkpoint is saved in {exc.checkpoint}; " if exc.checkpoint else ""
@@ -243,8 +246,7 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
     """
     from backfill.state.status import status as describe
 
-    for path in paths:
-        click.echo(describe(path, as_json))
+    click.echo("\n".join(describe(path, as_json) for path in paths))
 
 
 @cli.command()
@@ -272,8 +274,7 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
 @click.option("--seed", type=int, default=None, help="Seed of the fault injection.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
               help="Serve HTTPS with this certificate (PEM; clients that speak only https).")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
-              help="The certificate's private key (PEM).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Its key (PEM).")
 def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: str,
              api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
              drop_rate: float, lost_answer_rate: float, latency_ms: str, max_body: int,
@@ -314,9 +315,8 @@ def tune_polars() -> None:
     """Settings that polars reads when it loads; a value the user set is kept. The command line
     sets them; the library does not (`import backfill` changes nothing in the process).
 
-    - polars allocates with jemalloc, which keeps freed pages for 10 s by default. Giving them
-      back within 200 ms lowers the peak RSS of `validate` on 1M rows from about 317 MB to 285 MB
-      (`run`: 392 -> 344 MB) at the same speed (BENCHMARKS.md).
+    - polars' jemalloc keeps freed pages for 10 s by default; giving them back within 200 ms
+      lowers the peak RSS of `validate` (1M rows) from 317 to 285 MB, of `run` from 392 to 344.
     - The flow runs its own threads, one a core, each calling polars on one chunk; polars' own
       pool split every small operation over the cores again, which cost more than it gave: with
       one polars thread, `validate` on 1M rows takes about 2.1 CPU-s instead of 2.4 on 2 cores and

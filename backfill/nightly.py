@@ -33,6 +33,7 @@ class NightlyOptions:
     missing: str = "ignore"
     max_deletes: str = "1%"  # N, or N% of the state's keys
     full: bool = False
+    event_watermark: bool = False  # events by time instead of by key
 
 
 def deletes_allowed(limit: str, keys: int) -> int:
@@ -71,7 +72,16 @@ class Nightly:
                 tally.warn(f"{opts.path} was written by another version of polars, whose hashes "
                            "differ: every row is sent again, once")
                 resend = True
-        self.differ = Differ(state, resend)
+        events = None
+        if opts.event_watermark:
+            events = [i for i, op in enumerate(mapping.operations) if op.is_event]
+            if not events:
+                raise UsageError("--event-watermark: the mapping has no events")
+            if any(mapping.operations[i].timestamp is None for i in events):
+                tally.warn("--event-watermark: events without a timestamp in the mapping are "
+                           "sent every night")
+        self.watermark = self.info.event_watermark if self.info is not None else None
+        self.differ = Differ(state, resend, events, self.watermark)
         self.census = False
         self.mirror_allowed = True
         self.journal = store.Journal(opts.path)
@@ -136,6 +146,7 @@ class Nightly:
         if refused:
             keep = pl.Series([i not in refused for i in range(keys.height)])
             keys = keys.filter(keep)
+        keys = keys.filter(pl.col(KH).is_not_null())  # events under --event-watermark
         with self._lock:
             self.journal.add(keys)
 
@@ -146,13 +157,15 @@ class Nightly:
     def commit(self, counts: dict[str, int]) -> int:
         """A finished run: the state becomes last night's plus tonight's acknowledgements."""
         self.flush()
+        latest = [t for t in (self.watermark, self.differ.latest_event) if t is not None]
         self.differ = None  # type: ignore[assignment]  # its 10M-key arrays, before the new ones
         entries = store.read_journal(self.opts.path)
         if entries is None:
             entries = pl.DataFrame(schema=store.JOURNAL_SCHEMA)
         old = store.hashes(self.opts.path) if self.info is not None else \
             pl.DataFrame(schema=store.HASHES)
-        info = store.StateInfo(mapping=self.digest, canary=canary(), last_run=counts)
+        info = store.StateInfo(mapping=self.digest, canary=canary(), last_run=counts,
+                               event_watermark=max(latest) if latest else None)
         keys = store.write(self.opts.path, store.apply(old, entries), entries, info)
         store.discard_journal(self.opts.path)
         return keys

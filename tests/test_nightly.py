@@ -196,3 +196,52 @@ def test_a_second_run_on_the_same_checkpoint_exits_2_naming_the_first(tmp_path):
         emu.stop()
     assert store.operations >= sent
     assert max(stored(store).values()) == 1  # had the second sent, rows would be twice
+
+
+EVENTS = """\
+version: 1
+operations:
+  - type: person
+    action: event
+    identifiers: {id: user_id}
+    name: name
+    timestamp: at
+"""
+
+
+def test_the_event_watermark_sends_events_from_the_last_runs_latest_time(job):
+    emu, store, folder = job
+    write(folder / "events.yaml", EVENTS)
+
+    def events_night(times, **options):
+        data = write(folder / "events.ndjson", "".join(
+            orjson.dumps({"user_id": f"u{t % 7}", "name": "seen", "at": t}).decode() + "\n"
+            for t in times))
+        return backfill.run(folder / "events.yaml", [data], site_id=SITE, api_key=KEY,
+                            endpoint=emu.url, state=folder / "events.state",
+                            event_watermark=True, **options)
+
+    first = events_night(range(1_700_000_000, 1_700_000_100))
+    assert first.operations_delivered == 100
+    info = state_store.read_info(folder / "events.state")
+    assert info is not None and info.keys == 0 and info.event_watermark == 1_700_000_099
+    second = events_night(range(1_700_000_050, 1_700_000_150))  # half of it sent before
+    assert second.operations_delivered == 51  # from the watermark itself, inclusive
+    assert (second.rows_new, second.rows_unchanged) == (51, 49)
+    assert state_store.read_info(folder / "events.state").event_watermark == 1_700_000_149
+    with pytest.raises(UsageError, match="needs a state"):
+        backfill.run(folder / "events.yaml", [folder / "events.ndjson"], site_id=SITE,
+                     api_key=KEY, endpoint=emu.url, event_watermark=True)
+
+
+def test_without_the_watermark_events_are_keyed_by_their_bytes(job):
+    emu, store, folder = job
+    write(folder / "events.yaml", EVENTS)
+    lines = [orjson.dumps({"user_id": "u1", "name": "seen", "at": 1_700_000_000 + t}).decode()
+             for t in range(30)]
+    run = lambda text: backfill.run(  # noqa: E731
+        folder / "events.yaml", [write(folder / "e.ndjson", text)], site_id=SITE, api_key=KEY,
+        endpoint=emu.url, state=folder / "e.state")
+    assert run("\n".join(lines[:20]) + "\n").operations_delivered == 20
+    late = run("\n".join([lines[25], *lines[:20], lines[29]]) + "\n")  # out of order, two new
+    assert late.operations_delivered == 2 and late.rows_unchanged == 20

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from backfill.contract import JSON, NBYTES, OP, ROW
-from backfill.state.keys import CH, KEY, KH, mirror_ops
+from backfill.state.keys import CH, KEY, KH, event_time, mirror_ops
 from backfill.state.store import MIRRORED_OP
 
 POS = "__pos"  # an operation's key's index in the state (null: a new key)
 SAME = "__same"  # its bytes are the state's
 FIRST, FINAL, AGAIN = "__first", "__final", "__again"  # within a chunk, per key
+TIME = "__time"  # --event-watermark: an event's time
 _BITS = 22
 _SHIFT = 2 ** (64 - _BITS)
 _LOW = 2 ** 32
@@ -58,6 +59,7 @@ class Verdict:
     final_changed: pl.Series  # whether that operation's bytes differ from the state's
     runs: list[tuple[int, int]]  # `unchanged` as runs of consecutive rows
     sent_by_op: dict[int, int]  # operations to send, by their index in the mapping
+    latest_event: int | None  # --event-watermark: the latest time of an event to send
 
     @classmethod
     def of(cls, marked: pl.DataFrame) -> Verdict:
@@ -65,21 +67,28 @@ class Verdict:
         final = marked.filter(pl.col(POS).is_not_null() & (
             pl.col(FINAL) if FINAL in marked.columns else pl.lit(True)))
         counts, unchanged = _rows(marked)
-        send = _clean(marked.filter(~pl.col("__skip")))
+        sending = marked.filter(~pl.col("__skip"))
+        latest = sending.get_column(TIME).max() if TIME in sending.columns else None
+        send = _clean(sending)
         return cls(marked, counts, unchanged, send, marked.get_column(POS).drop_nulls(),
                    marked.filter(pl.col("__skip") & first).get_column(POS),
                    final.get_column(POS), ~final.get_column(SAME), runs(unchanged),
-                   dict(send.get_column(OP).value_counts().iter_rows()))
+                   dict(send.get_column(OP).value_counts().iter_rows()), latest)
 
 
 class Differ:
     """The state's keys, what tonight has seen of them, and the rule above."""
 
-    def __init__(self, state: pl.DataFrame, resend: bool = False):
+    def __init__(self, state: pl.DataFrame, resend: bool = False,
+                 events: list[int] | None = None, watermark: int | None = None):
         kh = state.get_column(KH)
         self.low = (kh % _LOW).cast(pl.UInt32).rechunk()
         self.ch = state.get_column(CH).rechunk()
         self.resend = resend  # a changed mapping, `--full`: everything is sent
+        # --event-watermark: these mapping operations are not keyed; an event is sent when its
+        # time is at or after the watermark (the latest event time of the last finished run)
+        self.events, self.watermark = events, watermark
+        self.latest_event: int | None = None  # tonight's latest event time sent
         buckets = (kh // _SHIFT).cast(pl.UInt32).rle()
         starts = pl.zeros(2 ** _BITS + 1, dtype=pl.UInt32, eager=True)
         starts.scatter(buckets.struct.field("value") + 1,
@@ -98,10 +107,16 @@ class Differ:
     def lookup(self, ops: pl.DataFrame) -> Verdict:
         """In a pool thread: `ops` (with `KH`, `CH`) found in the state, and decided as if no
         earlier chunk had held their keys (`decide` checks that, in order)."""
+        if self.events:
+            event = pl.col(OP).is_in(self.events)
+            ops = ops.with_columns(pl.when(event).then(event_time(pl.col(JSON))).alias(TIME),
+                                   pl.when(~event).then(pl.col(KH)).alias(KH))
         marked = self._found(ops)
         skip = pl.col(POS).is_not_null() & (
             pl.when(pl.col(FIRST)).then(pl.col(SAME)).otherwise(pl.col(AGAIN))
             if FIRST in marked.columns else pl.col(SAME))
+        if self.events and self.watermark is not None:
+            skip = skip | (pl.col(TIME) < self.watermark).fill_null(False)
         marked = marked.with_columns((skip.fill_null(False) & ~pl.lit(self.resend))
                                      .alias("__skip"))
         # a skipped key is in the state, its text too: not kept while the chunk waits
@@ -145,6 +160,9 @@ class Differ:
             verdict = self._history(verdict)
         self.present.scatter(verdict.known, True)
         self.diverged.scatter(verdict.final, verdict.final_changed)
+        if verdict.latest_event is not None:
+            self.latest_event = max(self.latest_event or verdict.latest_event,
+                                    verdict.latest_event)
         return verdict
 
     def _history(self, verdict: Verdict) -> Verdict:
@@ -175,10 +193,10 @@ def _rows(marked: pl.DataFrame) -> tuple[RowCounts, pl.Series]:
             pl.len().alias("n"), pl.col(POS).is_not_null().sum().alias("f"),
             pl.col("__skip").sum().alias("s"))
         unchanged = rows.filter(pl.col("s") == pl.col("n")).get_column(ROW)
-        new = rows.filter(pl.col("f") == 0).height
+        new = rows.filter((pl.col("f") == 0) & (pl.col("s") < pl.col("n"))).height
         return RowCounts(new, rows.height - new - len(unchanged), len(unchanged)), unchanged
     unchanged = marked.filter(pl.col("__skip")).get_column(ROW)
-    new = marked.get_column(POS).null_count()
+    new = marked.filter(pl.col(POS).is_null() & ~pl.col("__skip")).height
     return RowCounts(new, marked.height - new - len(unchanged), len(unchanged)), unchanged
 
 
@@ -194,7 +212,8 @@ def runs(rows: list[int] | pl.Series) -> list[tuple[int, int]]:
 
 
 def _clean(ops: pl.DataFrame) -> pl.DataFrame:
-    return ops.drop([c for c in ops.columns if c in (POS, SAME, FIRST, FINAL, AGAIN, "__skip")])
+    return ops.drop([c for c in ops.columns
+                     if c in (POS, SAME, FIRST, FINAL, AGAIN, TIME, "__skip")])
 
 
 def mirror_frame(keys: pl.DataFrame, action: str) -> pl.DataFrame:

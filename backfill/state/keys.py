@@ -72,6 +72,16 @@ def _by_op(exprs: list[pl.Expr]) -> pl.Expr:
     return out
 
 
+_EVENT_TIME = (r'"action":"(?:event|page|screen)",(?:"id":"[0-9A-Z]*",)?'
+               r'(?:"name":"(?:[^"\\]|\\.)*",)?"timestamp":(-?\d+)')
+
+
+def event_time(json: pl.Expr) -> pl.Expr:
+    """An event's own `timestamp` (Unix seconds; null when it has none): the member right
+    after its action, id and name, never one among its attributes."""
+    return json.str.extract(_EVENT_TIME, 1).cast(pl.Int64)
+
+
 def canary() -> int:
     """The hash of a fixed text: differs when polars' hash does."""
     return int(pl.Series(["backfill state canary"]).hash(_KEY_SEED)[0])

@@ -47,6 +47,7 @@ class StateInfo:
     updated: str = ""
     last_run: dict[str, Any] = field(default_factory=dict)  # the report's counts
     version: int = VERSION
+    event_watermark: int | None = None  # --event-watermark: the latest event time sent
 
 
 def journal_dir(path: str | os.PathLike) -> Path:
