@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -57,21 +58,25 @@ def deletes_allowed(limit: str, keys: int) -> int:
 class Nightly:
     """What `flow.batches` and `runner` ask of an incremental run (`flow.Nightly`)."""
 
-    def __init__(self, opts: NightlyOptions, mapping: Mapping, digest: str, tally: Tally):
+    def __init__(self, opts: NightlyOptions, mapping: Mapping, digest: str, tally: Tally,
+                 say: Callable[[str], object] | None = None):
         if opts.missing not in MISSING:
             raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")
         self.opts, self.tally, self.digest = opts, tally, digest
         state, self.info = store.load(opts.path, store.StateInfo(mapping=digest, canary=canary()))
         resend = opts.full and self.info is not None
+        why = None
         if self.info is not None and not opts.full:
             if self.info.mapping != digest:
-                tally.warn(f"the mapping changed since {opts.path} was written: every row is "
-                           f"sent again ({self.info.keys:,} keys)")
-                resend = True
+                why = f"the mapping changed since {opts.path} was written"
             elif self.info.canary != canary():
-                tally.warn(f"{opts.path} was written by another version of polars, whose hashes "
-                           "differ: every row is sent again, once")
-                resend = True
+                why = f"{opts.path} was written by another version of polars (other hashes)"
+        if why:  # said before the run starts: it may take hours
+            resend = True
+            text = f"{why}: every row is sent again ({self.info.keys:,} keys held)"
+            tally.warn(text)
+            if say is not None:
+                say(text)
         events = None
         if opts.event_watermark:
             events = [i for i, op in enumerate(mapping.operations) if op.is_event]

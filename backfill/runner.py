@@ -56,8 +56,8 @@ class RunOptions:
 
 
 def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, list[str]]:
-    """The checkpoint this run continues (resumed=True) or starts, and what to warn about;
-    refuses a changed input."""
+    """The checkpoint this run continues (resumed=True) or starts, and notes on where a finished
+    run's files were kept; refuses a changed input."""
     fps = [source.fingerprint() for source in plan.sources]
     digest = mapping_hash(plan.mapping.text)
     existing = None if opts.restart or opts.checkpoint is None else load(opts.checkpoint)
@@ -95,10 +95,10 @@ def run(plan: Plan, opts: RunOptions) -> Report:
 
 def _run(plan: Plan, opts: RunOptions) -> Report:
     started = time.monotonic()
-    checkpoint, resumed, warnings = prepare_checkpoint(plan, opts)
+    checkpoint, resumed, notes = prepare_checkpoint(plan, opts)
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
-        tally.warn(*warnings)
+        tally.note(*notes)
         nightly = _nightly(plan, opts, tally)
         if resumed:
             tally.carry(checkpoint.counters)
@@ -132,7 +132,8 @@ def _nightly(plan: Plan, opts: RunOptions, tally: Tally) -> Nightly | None:
     """With --state: the state loaded; with --missing, the census pass and the breaker."""
     if opts.nightly is None:
         return None
-    nightly = Nightly(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally)
+    say = None if opts.quiet else lambda text: print(f"note: {text}", file=sys.stderr)
+    nightly = Nightly(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally, say)
     if nightly.mirrors:
         counts = Tally()
         nightly.census = True

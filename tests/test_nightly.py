@@ -12,10 +12,12 @@ from collections import Counter
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from conftest import ROOT, write
 from emulated import KEY, SITE, start, stored
 
 import backfill
+from backfill.cli import cli
 from backfill.emulator import Faults
 from backfill.errors import UsageError
 from backfill.state import store as state_store
@@ -245,3 +247,21 @@ def test_without_the_watermark_events_are_keyed_by_their_bytes(job):
     assert run("\n".join(lines[:20]) + "\n").operations_delivered == 20
     late = run("\n".join([lines[25], *lines[:20], lines[29]]) + "\n")  # out of order, two new
     assert late.operations_delivered == 2 and late.rows_unchanged == 20
+
+
+def test_each_nights_rejects_are_kept_with_its_date_and_said_first(job):
+    from emulated import run as cli_run
+
+    emu, store, folder = job
+    data = write(folder / "people.csv", people(range(5)) + ",no-id@example.com,free\n")
+    for _ in range(2):
+        result = cli_run(emu, folder / "people.yaml", [data], "--state", folder / "people.state")
+        assert result.exit_code == 1, result.output
+    kept = sorted(folder.glob("people.csv.rejects.*.ndjson"))
+    assert len(kept) == 1 and (folder / "people.csv.rejects.ndjson").exists()
+    assert kept[0].read_bytes() == (folder / "people.csv.rejects.ndjson").read_bytes()
+    lines = result.output.splitlines()
+    assert lines[0].startswith("note: ") and lines[1].startswith("note: its rejects")
+    assert str(kept[0].name) in lines[1] and "rows read" in lines[2]
+    status = CliRunner().invoke(cli, ["status", str(folder / "people.state")])
+    assert "nightly state of 5 keys" in status.output and "5 unchanged" in status.output

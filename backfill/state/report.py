@@ -46,6 +46,7 @@ class Report:
     rejects_by_stage: dict[str, int] = field(default_factory=dict)
     rejects: list[dict[str, Any]] = field(default_factory=list)  # by reason, with examples
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # where earlier runs' files were kept
     rejects_path: str | None = None
     resumed: bool = False
     state: str | None = None  # with --state: the state's path, and the figures below
@@ -88,6 +89,7 @@ class Report:
             "rejects": self.rejects,
             "rejects_file": self.rejects_path,
             "warnings": self.warnings,
+            "notes": self.notes,
             "resumed": self.resumed,
             **({"state": self.state, "rows_new": self.rows_new,
                 "rows_changed": self.rows_changed, "rows_unchanged": self.rows_unchanged,
@@ -99,7 +101,7 @@ class Report:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
 
     def to_text(self) -> str:
-        lines = []
+        lines = [f"note: {n}" for n in self.notes]  # before the summary, as they happened
         verb = "validated (nothing sent)" if self.mode == "validate" else "imported"
         lines.append(f"{self.rows_read:,} rows read, {verb} in {self.elapsed_s:.1f} s")
         if self.rows_skipped:

@@ -35,6 +35,7 @@ class Tally:
         self._by_stage: Counter = Counter()
         self._reasons: dict[tuple[str, str], list] = {}
         self._warnings: list[str] = []
+        self._notes: list[str] = []
         self._rejects = rejects
 
     def add(self, **counts: int) -> None:
@@ -52,6 +53,11 @@ class Tally:
     def warn(self, *texts: str) -> None:
         with self._lock:
             self._warnings.extend(texts)
+
+    def note(self, *texts: str) -> None:
+        """Not a problem: where things went (a finished run's checkpoint and rejects kept)."""
+        with self._lock:
+            self._notes.extend(texts)
 
     def reject(self, reject: Reject) -> None:
         """Write a reject to the file and count it: a row (stages read, mapping, limits) or an
@@ -95,7 +101,8 @@ class Tally:
                        for (stage, kind), (count, examples) in items]
             return Report(**{**fields, **self._counts, "operations_by_type": dict(self._by_type),
                              "rejects_by_stage": dict(self._by_stage), "rejects": summary,
-                             "warnings": [*fields.get("warnings", []), *self._warnings]})
+                             "warnings": [*fields.get("warnings", []), *self._warnings],
+                             "notes": list(self._notes)})
 
 
 # What continues from run to run: what reached the API, and what was rejected. Packing figures
