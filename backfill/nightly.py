@@ -88,7 +88,8 @@ class Nightly:
         self.watermark = self.info.event_watermark if self.info is not None else None
         self.differ = Differ(state, resend, events, self.watermark)
         self.census = False
-        self.mirror_allowed = True
+        self.undo: pl.DataFrame | None = None  # the keys to undo, decided by the census
+        self.missing_count: int | None = None
         self.journal = store.Journal(opts.path)
         self._lock = threading.Lock()
 
@@ -100,6 +101,7 @@ class Nightly:
         """After the census pass: how many operations `--missing` would send; exit 2 above
         `--max-deletes`; none at all for an empty input or one with unreadable rows."""
         would = self._undo_keys()
+        self.missing_count = len(self.differ.missing())
         if not would.height:
             return 0
         if rows_read == 0 or read_rejects:
@@ -107,7 +109,6 @@ class Nightly:
                 f"{read_rejects:,} rows could not be read, so their keys are unknown"
             self.tally.warn(f"--missing {self.opts.missing}: {would.height:,} keys are gone from "
                             f"the input, but {why}: nothing is deleted tonight")
-            self.mirror_allowed = False
             return 0
         allowed = deletes_allowed(self.opts.max_deletes, len(self.differ))
         if would.height > allowed:
@@ -118,6 +119,7 @@ class Nightly:
                 f"--max-deletes {self.opts.max_deletes} ({allowed:,}). Nothing was sent. If "
                 f"the input is complete and this is intended, run again with --max-deletes "
                 f"{would.height} (or a larger share)")
+        self.undo = would  # from the census, which read every row (a resume skips some after)
         return would.height
 
     def _undo_keys(self) -> pl.DataFrame:
@@ -131,9 +133,9 @@ class Nightly:
         return found.join(undo.select(KH), on=KH, how="semi")
 
     def mirrored(self) -> pl.DataFrame | None:
-        if self.census or not self.mirrors or not self.mirror_allowed:
+        if self.census or self.undo is None:
             return None
-        ops = mirror_frame(self._undo_keys(), self.opts.missing)
+        ops = mirror_frame(self.undo, self.opts.missing)
         json = ops.get_column("json")
         self.tally.operations(Counter(zip(json.str.extract(r'^\{"type":"(\w+)"', 1).to_list(),
                                           json.str.extract(r'"action":"(\w+)"', 1).to_list(),
@@ -141,6 +143,10 @@ class Nightly:
         return ops
 
     def keys_missing(self, complete: bool) -> int | None:
+        """Keys of the state the input lacks: known from a census, or from a run that read
+        every row itself."""
+        if self.missing_count is not None:
+            return self.missing_count
         return len(self.differ.missing()) if complete else None
 
     def accepted(self, batch: Batch, refused: set[int]) -> None:

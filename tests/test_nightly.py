@@ -150,31 +150,38 @@ def command(emu, folder, *extra):
 def test_kill_9_in_night_2_then_resume_loses_nothing_and_night_3_sends_nothing(tmp_path):
     write(tmp_path / "people.yaml", MAPPING)
     emu, store = start(tmp_path, faults=Faults(latency_ms=(20, 60), seed=3))
+    mirror = ["--missing", "delete"]
     try:
         write(tmp_path / "people.csv", people(range(20_000)))
         assert subprocess.run(command(emu, tmp_path), env=ENV, cwd=ROOT).returncode == 0
-        ids = range(0, 30_000)  # night 2: 10,000 new rows, and every fifth row changed
+        ids = range(100, 30_000)  # night 2: u0-u99 gone, 10,000 new, every fifth row changed
         write(tmp_path / "people.csv", people(ids, lambda i: "pro" if i % 5 == 0 else "free"))
-        proc = subprocess.Popen(command(emu, tmp_path), env=ENV, cwd=ROOT,
+        proc = subprocess.Popen(command(emu, tmp_path, *mirror), env=ENV, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(3.5)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-        resumed = subprocess.run(command(emu, tmp_path), env=ENV, cwd=ROOT,
+        assert store.operations > 20_000  # some of night 2 was delivered before the kill
+        resumed = subprocess.run(command(emu, tmp_path, *mirror), env=ENV, cwd=ROOT,
                                  capture_output=True, text=True)
         assert resumed.returncode == 0, resumed.stderr
-        third = subprocess.run([*command(emu, tmp_path), "--report", str(tmp_path / "r.json")],
+        third = subprocess.run([*command(emu, tmp_path, *mirror), "--report",
+                                str(tmp_path / "r.json")],
                                env=ENV, cwd=ROOT, capture_output=True, text=True)
         assert third.returncode == 0, third.stderr
     finally:
         emu.stop()
     report = orjson.loads((tmp_path / "r.json").read_bytes())
-    assert report["requests"] == 0 and report["rows_unchanged"] == 30_000
+    assert report["requests"] == 0 and report["rows_unchanged"] == len(ids)
+    assert report["keys_missing"] == 0
     got = stored(store)
     want = {identify(i, "pro" if i % 5 == 0 else "free") for i in ids}
     assert want <= set(got)  # every change delivered
-    assert set(got) - want == {identify(i) for i in range(0, 20_000, 5)}  # night 1's only
+    deletes = {op for op in got if b'"delete"' in op}
+    assert deletes == {deleted(i) for i in range(100)}  # exactly the keys gone, never others
+    assert set(got) - want - deletes == {identify(i) for i in range(0, 20_000, 5)} | {
+        identify(i) for i in range(100)}  # night 1's only
 
 
 @pytest.mark.slow
