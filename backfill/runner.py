@@ -137,13 +137,21 @@ def _nightly(plan: Plan, opts: RunOptions, tally: Tally) -> Nightly | None:
     if nightly.mirrors:
         counts = Tally()
         nightly.census = True
-        for _ in batches(plan, counts, build=False, nightly=nightly):
-            pass
+        if say is not None:
+            say(f"--missing {opts.nightly.missing}: reading the input once for its keys, "
+                "before anything is sent")
+        with progress(plan.size(), opts.quiet, plan.unit) as bar:
+            for _ in batches(plan, counts, _moved(bar), build=False, nightly=nightly):
+                pass
         nightly.census = False
         nightly.check_deletes(counts.get("rows_read"), counts.report().rejects_by_stage
                               .get("read", 0))
         nightly.differ.restart()
     return nightly
+
+
+def _moved(bar: tqdm) -> Callable[[int], None]:
+    return lambda done: bar.update(done - bar.n)
 
 
 def _save(path: str | None, checkpoint: Checkpoint, tally: Tally) -> None:
@@ -230,12 +238,11 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: tqdm, stop: thr
              failures: list[BaseException], loop: asyncio.AbstractEventLoop,
              queue: asyncio.Queue, workers: int, nightly: Nightly | None) -> None:
     """The reader thread: the flow's bodies into the queue, then one end mark a worker."""
-    def moved(done: int) -> None:
-        bar.update(done - bar.n)
-
     try:
-        for batch in batches(plan, tally, moved, tracker, stop, ahead=1 if nightly is None else 2,
-                             nightly=nightly):
+        # ahead: 1 when every row is sent (the queue of bodies runs ahead); with --state most
+        # rows are not, and the encoders need the depth (2: 17.9 s against 18.8 on 10M rows)
+        ahead = 1 if nightly is None else 2
+        for batch in batches(plan, tally, _moved(bar), tracker, stop, ahead, nightly=nightly):
             if not _put(loop, queue, batch, stop):
                 return
     except BaseException as exc:  # handed to the event loop, raised there

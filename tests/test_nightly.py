@@ -272,3 +272,18 @@ def test_each_nights_rejects_are_kept_with_its_date_and_said_first(job):
     assert str(kept[0].name) in lines[1] and "rows read" in lines[2]
     status = CliRunner().invoke(cli, ["status", str(folder / "people.state")])
     assert "nightly state of 5 keys" in status.output and "5 unchanged" in status.output
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
+def test_every_shipped_mapping_sends_nothing_the_second_night(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the configs name their sample files from the project's root
+    emu, store = start(tmp_path)
+    try:
+        nights = [backfill.run(ROOT / "configs" / config, site_id=SITE, api_key=KEY,
+                               endpoint=emu.url, state=tmp_path / "s.state",
+                               checkpoint=tmp_path / "c.json", rejects=tmp_path / "r.ndjson")
+                  for _ in range(2)]
+    finally:
+        emu.stop()
+    assert nights[0].operations_delivered > 0 and nights[0].rows_new > 0
+    assert nights[1].requests == 0 and nights[1].rows_unchanged == nights[0].rows_new
