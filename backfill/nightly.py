@@ -63,6 +63,7 @@ class Nightly:
         if opts.missing not in MISSING:
             raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")
         self.opts, self.tally, self.digest = opts, tally, digest
+        store.check_writable(opts.path)
         state, self.info = store.load(opts.path, store.StateInfo(mapping=digest, canary=canary()))
         resend = opts.full and self.info is not None
         why = None

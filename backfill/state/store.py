@@ -50,6 +50,21 @@ class StateInfo:
     event_watermark: int | None = None  # --event-watermark: the latest event time sent
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Before anything is sent: the state's folder takes new files (a read-only folder would
+    otherwise fail at the first journal save, with operations delivered and not recorded)."""
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".{Path(path).name}.probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--state {path}: its folder cannot be written ({exc.strerror}); "
+                         "choose a writable folder (the state, its journal and key texts "
+                         "live there); nothing was sent") from None
+
+
 def journal_dir(path: str | os.PathLike) -> Path:
     return Path(f"{os.fspath(path)}.journal")
 
