@@ -65,19 +65,25 @@ class Nightly:
         self.opts, self.tally, self.digest = opts, tally, digest
         store.check_writable(opts.path)
         state, self.info = store.load(opts.path, store.StateInfo(mapping=digest, canary=canary()))
-        resend = opts.full and self.info is not None
         why = None
-        if self.info is not None and not opts.full:
+        if self.info is not None:
             if self.info.mapping != digest:
                 why = f"the mapping changed since {opts.path} was written"
             elif self.info.canary != canary():
                 why = f"{opts.path} was written by another version of polars (other hashes)"
+        # a changed mapping may name the same people by other keys, other hashes match nothing:
+        # last night's keys are not compared, not undone, and not kept (tonight's are)
+        self.rebuild = why is not None or opts.full
         if why:  # said before the run starts: it may take hours
-            resend = True
-            text = f"{why}: every row is sent again ({self.info.keys:,} keys held)"
+            state = pl.DataFrame(schema=store.HASHES)
+            text = (f"{why}: every row is sent again, the state is rebuilt from tonight's "
+                    f"rows ({self.info.keys:,} keys were held)"
+                    + (f", and --missing {opts.missing} waits for the next night"
+                       if opts.missing != "ignore" else ""))
             tally.warn(text)
             if say is not None:
                 say(text)
+        self.comparable = why is None
         events = None
         if opts.event_watermark:
             events = [i for i, op in enumerate(mapping.operations) if op.is_event]
@@ -87,7 +93,7 @@ class Nightly:
                 tally.warn("--event-watermark: events without a timestamp in the mapping are "
                            "sent every night")
         self.watermark = self.info.event_watermark if self.info is not None else None
-        self.differ = Differ(state, resend, events, self.watermark)
+        self.differ = Differ(state, opts.full, events, self.watermark)
         self.census = False
         self.undo: pl.DataFrame | None = None  # the keys to undo, decided by the census
         self.missing_count: int | None = None
@@ -96,7 +102,7 @@ class Nightly:
 
     @property
     def mirrors(self) -> bool:
-        return self.opts.missing != "ignore"
+        return self.opts.missing != "ignore" and self.comparable
 
     def check_deletes(self, rows_read: int, read_rejects: int) -> int:
         """After the census pass: how many operations `--missing` would send; exit 2 above
@@ -148,7 +154,7 @@ class Nightly:
         every row itself."""
         if self.missing_count is not None:
             return self.missing_count
-        return len(self.differ.missing()) if complete else None
+        return len(self.differ.missing()) if complete and self.comparable else None
 
     def accepted(self, batch: Batch, refused: set[int]) -> None:
         """The API took this body: journal its operations but the refused ones."""
@@ -174,8 +180,8 @@ class Nightly:
         entries = store.read_journal(self.opts.path)
         if entries is None:
             entries = pl.DataFrame(schema=store.JOURNAL_SCHEMA)
-        old = store.hashes(self.opts.path) if self.info is not None else \
-            pl.DataFrame(schema=store.HASHES)
+        old = store.hashes(self.opts.path) if self.info is not None and not self.rebuild \
+            else pl.DataFrame(schema=store.HASHES)
         info = store.StateInfo(mapping=self.digest, canary=canary(), last_run=counts,
                                event_watermark=max(latest) if latest else None)
         keys = store.write(self.opts.path, store.apply(old, entries), entries, info)

@@ -97,10 +97,14 @@ def test_a_changed_mapping_or_full_sends_everything_again(job):
     full = night(emu, folder, people(range(50)), full=True)
     assert full.operations_delivered == 50
     write(folder / "people.yaml", MAPPING.replace("plan: plan}", "plan: plan, tier: plan}"))
-    changed = night(emu, folder, people(range(50)))
-    assert changed.operations_delivered == 50
-    assert any("the mapping changed" in w for w in changed.warnings)
-    assert night(emu, folder, people(range(50))).operations_delivered == 0
+    changed = night(emu, folder, people(range(40)), missing="delete", max_deletes="100%")
+    assert changed.operations_delivered == 40 and changed.operations_mirrored == 0
+    assert changed.keys_missing is None  # not comparable tonight
+    assert any("the mapping changed" in w and "waits for the next night" in w
+               for w in changed.warnings)
+    assert state_store.read_info(folder / "people.state").keys == 40  # rebuilt from tonight
+    again = night(emu, folder, people(range(40)), missing="delete")
+    assert again.operations_delivered == 0 and again.keys_missing == 0
 
 
 def test_the_circuit_breaker_sends_nothing_and_says_how_to_allow_it(job):
