@@ -18,6 +18,7 @@ from backfill import flow
 from backfill.contract import Source
 from backfill.errors import MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
+from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
 from backfill.state.progress import progress
@@ -67,6 +68,8 @@ def beside_input(sources: list[Source], suffix: str) -> str | None:
     first = sources[0] if sources else None
     if not isinstance(first, Input):
         return None
+    if remote.is_url(first.path):  # an object's files stay here: `<object name>.<suffix>`
+        return f"{first.path.rstrip('/').rsplit('/', 1)[-1]}.{suffix}"
     return f"{'stdin' if first.path == '-' else first.path}.{suffix}"
 
 

@@ -23,6 +23,7 @@ import polars as pl
 
 from backfill.contract import LINE, ROW, CsvOptions, Parsed
 from backfill.errors import InputError
+from backfill.sources import remote
 from backfill.sources.parse import CsvLayout, parse_csv_block, parse_ndjson_block
 from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_pieces
 
@@ -51,8 +52,10 @@ class Input:
 
     def size(self) -> int:
         try:
+            if remote.is_url(self.path):
+                return remote.size(self.path)
             return 0 if self.path == "-" else os.path.getsize(self.path)
-        except OSError:
+        except (OSError, InputError):
             return 0
 
     def columns(self, csv: CsvOptions) -> list[str] | None:
@@ -77,6 +80,8 @@ def file_fingerprint(path: str) -> dict[str, Any]:
     """Path, size, mtime and a hash of sampled content (start, middle, end)."""
     if path == "-":
         return {"path": "-"}
+    if remote.is_url(path):
+        return remote.fingerprint(path)
     st = os.stat(path)
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
@@ -126,18 +131,21 @@ def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Inp
             fmt = declared_format or "csv"
             inputs.append(Input("-", fmt, None))
             continue
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        matches = [m for m in matches if os.path.isfile(m)] or (
-            [] if glob.has_magic(pattern) else matches)
+        if remote.is_url(pattern):
+            matches = remote.expand(pattern)
+        else:
+            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            matches = [m for m in matches if os.path.isfile(m)] or (
+                [] if glob.has_magic(pattern) else matches)
         if not matches:
             raise InputError(pattern, "no file matches this pattern")
         for path in matches:
             if path in seen:
                 continue
             seen.add(path)
-            if not os.path.exists(path):
+            if not remote.is_url(path) and not os.path.exists(path):
                 raise InputError(path, "no such file")
-            if os.path.isdir(path):
+            if not remote.is_url(path) and os.path.isdir(path):
                 raise InputError(path, "is a folder; give files or a glob such as "
                                        f"'{path.rstrip('/')}/*.csv'")
             fmt = format_of(path, declared_format)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from backfill.errors import InputError
+from backfill.sources import remote
 
 MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around
 READ_BYTES = 1024 * 1024
@@ -42,7 +43,8 @@ class Counted(io.RawIOBase):
 def open_bytes(path: str, compression: str | None, name: str) -> tuple[IO[bytes], Counted]:
     """The decompressed bytes of a file ('-': stdin), and the counter of its raw bytes read."""
     try:
-        raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        raw = sys.stdin.buffer if path == "-" else \
+            remote.open_raw(path) if remote.is_url(path) else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputError(name, f"cannot open: {exc.strerror}") from None
     counted = Counted(raw)

@@ -1,0 +1,153 @@
+"""Inputs in object storage, against a real S3-compatible server on loopback (moto in server
+mode, started here): the same bytes as from local disk, globs over prefixes, resume refused on
+a replaced object, and clear errors."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import shutil
+import socket
+import subprocess
+import time
+
+import polars as pl
+import pytest
+from conftest import ROOT
+from emulated import KEY, SITE, start
+
+import backfill
+from backfill.emulator import Faults
+from backfill.errors import InputError, RetriesExhausted, UsageError
+from backfill.sources import remote
+
+BUCKET = "exports-bucket"
+pytestmark = pytest.mark.skipif(shutil.which("moto_server") is None,
+                                reason="moto[server] is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    port = free_port()
+    proc = subprocess.Popen(["moto_server", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """A client of the server, with the standard AWS environment pointing at it."""
+    for name, value in (("AWS_ENDPOINT_URL", s3_server), ("AWS_ACCESS_KEY_ID", "test"),
+                        ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    import boto3
+    import fsspec
+
+    fsspec.config.conf.clear()
+    client = boto3.client("s3")
+    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def dump(tmp_path, mapping, source, name):
+    bodies, rejects = tmp_path / f"{name}.bodies", tmp_path / f"{name}.rejects"
+    report = backfill.validate(mapping, source, rejects, bodies)
+    return report, bodies.read_bytes(), rejects.read_text() if rejects.exists() else ""
+
+
+def test_an_object_gives_the_bytes_and_rejects_of_the_same_file_on_disk(s3, tmp_path):
+    local = ROOT / "sample_data" / "people.csv"
+    s3.upload_file(str(local), BUCKET, "exports/people.csv")
+    url = f"s3://{BUCKET}/exports/people.csv"
+    mapping = ROOT / "configs" / "people.yaml"
+    here = dump(tmp_path, mapping, str(local), "local")
+    there = dump(tmp_path, mapping, url, "s3")
+    assert there[1] == here[1] and len(here[1]) > 100_000
+    assert there[2] == here[2].replace(str(local), url) and '"line":' in there[2]
+    assert there[0].rows_read == here[0].rows_read
+
+
+def test_a_glob_over_a_prefix_reads_compressed_objects_in_order(s3, tmp_path):
+    data = (ROOT / "sample_data" / "events.ndjson").read_bytes()
+    lines = data.splitlines(keepends=True)
+    half = len(lines) // 2
+    for i, part in enumerate((lines[:half], lines[half:])):
+        s3.put_object(Bucket=BUCKET, Key=f"daily/part-{i}.ndjson.gz",
+                      Body=gzip.compress(b"".join(part)))
+    s3.put_object(Bucket=BUCKET, Key="daily/readme.txt", Body=b"not an export")
+    mapping = ROOT / "configs" / "events.yaml"
+    whole = dump(tmp_path, mapping, str(ROOT / "sample_data" / "events.ndjson"), "local")
+    parts = dump(tmp_path, mapping, f"s3://{BUCKET}/daily/*.ndjson.gz", "s3")
+    assert parts[0].rows_read == whole[0].rows_read == len(lines)
+    assert parts[0].operations_packed == whole[0].operations_packed
+
+
+def test_parquet_is_read_from_the_bucket(s3, tmp_path):
+    frame = pl.DataFrame({"user_id": [f"u{i}" for i in range(1000)],
+                          "email": [f"u{i}@example.com" for i in range(1000)]})
+    local = tmp_path / "people.parquet"
+    frame.write_parquet(local)
+    s3.upload_file(str(local), BUCKET, "pq/people.parquet")
+    mapping = {"version": 1, "operations": [{"type": "person", "action": "identify",
+                                             "identifiers": {"id": "user_id"},
+                                             "attributes": {"email": "email"}}]}
+    here = dump(tmp_path, mapping, str(local), "local")
+    there = dump(tmp_path, mapping, f"s3://{BUCKET}/pq/people.parquet", "s3")
+    assert there[1] == here[1] and there[0].rows_read == 1000
+
+
+def test_a_resume_against_a_replaced_object_is_refused(s3, tmp_path):
+    s3.put_object(Bucket=BUCKET, Key="resume/people.csv",
+                  Body=b"user_id,email\n" + b"".join(b"u%d,u%d@example.com\n" % (i, i)
+                                                   for i in range(50)))
+    url = f"s3://{BUCKET}/resume/people.csv"
+    mapping = {"version": 1, "operations": [{"type": "person", "action": "identify",
+                                             "identifiers": {"id": "user_id"}}]}
+    emu, _ = start(tmp_path, faults=Faults(fail_rate=1.0, seed=1))
+    checkpoint = tmp_path / "people.checkpoint.json"
+    try:
+        with pytest.raises(RetriesExhausted):
+            backfill.run(mapping, url, site_id=SITE, api_key=KEY, endpoint=emu.url,
+                         checkpoint=checkpoint, retries=1)
+        before = remote.fingerprint(url)
+        s3.put_object(Bucket=BUCKET, Key="resume/people.csv", Body=b"user_id,email\nu1,x\n")
+        assert remote.fingerprint(url)["sample"] != before["sample"]
+        with pytest.raises(UsageError, match="changed"):
+            backfill.run(mapping, url, site_id=SITE, api_key=KEY, endpoint=emu.url,
+                         checkpoint=checkpoint, retries=1)
+    finally:
+        emu.stop()
+
+
+def test_missing_objects_and_filesystems_are_said_in_one_line(s3):
+    with pytest.raises(InputError, match="no such object"):
+        backfill.validate(ROOT / "configs" / "people.yaml", f"s3://{BUCKET}/nope.csv")
+    with pytest.raises(InputError, match="no object matches"):
+        backfill.validate(ROOT / "configs" / "people.yaml", f"s3://{BUCKET}/none/*.csv")
+    if importlib.util.find_spec("gcsfs") is None:
+        with pytest.raises(InputError, match=r"pip install 'backfill\[gcs\]'"):
+            backfill.validate(ROOT / "configs" / "people.yaml", "gs://bucket/people.csv")
+
+
+def test_the_default_checkpoint_of_an_object_is_local():
+    from backfill.api import beside_input
+    from backfill.sources.files import Input
+
+    assert beside_input([Input(f"s3://{BUCKET}/a/people.csv", "csv")], "checkpoint.json") == \
+        "people.csv.checkpoint.json"
