@@ -4,11 +4,13 @@ a replaced object, and clear errors."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import polars as pl
@@ -151,3 +153,67 @@ def test_the_default_checkpoint_of_an_object_is_local():
 
     assert beside_input([Input(f"s3://{BUCKET}/a/people.csv", "csv")], "checkpoint.json") == \
         "people.csv.checkpoint.json"
+
+
+class DroppingProxy:
+    """A TCP proxy to the S3 server that cuts the first answer longer than `after` bytes in
+    the middle, as a dropped connection would."""
+
+    def __init__(self, upstream: str, after: int):
+        host, port = upstream.rsplit("//", 1)[1].split(":")
+        self.upstream = (host, int(port))
+        self.after, self.dropped = after, 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, answers: bool) -> None:
+        sent = 0
+        try:
+            while data := src.recv(65536):
+                if answers and not self.dropped and sent + len(data) > self.after:
+                    dst.sendall(data[: self.after - sent])
+                    self.dropped += 1
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_connection_dropped_mid_object_is_retried_with_nothing_lost_or_repeated(
+        s3, s3_server, tmp_path, monkeypatch):
+    local = ROOT / "sample_data" / "people.csv"
+    s3.upload_file(str(local), BUCKET, "flaky/people.csv")
+    proxy = DroppingProxy(s3_server, after=150_000)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    import fsspec
+
+    fsspec.config.conf.clear()
+    fsspec.filesystem("s3").clear_instance_cache()
+    try:
+        mapping = ROOT / "configs" / "people.yaml"
+        there = dump(tmp_path, mapping, f"s3://{BUCKET}/flaky/people.csv", "s3")
+    finally:
+        proxy.close()
+        fsspec.filesystem("s3").clear_instance_cache()
+    here = dump(tmp_path, mapping, str(local), "local")
+    assert proxy.dropped == 1
+    assert there[1] == here[1] and there[0].rows_read == here[0].rows_read
