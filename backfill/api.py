@@ -136,6 +136,10 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         raise UsageError(f"checkpoint: {p.sources[0].name} can be read once only, so a resume "
                          "could not skip its rows; write it to a file or pass a DataFrame to "
                          "resume, or leave out the checkpoint")
+    if missing != "ignore" and not all(s.resumable for s in p.sources):
+        raise UsageError(f"missing={missing!r}: {p.sources[0].name} can be read once only, and "
+                         "--missing reads the input twice (its keys first, for the breaker); "
+                         "write it to a file or pass a DataFrame")
     api = p.mapping.api
     opts = runner.RunOptions(
         site_id=site_id, api_key=api_key,

@@ -308,3 +308,12 @@ def test_a_read_only_state_folder_is_refused_before_anything_is_sent(job, tmp_pa
     finally:
         subprocess.run(["umount", str(locked)], check=True)
     assert store.operations == 0
+
+
+def test_missing_refuses_a_source_that_can_be_read_once_only(job):
+    emu, store, folder = job
+    rows = ({"user_id": f"u{i}", "email": "e", "plan": "p"} for i in range(3))
+    with pytest.raises(UsageError, match="read once only"):
+        backfill.run(folder / "people.yaml", rows, site_id=SITE, api_key=KEY, endpoint=emu.url,
+                     state=folder / "s.state", missing="delete")
+    assert store.operations == 0
