@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import importlib.util
 import shutil
 import socket
 import subprocess
@@ -58,9 +57,7 @@ def s3(s3_server, monkeypatch):
                         ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
         monkeypatch.setenv(name, value)
     import boto3
-    import fsspec
 
-    fsspec.config.conf.clear()
     client = boto3.client("s3")
     if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
         client.create_bucket(Bucket=BUCKET)
@@ -142,9 +139,8 @@ def test_missing_objects_and_filesystems_are_said_in_one_line(s3):
         backfill.validate(ROOT / "configs" / "people.yaml", f"s3://{BUCKET}/nope.csv")
     with pytest.raises(InputError, match="no object matches"):
         backfill.validate(ROOT / "configs" / "people.yaml", f"s3://{BUCKET}/none/*.csv")
-    if importlib.util.find_spec("gcsfs") is None:
-        with pytest.raises(InputError, match=r"pip install 'backfill\[gcs\]'"):
-            backfill.validate(ROOT / "configs" / "people.yaml", "gs://bucket/people.csv")
+    with pytest.raises(InputError, match="no such object"):
+        backfill.validate(ROOT / "configs" / "people.yaml", f"s3://{BUCKET}/none/x.csv")
 
 
 def test_the_default_checkpoint_of_an_object_is_local():
@@ -204,16 +200,11 @@ def test_a_connection_dropped_mid_object_is_retried_with_nothing_lost_or_repeate
     s3.upload_file(str(local), BUCKET, "flaky/people.csv")
     proxy = DroppingProxy(s3_server, after=150_000)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    import fsspec
-
-    fsspec.config.conf.clear()
-    fsspec.filesystem("s3").clear_instance_cache()
     try:
         mapping = ROOT / "configs" / "people.yaml"
         there = dump(tmp_path, mapping, f"s3://{BUCKET}/flaky/people.csv", "s3")
     finally:
         proxy.close()
-        fsspec.filesystem("s3").clear_instance_cache()
     here = dump(tmp_path, mapping, str(local), "local")
     assert proxy.dropped == 1
     assert there[1] == here[1] and there[0].rows_read == here[0].rows_read

@@ -1,82 +1,88 @@
 """Inputs where exports land: `s3://`, `gs://`, `az://` and `https://` URLs, read as streams.
 
-fsspec does the reading (s3fs, gcsfs, adlfs; its own HTTP client), so each cloud's standard
-credential chain applies (`AWS_PROFILE`, `AWS_ENDPOINT_URL`, instance roles, `GOOGLE_
-APPLICATION_CREDENTIALS`, ...); nothing here sees or keeps a secret. A CSV or NDJSON object is
-read in ranges as the flow asks for blocks, never whole on disk or in memory; Parquet is read
-by polars' own cloud reader, which fetches only the row groups a slice needs.
+obstore (Rust's `object_store`) does the reading, so each cloud's standard configuration applies
+(`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, instance roles, `GOOGLE_APPLICATION_
+CREDENTIALS`, `AZURE_STORAGE_*`, ...); nothing here sees or keeps a secret. An object is read as
+one streamed GET, in pieces of `READ_BLOCK`; if the connection drops, the rest is asked for by
+range from the byte where it stopped, and only from the same version (`if_match` on its ETag):
+nothing is lost or read twice. Parquet is read by polars' own cloud reader, which fetches only
+the row groups a slice needs.
+
+(fsspec with s3fs read the same 100 MB from a local S3 server in 1.55 s, importing in 0.45 s;
+obstore in 0.25 s, importing in 8 ms: BENCHMARKS.md.)
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import io
-import queue
-import threading
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from backfill.errors import InputError
 
-# scheme -> the extra that brings its filesystem (pip install 'backfill[EXTRA]')
-EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
-          "abfss": "azure", "http": "http", "https": "http"}
-READ_BLOCK = 8 * 1024 * 1024  # bytes fetched per ranged request
+SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https")
+READ_BLOCK = 8 * 1024 * 1024  # the least bytes a piece of the stream holds
+RETRIES = 5  # a dropped stream is resumed this many times in a row before the read fails
 
 
 def is_url(path: str) -> bool:
     scheme, sep, _ = path.partition("://")
-    return bool(sep) and scheme.lower() in EXTRAS
-
-
-def _filesystem(url: str) -> tuple[Any, str]:
-    import fsspec
-
-    scheme = url.partition("://")[0].lower()
-    try:
-        return fsspec.core.url_to_fs(url)
-    except ImportError:
-        extra = EXTRAS[scheme]
-        raise InputError(url, f"reading {scheme}:// needs its filesystem package: pip install "
-                              f"'backfill[{extra}]'") from None
-    except Exception as exc:  # noqa: BLE001 - a bad URL or a client that cannot start
-        raise InputError(url, f"cannot reach it: {_reason(exc)}") from None
+    return bool(sep) and scheme.lower() in SCHEMES
 
 
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return text.strip().splitlines()[0][:300]
+
+
+def _store(url: str) -> tuple[Any, str]:
+    """The store of the URL's bucket (or web server) and the object's path in it."""
+    from obstore.store import from_url
+
+    parts = urlsplit(url)
+    base, path = f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
+    try:  # plain http is for S3-compatible servers on a private network (AWS_ENDPOINT_URL)
+        return from_url(base, client_options={"allow_http": True}), path
+    except Exception as exc:  # noqa: BLE001 - a bad URL, a configuration the store refuses
+        raise InputError(url, f"cannot use it: {_reason(exc)}") from None
+
+
+def _fail(url: str, exc: BaseException, doing: str) -> InputError:
+    if isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError":
+        return InputError(url, "no such object")
+    return InputError(url, f"cannot {doing}: {_reason(exc)}")
 
 
 def expand(pattern: str) -> list[str]:
-    """The objects a URL names: itself, or a glob's matches, sorted."""
-    fs, path = _filesystem(pattern)
+    """The objects a URL names: itself, or a glob's matches (sorted, over a listed prefix)."""
+    import obstore
+
+    store, path = _store(pattern)
+    if not glob.has_magic(path):
+        info(pattern)
+        return [pattern]
+    prefix = path[:min(path.find(c) for c in "*?[" if c in path)].rsplit("/", 1)[0]
+    base = pattern[: len(pattern) - len(path)]
     try:
-        if glob.has_magic(path):
-            found = sorted(p for p in fs.glob(path) if not fs.isdir(p))
-            if not found:
-                raise InputError(pattern, "no object matches this pattern")
-            return [fs.unstrip_protocol(p) for p in found]
-        if fs.isdir(path):
-            raise InputError(pattern, "is a folder (a prefix); give objects or a glob such as "
-                                      f"'{pattern.rstrip('/')}/*.csv'")
-        fs.info(path)
-    except FileNotFoundError:
-        raise InputError(pattern, "no such object") from None
-    except InputError:
-        raise
+        found = sorted(meta["path"] for batch in obstore.list(store, prefix or None)
+                       for meta in batch if fnmatch.fnmatchcase(meta["path"], path))
     except Exception as exc:  # noqa: BLE001 - permissions, network: said in one line
-        raise InputError(pattern, f"cannot list it: {_reason(exc)}") from None
-    return [pattern]
+        raise _fail(pattern, exc, "list it") from None
+    if not found:
+        raise InputError(pattern, "no object matches this pattern")
+    return [base + p for p in found]
 
 
 def info(url: str) -> dict[str, Any]:
-    fs, path = _filesystem(url)
+    import obstore
+
+    store, path = _store(url)
     try:
-        return fs.info(path)
-    except FileNotFoundError:
-        raise InputError(url, "no such object (was it removed?)") from None
+        return dict(obstore.head(store, path))
     except Exception as exc:  # noqa: BLE001
-        raise InputError(url, f"cannot read its details: {_reason(exc)}") from None
+        raise _fail(url, exc, "read its details") from None
 
 
 def size(url: str) -> int:
@@ -84,79 +90,62 @@ def size(url: str) -> int:
 
 
 def fingerprint(url: str) -> dict[str, Any]:
-    """What identifies this version of the object: its ETag (S3, Azure, HTTP) or generation
-    (GCS), size and last-modified time, as the store reports them (no content is read)."""
+    """What identifies this version of the object: its ETag (or version), size and last
+    modification, as the store reports them (no content is read)."""
     meta = info(url)
-    version = next((str(meta[k]) for k in ("generation", "ETag", "etag", "md5Hash",
-                                           "content_md5") if meta.get(k)), "")
-    modified = next((str(meta[k]) for k in ("LastModified", "last_modified", "updated",
-                                            "mtime") if meta.get(k)), "")
-    return {"path": url, "size": int(meta.get("size") or 0), "mtime": modified,
-            "sample": version}
+    return {"path": url, "size": int(meta.get("size") or 0),
+            "mtime": str(meta.get("last_modified") or ""),
+            "sample": str(meta.get("e_tag") or meta.get("version") or "")}
 
 
 def open_raw(url: str) -> IO[bytes]:
-    """The object's bytes, fetched ahead in a thread of their own while the flow parses."""
-    fs, path = _filesystem(url)
-    try:
-        return Prefetched(fs.open(path, "rb", block_size=READ_BLOCK, cache_type="none"))
-    except FileNotFoundError:
-        raise InputError(url, "no such object") from None
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(url, f"cannot open: {_reason(exc)}") from None
+    return Streamed(url)
 
 
-class Prefetched(io.RawIOBase):
-    """Reads `READ_BLOCK`s of a remote file in a thread, `AHEAD` of the reader: the next range
-    is on its way while this one is parsed (a fetch at a time, in the flow's thread, left the
-    cores idle during each round trip)."""
+class Streamed(io.RawIOBase):
+    """An object's bytes as a file: one streamed GET, resumed by range where it dropped."""
 
-    AHEAD = 1
-
-    def __init__(self, raw: IO[bytes]):
-        self.raw = raw
-        self._queue: queue.Queue = queue.Queue(self.AHEAD)
-        self._stop = threading.Event()
+    def __init__(self, url: str):
+        self.url = url
+        self.store, self.path = _store(url)
+        self.meta = info(url)
+        self.offset = 0
+        self._pieces = self._open()
         self._current = memoryview(b"")
-        self._done = False
-        self._thread = threading.Thread(target=self._fetch, daemon=True, name="prefetch")
-        self._thread.start()
 
-    def _fetch(self) -> None:
+    def _open(self) -> Any:
+        import obstore
+
+        options: dict[str, Any] = {}
+        if self.offset:
+            options["range"] = (self.offset, int(self.meta["size"]))
+        if self.meta.get("e_tag"):
+            options["if_match"] = self.meta["e_tag"]  # the same version, or an error
         try:
-            while not self._stop.is_set():
-                data = self.raw.read(READ_BLOCK)
-                self._put(data)
-                if not data:
-                    return
-        except BaseException as exc:  # handed to the reader, raised there
-            self._put(exc)
+            return iter(obstore.get(self.store, self.path, options=options)
+                        .stream(min_chunk_size=READ_BLOCK))
+        except Exception as exc:  # noqa: BLE001
+            raise _fail(self.url, exc, "read it") from None
 
-    def _put(self, item: object) -> None:
-        while not self._stop.is_set():
+    def _next(self) -> bytes:
+        for attempt in range(RETRIES + 1):
             try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+                return bytes(next(self._pieces, b""))
+            except Exception as exc:  # noqa: BLE001 - a dropped connection: resume by range
+                if type(exc).__name__ == "PreconditionError" or attempt == RETRIES:
+                    raise _fail(self.url, exc, "read it to its end (was it replaced?)") from None
+                self._pieces = self._open()
+        return b""  # unreachable
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        while not self._current and not self._done:
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                raise item
-            self._done = not item
-            self._current = memoryview(item)
+        if not self._current:
+            piece = self._next()
+            self.offset += len(piece)
+            self._current = memoryview(piece)
         n = min(len(b), len(self._current))
         b[:n] = self._current[:n]
         self._current = self._current[n:]
         return n
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.raw.close()
-        super().close()
