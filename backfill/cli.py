@@ -16,7 +16,7 @@ import click
 
 from backfill._version import __version__
 from backfill.errors import BackfillError, Stopped
-from backfill.state.atomic import atomic_write
+from backfill.state.atomic import write_bytes
 
 if TYPE_CHECKING:
     from backfill.state.report import Report
@@ -112,7 +112,7 @@ resume_options = _options(
 def _finish(report: Report, report_path: str | None) -> None:
     """Write the JSON report if asked (whole or not at all), print the summary, exit."""
     if report_path:
-        atomic_write(report_path, lambda fh: fh.write(report.to_json()))
+        write_bytes(report_path, report.to_json())
     click.echo(report.to_text())
     sys.exit(report.exit_code)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from backfill import objects
 from backfill.contract import Batch
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import Delivery, RetryPolicy
@@ -65,7 +66,8 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
         assert opts.checkpoint is not None
         kept = archive(opts.checkpoint, existing)
         notes = [f"{opts.checkpoint} was from a finished run: kept as {kept}; this is a new run"]
-        if opts.rejects and Path(opts.rejects).exists():
+        if opts.rejects and (objects.exists(opts.rejects) if objects.is_url(opts.rejects)
+                             else Path(opts.rejects).exists()):
             notes.append(f"its rejects {opts.rejects}: kept as "
                          f"{archive(opts.rejects, existing)}")
         return Checkpoint(digest, fps), False, notes

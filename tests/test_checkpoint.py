@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -56,8 +57,9 @@ def test_atomic_save_load_and_archive(tmp_path):
     os.utime(data, (1, 1))
     assert loaded.differences("m2", [fingerprint(str(data))]) == [
         "the mapping file changed", f"input {data} changed (its size)"]
-    kept = archive(path, loaded)
-    assert kept.exists() and not path.exists()
+    kept = Path(archive(path, loaded))
+    assert kept.exists() and not path.exists() and kept.parent == path.parent
+    assert kept.name.startswith("cp.") and kept.suffix == ".json"
 
 
 def test_a_damaged_checkpoint_says_what_to_do(tmp_path):

@@ -208,3 +208,44 @@ def test_a_connection_dropped_mid_object_is_retried_with_nothing_lost_or_repeate
     here = dump(tmp_path, mapping, str(local), "local")
     assert proxy.dropped == 1
     assert there[1] == here[1] and there[0].rows_read == here[0].rows_read
+
+
+def test_checkpoint_rejects_and_report_in_the_bucket_resume_like_files(s3, tmp_path):
+    from emulated import run as cli_run
+
+    data = tmp_path / "people.csv"
+    data.write_text("user_id,email\n" + "".join(f"u{i},u{i}@example.com\n" for i in range(40))
+                    + ",nobody@example.com\n")
+    mapping = tmp_path / "people.yaml"
+    mapping.write_text("version: 1\noperations:\n  - type: person\n    action: identify\n"
+                       "    identifiers: {id: user_id}\n    attributes: {email: email}\n")
+    where = f"s3://{BUCKET}/runs/night-1"
+    args = ["--checkpoint", f"{where}/people.checkpoint.json", "--rejects",
+            f"{where}/people.rejects.ndjson", "--report", f"{where}/report.json"]
+    failing, _ = start(tmp_path / "a", faults=Faults(fail_rate=1.0, seed=1))
+    try:
+        stopped = cli_run(failing, mapping, [data], *args, "--retries", "1")
+    finally:
+        failing.stop()
+    assert stopped.exit_code == 3, stopped.output
+    kept = s3.get_object(Bucket=BUCKET, Key="runs/night-1/people.checkpoint.json")["Body"].read()
+    assert b'"finished": false' in kept and b"s3cret" not in kept
+    emu, store = start(tmp_path / "b")
+    try:
+        resumed = cli_run(emu, mapping, [data], *args)
+    finally:
+        emu.stop()
+    assert resumed.exit_code == 1, resumed.output  # one row rejected
+    assert store.operations == 40
+    body = lambda key: s3.get_object(Bucket=BUCKET, Key=f"runs/night-1/{key}")["Body"].read()  # noqa: E731
+    assert b'"finished": true' in body("people.checkpoint.json")
+    assert body("people.rejects.ndjson").count(b"\n") == 1  # the stopped run's line, not twice
+    assert b'"operations_delivered": 40' in body("report.json")
+
+
+def test_a_state_in_the_bucket_is_refused_before_anything(s3, tmp_path):
+    with pytest.raises(UsageError, match="not supported yet"):
+        backfill.run({"version": 1, "operations": [{"type": "person", "action": "identify",
+                                                    "identifiers": {"id": "user_id"}}]},
+                     [{"user_id": "u1"}], site_id=SITE, api_key=KEY,
+                     endpoint="http://127.0.0.1:9", state=f"s3://{BUCKET}/people.state")

@@ -19,39 +19,26 @@ import fnmatch
 import glob
 import io
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from backfill.errors import InputError
+from backfill.objects import is_url, not_found, store_of
+from backfill.objects import reason as _reason
 
-SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https")
+__all__ = ["expand", "fingerprint", "info", "is_url", "open_raw", "size"]
+
 READ_BLOCK = 8 * 1024 * 1024  # the least bytes a piece of the stream holds
 RETRIES = 5  # a dropped stream is resumed this many times in a row before the read fails
 
 
-def is_url(path: str) -> bool:
-    scheme, sep, _ = path.partition("://")
-    return bool(sep) and scheme.lower() in SCHEMES
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.strip().splitlines()[0][:300]
-
-
 def _store(url: str) -> tuple[Any, str]:
-    """The store of the URL's bucket (or web server) and the object's path in it."""
-    from obstore.store import from_url
-
-    parts = urlsplit(url)
-    base, path = f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
-    try:  # plain http is for S3-compatible servers on a private network (AWS_ENDPOINT_URL)
-        return from_url(base, client_options={"allow_http": True}), path
+    try:
+        return store_of(url)
     except Exception as exc:  # noqa: BLE001 - a bad URL, a configuration the store refuses
         raise InputError(url, f"cannot use it: {_reason(exc)}") from None
 
 
 def _fail(url: str, exc: BaseException, doing: str) -> InputError:
-    if isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError":
+    if not_found(exc):
         return InputError(url, "no such object")
     return InputError(url, f"cannot {doing}: {_reason(exc)}")
 

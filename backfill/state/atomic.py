@@ -1,5 +1,5 @@
 """Atomic writes: a temp file in the same folder, flushed and fsynced, then `os.replace`, so a
-crash leaves the old file or the new one, never a torn one."""
+crash leaves the old file or the new one, never a torn one; or an object replaced by one PUT."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+from backfill import objects
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
@@ -33,3 +35,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
             os.close(dirfd)
     except OSError:
         pass
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """A whole file, atomically: on disk (`atomic_write`), or an object (a PUT is atomic)."""
+    if objects.is_url(path):
+        objects.write(os.fspath(path), data)
+    else:
+        atomic_write(path, lambda fh: fh.write(data))

@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
+from backfill import objects
 from backfill.errors import UsageError
-from backfill.state.atomic import atomic_write
+from backfill.state.atomic import write_bytes
 
 VERSION = 1
 
@@ -131,32 +132,41 @@ class Checkpoint:
 
 
 def save(path: str | Path, checkpoint: Checkpoint) -> None:
-    """Atomic write (`state.atomic`)."""
-    data = checkpoint.to_bytes()
-    atomic_write(path, lambda fh: fh.write(data))
+    """Atomic write (`state.atomic`): a file, or an object in object storage."""
+    write_bytes(path, checkpoint.to_bytes())
 
 
 def load(path: str | Path) -> Checkpoint | None:
-    path = Path(path)
-    if not path.exists():
+    if objects.is_url(path):
+        data = objects.read(str(path))
+    else:
+        data = Path(path).read_bytes() if Path(path).exists() else None
+    if data is None:
         return None
     try:
-        return Checkpoint.from_bytes(path.read_bytes())
+        return Checkpoint.from_bytes(data)
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a readable checkpoint ({exc}); move it away or pass "
                          "--restart to start over") from None
 
 
-def archive(path: str | Path, checkpoint: Checkpoint) -> Path:
-    """Keep a finished checkpoint's summary beside it, named with its date."""
-    path = Path(path)
+def archive(path: str | Path, checkpoint: Checkpoint) -> str:
+    """Keep a finished run's file (its checkpoint, its rejects) beside it, named with the run's
+    date: `people.csv.checkpoint.2026-11-30T020000.json`."""
+    text = str(path)
+    folder, _, name = text.rpartition("/") if objects.is_url(text) else (
+        str(Path(text).parent), "/", Path(text).name)
+    stem, dot, suffix = name.rpartition(".")
+    stem, suffix = (stem, f".{suffix}") if dot else (name, "")
     stamp = (checkpoint.updated or checkpoint.started or "done").replace(":", "")[:17]
-    target = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-    n = 2
-    while target.exists():
-        target = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
-        n += 1
-    os.replace(path, target)
+    exists = objects.exists if objects.is_url(text) else os.path.exists
+    target, n = f"{folder}/{stem}.{stamp}{suffix}", 2
+    while exists(target):
+        target, n = f"{folder}/{stem}.{stamp}-{n}{suffix}", n + 1
+    if objects.is_url(text):
+        objects.rename(text, target)
+    else:
+        os.replace(text, target)
     return target
 
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from backfill import objects
 from backfill.errors import UsageError
 
 try:
@@ -24,11 +25,14 @@ class RunLock:
     """Held for the whole run; a second holder gets a `UsageError` (exit 2) at once."""
 
     def __init__(self, path: str | os.PathLike, what: str):
-        self.path = Path(f"{os.fspath(path)}.lock")
+        self._target = os.fspath(path)
+        self.path = Path(f"{self._target}.lock")
         self.what = what  # "checkpoint" or "state", for the message
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        if objects.is_url(self._target):
+            return  # no lock in object storage: one runner at a time is the scheduler's job
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

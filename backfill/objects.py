@@ -1,0 +1,91 @@
+"""Object storage and the web as places to read and write whole objects: `s3://`, `gs://`,
+`az://` (and `abfs://`), `https://`. Through obstore (Rust's `object_store`), with each cloud's
+standard configuration (`AWS_PROFILE`, `AWS_ENDPOINT_URL`, instance roles, `GOOGLE_APPLICATION_
+CREDENTIALS`, `AZURE_STORAGE_*`, ...). A `put` replaces an object whole or not at all, so a
+checkpoint or report written here is never half-written.
+
+Inputs stream from here (`sources.remote`); the checkpoint, rejects and report may be written
+here (`state.atomic.write_bytes`, `state.checkpoint`, `state.rejects`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from backfill.errors import UsageError
+
+SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https")
+
+
+def is_url(path: object) -> bool:
+    text = str(path)
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.lower() in SCHEMES
+
+
+def reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:300]
+
+
+def store_of(url: str) -> tuple[Any, str]:
+    """The store of the URL's bucket (or web server) and the object's path in it."""
+    from obstore.store import from_url
+
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    # plain http is for S3-compatible servers on a private network (AWS_ENDPOINT_URL)
+    return from_url(base, client_options={"allow_http": True}), parts.path.lstrip("/")
+
+
+def not_found(exc: BaseException) -> bool:
+    return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
+
+
+def read(url: str) -> bytes | None:
+    """The object's bytes; None when there is no such object."""
+    import obstore
+
+    try:
+        store, path = store_of(url)
+        return bytes(obstore.get(store, path).bytes())
+    except Exception as exc:  # noqa: BLE001
+        if not_found(exc):
+            return None
+        raise UsageError(f"{url}: cannot read it: {reason(exc)}") from None
+
+
+def write(url: str, data: bytes) -> None:
+    """Replace the object whole (a PUT is atomic: readers see the old object or the new)."""
+    import obstore
+
+    try:
+        store, path = store_of(url)
+        obstore.put(store, path, data)
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(f"{url}: cannot write it: {reason(exc)}") from None
+
+
+def exists(url: str) -> bool:
+    import obstore
+
+    try:
+        store, path = store_of(url)
+        obstore.head(store, path)
+        return True
+    except Exception as exc:  # noqa: BLE001
+        if not_found(exc):
+            return False
+        raise UsageError(f"{url}: cannot read its details: {reason(exc)}") from None
+
+
+def rename(url: str, target: str) -> None:
+    """Within one bucket (a copy, then the old object deleted)."""
+    import obstore
+
+    try:
+        store, path = store_of(url)
+        obstore.rename(store, path, store_of(target)[1])
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(f"{url}: cannot rename it to {target}: {reason(exc)}") from None
