@@ -59,13 +59,20 @@ def load(mapping: MappingLike) -> Mapping:
 def plan(mapping: MappingLike, source: Any = None, fmt: str | None = None) -> flow.Plan:
     """The mapping and the sources it reads, every source's columns checked."""
     m = load(mapping)
-    sources = resolve(source, fmt or m.source.format, m.source.paths)
+    database = {"database": m.source.database, "query": m.source.query,
+                "resume_key": m.source.resume_key} if m.source.database else None
+    if isinstance(source, dict) and "database" in source and "resume_key" not in source:
+        source = {**source, "resume_key": m.source.resume_key}  # --database with the mapping's
+    sources = resolve(source, fmt or m.source.format, m.source.paths, database)
     return flow.make_plan(m, sources)
 
 
 def beside_input(sources: list[Source], suffix: str) -> str | None:
     """`<first input>.<suffix>` for files and stdin; None for sources with no path."""
     first = sources[0] if sources else None
+    if first is not None and getattr(first, "resume_key", None):  # a database: here, by query
+        digest = first.fingerprint()["sample"][:8]  # type: ignore[index]
+        return f"query-{digest}.{suffix}"
     if not isinstance(first, Input):
         return None
     if remote.is_url(first.path):  # an object's files stay here: `<object name>.<suffix>`
@@ -167,6 +174,16 @@ def _nightly(state: str | os.PathLike | None, missing: str, max_deletes: str | i
         raise UsageError(f"--state {state}: a state in object storage is not supported yet (it "
                          "is three parts and a lock); keep it on a disk that outlives the run")
     return options(os.fspath(state), missing, str(max_deletes), full, event_watermark)
+
+
+def command_line_source(inputs: tuple[str, ...], database: str | None, query: str | None
+                        ) -> list[str] | dict:
+    """INPUT files, or `--database URL --query SQL` (together, without files)."""
+    if database is None and query is None:
+        return list(inputs)
+    if not database or not query or inputs:
+        raise UsageError("--database and --query go together, without INPUT files")
+    return {"database": database, "query": query}
 
 
 def _path(value: str | os.PathLike | None) -> str | None:

@@ -65,6 +65,9 @@ mapping_and_inputs = _options(
     click.argument("inputs", nargs=-1),
     click.option("--format", "fmt", type=FORMATS, help="Input format when the extension does "
                  "not say (stdin, odd names); overrides source.format."),
+    click.option("--database", help="Read a query's rows instead: postgresql://user@host/db "
+                 "(the password from PGPASSWORD or ~/.pgpass), with --query."),
+    click.option("--query", help="With --database: the SELECT whose rows are imported."),
 )
 output_options = _options(
     click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
@@ -124,14 +127,13 @@ def _finish(report: Report, report_path: str | None) -> None:
               help="Write each request body, one per line, exactly as `run` would send it.")
 @click.option("--rate", type=click.FloatRange(min=0.001), default=None,
               help="Requests per second used for the time estimate (default: api.rate or 1000).")
-def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, rejects_path: str | None,
-             report_path: str | None, quiet: bool, dump_path: str | None,
-             rate: float | None) -> None:
+def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | None,
+             query: str | None, rejects_path: str | None, report_path: str | None, quiet: bool,
+             dump_path: str | None, rate: float | None) -> None:
     """Read, map, check limits and pack INPUT files as `run` would; send nothing.
 
     Exit code 0 when every row maps cleanly, 1 when some rows were rejected (see the rejects
     file), 2 for a usage, mapping or input error.
-
     \b
     Examples:
       backfill validate configs/people.yaml sample_data/people.csv
@@ -140,29 +142,27 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, rejects_pat
     """
     from backfill import api
 
-    report = api.validate(mapping, list(inputs), rejects_path, dump_path, format=fmt, rate=rate,
-                          quiet=quiet)
+    report = api.validate(mapping, api.command_line_source(inputs, database, query), rejects_path, dump_path,
+                          format=fmt, rate=rate, quiet=quiet)
     _finish(report, report_path)
 
 
-SECRET_PARAMS = ("site_id", "api_key")
-
-
 def _resume_command(ctx: click.Context) -> str:
-    """The command as given on the command line, credentials left out (they come from env)."""
+    """The command as given on the command line, without credentials (they come from env)."""
+    from backfill.sources.database import redacted
+
     words = ["backfill", ctx.info_name or "run"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         source = ctx.get_parameter_source(param.name)
-        if param.name in SECRET_PARAMS or source is not click.core.ParameterSource.COMMANDLINE:
+        if param.name in ("site_id", "api_key") or source is not click.core.ParameterSource.COMMANDLINE:
             continue
         if isinstance(param, click.Argument):
             words += list(value) if isinstance(value, tuple) else [str(value)]
-        elif param.is_flag:
-            if value and param.name != "restart":  # a resume must not start over
-                words.append(param.opts[0])
+        elif param.is_flag:  # a resume must not start over
+            words += [param.opts[0]] if value and param.name != "restart" else []
         else:
-            words += [param.opts[0], str(value)]
+            words += [param.opts[0], redacted(str(value)) if param.name == "database" else str(value)]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -172,7 +172,8 @@ def _resume_command(ctx: click.Context) -> str:
 @resume_options
 @nightly_options
 @output_options
-def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, endpoint: str | None,
+def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | None,
+        query: str | None, endpoint: str | None,
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
         concurrency: int | None, retries: int, checkpoint_path: str | None, restart: bool,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
@@ -196,7 +197,8 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, endpoint: str | 
     from backfill import api
 
     try:
-        report = api.run(mapping, list(inputs), site_id=site_id or "", api_key=api_key or "",
+        report = api.run(mapping, api.command_line_source(inputs, database, query), site_id=site_id or "",
+                         api_key=api_key or "",
                          endpoint=endpoint, region=region, rate=rate, concurrency=concurrency,
                          checkpoint=checkpoint_path, rejects=rejects_path, restart=restart,
                          format=fmt, retries=retries, quiet=quiet, default_region="auto",
@@ -232,8 +234,7 @@ def init(input_path: str, kind: str, fmt: str | None, sample: int) -> None:
 
 
 @cli.command()
-@click.argument("paths", metavar="CHECKPOINT|STATE ...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
+@click.argument("paths", metavar="CHECKPOINT|STATE ...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print their content as JSON.")
 def status(paths: tuple[str, ...], as_json: bool) -> None:
     """What a checkpoint says (done, left, rejects, fingerprints), and what a nightly state
@@ -297,8 +298,8 @@ def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: st
 
 
 @cli.command()
-@click.option("--keep", type=click.Path(file_okay=False), default="out/demo",
-              show_default=True, help="Folder for the store, checkpoints, rejects and reports.")
+@click.option("--keep", type=click.Path(file_okay=False), default="out/demo", show_default=True,
+              help="Folder for the store, checkpoints, rejects and reports.")
 def demo(keep: str) -> None:
     """Start the emulator, import sample_data/ with configs/, print the summary, stop.
 
@@ -317,10 +318,9 @@ def tune_polars() -> None:
 
     - polars' jemalloc keeps freed pages for 10 s by default; giving them back within 200 ms
       lowers the peak RSS of `validate` (1M rows) from 317 to 285 MB, of `run` from 392 to 344.
-    - The flow runs its own threads, one a core, each calling polars on one chunk; polars' own
-      pool split every small operation over the cores again, which cost more than it gave: with
-      one polars thread, `validate` on 1M rows takes about 2.1 CPU-s instead of 2.4 on 2 cores and
-      ends about 10% sooner (BENCHMARKS.md)."""
+    - The flow runs its own threads, one a core; polars' own pool split each small operation
+      over the cores again: with one polars thread, `validate` on 1M rows takes 2.1 CPU-s
+      instead of 2.4 and ends about 10% sooner (BENCHMARKS.md)."""
     if "polars" in sys.modules:
         return  # too late to matter
     os.environ.setdefault("_RJEM_MALLOC_CONF",

@@ -99,7 +99,8 @@ class _Parser(OperationParser):
         if not isinstance(node, CommentedMap):
             self.problem(line, "'source' must be a mapping (path, format, csv)")
             return Source()
-        self.unknown_keys(node, ("path", "format", "csv"), "source")
+        self.unknown_keys(node, ("path", "format", "csv", "database", "query", "resume_key"),
+                          "source")
         raw = node.get("path")
         paths: tuple[str, ...] = ()
         if isinstance(raw, str):
@@ -112,7 +113,28 @@ class _Parser(OperationParser):
         if fmt is not None and fmt not in FORMATS:
             self.problem(line_of(node, "format"), f"source.format must be one of {', '.join(FORMATS)}")
             fmt = None
-        return Source(paths, fmt, self.csv_options(node.get("csv"), line_of(node, "csv")))
+        database, query, key = self.database(node, line, paths)
+        return Source(paths, fmt, self.csv_options(node.get("csv"), line_of(node, "csv")),
+                      database, query, key)
+
+    def database(self, node: Any, line: int, paths: tuple[str, ...]
+                 ) -> tuple[str | None, str | None, tuple[str, ...]]:
+        """source.database, source.query and source.resume_key: all or none of the first two."""
+        database, query, raw = node.get("database"), node.get("query"), node.get("resume_key")
+        if database is None and query is None and raw is None:
+            return None, None, ()
+        if not isinstance(database, str) or not isinstance(query, str) or not query.strip():
+            self.problem(line, "a database source needs both source.database (a "
+                               "postgresql:// URL) and source.query (a SELECT)")
+            return None, None, ()
+        if paths:
+            self.problem(line_of(node, "path"), "source: give a path or a database, not both")
+        key = (raw,) if isinstance(raw, str) else tuple(raw) if isinstance(raw, CommentedSeq) \
+            and all(isinstance(k, str) for k in raw) else ()
+        if raw is not None and not key:
+            self.problem(line_of(node, "resume_key"), "source.resume_key must be a column or a "
+                                                      "list of columns")
+        return database, query, key
 
     def section(self, node: Any, line: int, name: str, keys: tuple[str, ...]) -> bool:
         """Whether an optional section is there and a mapping (its problems are noted)."""

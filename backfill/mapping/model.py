@@ -131,6 +131,9 @@ class Source:
     paths: tuple[str, ...] = ()
     format: str | None = None
     csv: CsvOptions = field(default_factory=CsvOptions)
+    database: str | None = None  # a postgresql:// URL, with `query` (and `resume_key`)
+    query: str | None = None
+    resume_key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,10 @@ def mapping_schema() -> dict[str, Any]:
                 "path": {"oneOf": [{"type": "string"},
                                    {"type": "array", "items": {"type": "string"}}]},
                 "format": {"enum": list(FORMATS)},
+                "database": {"type": "string", "pattern": "^postgres(ql)?://"},
+                "query": {"type": "string", "minLength": 1},
+                "resume_key": {"oneOf": [{"type": "string"},
+                                         {"type": "array", "items": {"type": "string"}}]},
                 "csv": {"type": "object", "additionalProperties": False, "properties": {
                     "delimiter": {"type": "string", "maxLength": 2},
                     "quote": {"type": "string", "maxLength": 1},

@@ -22,10 +22,16 @@ PathLike = str | os.PathLike
 
 
 def resolve(source: Any, declared_format: str | None = None,
-            default_paths: Iterable[str] = ()) -> list[Source]:
-    """The sources to read; `default_paths` (the mapping's source.path) when `source` is None."""
+            default_paths: Iterable[str] = (), database: dict | None = None) -> list[Source]:
+    """The sources to read; when `source` is None, the mapping's: `database` (its url, query
+    and resume_key) or `default_paths` (its source.path)."""
     if source is None or (isinstance(source, list | tuple) and not source):
-        return list(resolve_inputs(list(default_paths), declared_format))
+        if database:
+            source = database
+        else:
+            return list(resolve_inputs(list(default_paths), declared_format))
+    if isinstance(source, dict) and "database" in source:
+        return [_database(source)]
     if isinstance(source, PathLike):
         return list(resolve_inputs([os.fspath(source)], declared_format))
     if isinstance(source, list | tuple) and all(isinstance(s, PathLike) for s in source):
@@ -41,9 +47,22 @@ def resolve(source: Any, declared_format: str | None = None,
         return [FrameSource(pl.from_pandas(source), "<pandas DataFrame>")]
     if isinstance(source, dict | bytes | str):
         raise UsageError("source: a single dict or bytes is not a source; pass paths, a "
-                         "DataFrame, or a list (or generator) of dicts")
+                         "DataFrame, a list (or generator) of dicts, or {'database': URL, "
+                         "'query': SQL}")
     if isinstance(source, Iterable):
         return [RecordsSource(source)]
     raise UsageError(f"source: a {type(source).__name__} is not a source; pass paths or globs, "
                      "a polars DataFrame or LazyFrame, a pyarrow Table or RecordBatchReader, "
                      "or an iterable of dicts")
+
+
+def _database(spec: dict) -> Source:
+    from backfill.sources.database import DatabaseSource
+
+    unknown = set(spec) - {"database", "query", "resume_key"}
+    if unknown or not spec.get("query"):
+        raise UsageError("source: a database is {'database': URL, 'query': SQL, 'resume_key': "
+                         "[columns]} (resume_key optional)")
+    key = spec.get("resume_key") or ()
+    return DatabaseSource(spec["database"], spec["query"],
+                          (key,) if isinstance(key, str) else tuple(key))

@@ -1,0 +1,177 @@
+"""A query's rows as a source, against a real PostgreSQL server started here (Debian's
+postgresql package; `.ci/run` installs it): the same operations as the CSV export of the same
+rows, typed columns, a stopped run resumed by key, and no password anywhere."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from conftest import write
+from emulated import KEY, SITE, start, stored
+
+import backfill
+from backfill.emulator import Faults
+from backfill.errors import InputError, RetriesExhausted
+from backfill.sources.database import DatabaseSource, redacted
+
+BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+pytestmark = pytest.mark.skipif(not BIN or not os.path.exists(f"{BIN[-1]}/initdb"),
+                                reason="Debian's postgresql package is not installed")
+ROWS = 200_000
+MAPPING = """\
+version: 1
+operations:
+  - type: person
+    action: identify
+    identifiers: {id: user_id}
+    timestamp: {column: updated_at, as: timestamp}
+    attributes:
+      email: email
+      plan: plan
+      seats: {column: seats, as: int}
+      score: {column: score, as: float}
+      vip: {column: vip, as: bool}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A PostgreSQL cluster in a temporary folder on a free port (as the postgres user when
+    this runs as root: the server refuses to run as root; pytest's own folders are root's)."""
+    folder = tempfile.mkdtemp(prefix="backfill-pg-")
+    port = _free_port()
+    as_postgres = ["su", "postgres", "-s", "/bin/sh", "-c"] if os.geteuid() == 0 else None
+    if as_postgres:
+        shutil.chown(folder, "postgres")
+
+    def run(*command: str) -> None:
+        line = " ".join(command)
+        subprocess.run([*as_postgres, line] if as_postgres else ["sh", "-c", line], check=True,
+                       capture_output=True)
+
+    run(f"{BIN[-1]}/initdb", "-D", f"{folder}/data", "-A", "trust", "-U", "postgres")
+    run(f"{BIN[-1]}/pg_ctl", "-D", f"{folder}/data", "-l", f"{folder}/log", "-o",
+        f"'-p {port} -k {folder} -c listen_addresses=127.0.0.1'", "-w", "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(f"{BIN[-1]}/pg_ctl", "-D", f"{folder}/data", "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def people(n: int) -> pl.DataFrame:
+    i = pl.int_range(0, n, dtype=pl.Int64, eager=True)
+    start_at = datetime(2021, 1, 1, tzinfo=UTC)
+    return pl.DataFrame({
+        "user_id": "u" + i.cast(pl.String),
+        "email": "user" + i.cast(pl.String) + "@example.com",
+        "plan": pl.Series(["free", "pro", None, "enterprise"]).gather(i % 4),
+        "seats": (i % 500).cast(pl.Int32),
+        "score": (i % 10_000).cast(pl.Float64) / 100,
+        "vip": i % 3 == 0,
+        "updated_at": [start_at + timedelta(seconds=int(s)) for s in (i * 37).to_list()],
+    })
+
+
+@pytest.fixture(scope="module")
+def table(server, tmp_path_factory):
+    """The same rows as a table and as a CSV export."""
+    import adbc_driver_postgresql.dbapi as pg
+
+    frame = people(ROWS)
+    with pg.connect(server) as conn:
+        frame.write_database("people", conn, if_table_exists="replace", engine="adbc")
+        conn.commit()
+    export = tmp_path_factory.mktemp("export") / "people.csv"
+    frame.with_columns(pl.col("updated_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_csv(export)
+    return server, export
+
+
+def bodies(tmp_path, source, name):
+    dump = tmp_path / f"{name}.ndjson"
+    report = backfill.validate(MAPPING, source, tmp_path / f"{name}.rejects", dump)
+    return report, dump.read_bytes()
+
+
+def test_a_table_gives_the_operations_of_its_csv_export(table, tmp_path):
+    url, export = table
+    from_db = bodies(tmp_path, {"database": url, "query": "SELECT * FROM people ORDER BY seats, "
+                                "user_id", "resume_key": ["user_id"]}, "db")
+    from_csv = bodies(tmp_path, str(export), "csv")
+    assert from_db[0].rows_read == from_csv[0].rows_read == ROWS
+    assert from_db[0].rows_rejected == from_csv[0].rows_rejected == 0
+    # the same operations, byte for byte (in the resume key's order, not the file's)
+    db_ops = sorted(op for body in from_db[1].splitlines() for op in _ops(body))
+    csv_ops = sorted(op for body in from_csv[1].splitlines() for op in _ops(body))
+    assert db_ops == csv_ops and len(db_ops) == ROWS
+
+
+def _ops(body: bytes) -> list[bytes]:
+    """A body's operations, each as its exact bytes."""
+    import orjson
+
+    return [orjson.dumps(op) for op in orjson.loads(body)["batch"]]
+
+
+def test_typed_columns_need_no_conversion(table, tmp_path):
+    url, _ = table
+    plain = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
+             "    identifiers: {id: user_id}\n    timestamp: updated_at\n"
+             "    attributes: {seats: seats, vip: vip}\n")
+    dump = tmp_path / "plain.ndjson"
+    backfill.validate(plain, {"database": url, "query": "SELECT * FROM people WHERE "
+                              "user_id = 'u3'"}, None, dump)
+    import orjson
+
+    [op] = orjson.loads(dump.read_bytes())["batch"]
+    assert op["attributes"] == {"seats": 3, "vip": True}
+    assert op["timestamp"] == int(datetime(2021, 1, 1, tzinfo=UTC).timestamp()) + 3 * 37
+
+
+def test_a_stopped_run_resumes_by_key_with_nothing_lost(table, tmp_path):
+    url, _ = table
+    source = {"database": url, "query": "SELECT * FROM people WHERE seats < 50",
+              "resume_key": "user_id"}
+    write(tmp_path / "m.yaml", MAPPING)
+    checkpoint = tmp_path / "cp.json"
+    failing, _ = start(tmp_path / "a", faults=Faults(fail_rate=1.0, seed=1))
+    try:
+        with pytest.raises(RetriesExhausted):
+            backfill.run(tmp_path / "m.yaml", source, site_id=SITE, api_key=KEY,
+                         endpoint=failing.url, checkpoint=checkpoint, retries=1)
+    finally:
+        failing.stop()
+    emu, store = start(tmp_path / "b", faults=Faults(latency_ms=(1, 5), seed=2))
+    try:
+        report = backfill.run(tmp_path / "m.yaml", source, site_id=SITE, api_key=KEY,
+                              endpoint=emu.url, checkpoint=checkpoint)
+    finally:
+        emu.stop()
+    assert report.resumed and report.exit_code == 0
+    got = stored(store)
+    assert len(got) == ROWS // 10 and max(got.values()) == 1
+
+
+def test_the_password_is_never_shown(server):
+    url = server.replace("postgres@", "postgres:s3cret-pw@")
+    source = DatabaseSource(url, "SELECT 1 AS x", ("x",))
+    assert "s3cret" not in source.name and "s3cret" not in str(source.fingerprint())
+    assert redacted(url) == server
+    bad = DatabaseSource(url.replace("/postgres", "/nope"), "SELECT 1 AS x")
+    with pytest.raises(InputError) as refused:
+        bad.columns(None)  # type: ignore[arg-type]
+    assert "s3cret" not in str(refused.value) and "nope" in str(refused.value)
