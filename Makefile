@@ -24,12 +24,14 @@ test: $(STAMP)
 # The benchmark suite: 1M and 5M-row people CSVs, a 1M-line events NDJSON, the peers, every
 # shipped mapping on its sample file scaled to 200k rows, and the rate test (about 10 minutes
 # on 2 cores), then a 10M-row nightly run against validate (bench/nightly.py, about 5
-# minutes) and 1M rows from a local S3 server against disk (bench/remote.py, 1 minute).
-# Numbers go to bench/results.json, bench/nightly.json, bench/remote.json and BENCHMARKS.md.
+# minutes), 1M rows from a local S3 server against disk (bench/remote.py, 1 minute) and 1M and
+# 5M rows from PostgreSQL against CSV (bench/database.py, 3 minutes). Numbers go to
+# bench/*.json and BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/nightly.py --rows 10000000 | tee bench/nightly.json
 	$(BIN)/python bench/remote.py --rows 1000000 | tee bench/remote.json
+	$(BIN)/python bench/database.py --rows 1000000,5000000 | tee bench/database.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check backfill tests tools

@@ -139,6 +139,11 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         raise UsageError("credentials missing: set CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY "
                          "(or pass --site-id and --api-key)")
     checkpoint_path = _path(checkpoint)
+    unordered = [s.name for s in p.sources if hasattr(s, "resume_key") and not s.resumable]
+    if checkpoint_path and unordered:
+        raise UsageError(f"checkpoint: {unordered[0]} has no resume_key, so its rows come in no "
+                         "fixed order and a resume could not skip them; set source.resume_key "
+                         "(a column that orders the rows), or leave out the checkpoint")
     if checkpoint_path and not all(s.resumable for s in p.sources):
         raise UsageError(f"checkpoint: {p.sources[0].name} can be read once only, so a resume "
                          "could not skip its rows; write it to a file or pass a DataFrame to "
@@ -158,6 +163,9 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
     report = runner.run(p, opts)
     unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)
+    unkept += [f"{name} has no resume_key: a stopped run would start over (events keep their "
+               "ids, so the API drops the repeats); set source.resume_key to resume"
+               for name in unordered]
     return replace(report, warnings=[*report.warnings, *unkept]) if unkept else report
 
 

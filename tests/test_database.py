@@ -19,7 +19,7 @@ from emulated import KEY, SITE, start, stored
 
 import backfill
 from backfill.emulator import Faults
-from backfill.errors import InputError, RetriesExhausted
+from backfill.errors import InputError, RetriesExhausted, UsageError
 from backfill.sources.database import DatabaseSource, redacted
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -175,3 +175,18 @@ def test_the_password_is_never_shown(server):
     with pytest.raises(InputError) as refused:
         bad.columns(None)  # type: ignore[arg-type]
     assert "s3cret" not in str(refused.value) and "nope" in str(refused.value)
+
+
+def test_without_a_resume_key_a_run_says_it_would_start_over(table, tmp_path):
+    url, _ = table
+    source = {"database": url, "query": "SELECT * FROM people WHERE seats = 7"}
+    emu, store = start(tmp_path)
+    try:
+        report = backfill.run(MAPPING, source, site_id=SITE, api_key=KEY, endpoint=emu.url)
+        with pytest.raises(UsageError, match="no resume_key"):
+            backfill.run(MAPPING, source, site_id=SITE, api_key=KEY, endpoint=emu.url,
+                         checkpoint=tmp_path / "cp.json")
+    finally:
+        emu.stop()
+    assert report.operations_delivered == ROWS // 500
+    assert any("would start over" in w for w in report.warnings)
