@@ -249,3 +249,23 @@ def test_a_state_in_the_bucket_is_refused_before_anything(s3, tmp_path):
                                                     "identifiers": {"id": "user_id"}}]},
                      [{"user_id": "u1"}], site_id=SITE, api_key=KEY,
                      endpoint="http://127.0.0.1:9", state=f"s3://{BUCKET}/people.state")
+
+
+def test_a_file_on_a_web_server_reads_like_the_file(tmp_path):
+    import functools
+    import http.server
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(ROOT / "sample_data"))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/events.ndjson"
+        mapping = ROOT / "configs" / "events.yaml"
+        there = dump(tmp_path, mapping, url, "web")
+        assert remote.fingerprint(url)["size"] == (ROOT / "sample_data" / "events.ndjson").stat().st_size
+    finally:
+        httpd.shutdown()
+    here = dump(tmp_path, mapping, str(ROOT / "sample_data" / "events.ndjson"), "local")
+    assert there[1] == here[1] and there[0].rows_read == here[0].rows_read
