@@ -10,6 +10,7 @@ here (`state.atomic.write_bytes`, `state.checkpoint`, `state.rejects`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,49 +44,46 @@ def not_found(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
 
 
+_RAISE = object()
+
+
+def _do(url: str, doing: str, action: Callable[[Any, str], Any], absent: Any = _RAISE) -> Any:
+    """`action(store, path)`; a missing object gives `absent` (if given); any other failure a
+    one-line `UsageError` naming the URL and what could not be done."""
+    try:
+        store, path = store_of(url)
+        return action(store, path)
+    except Exception as exc:  # noqa: BLE001 - the store's errors, said in one line
+        if absent is not _RAISE and not_found(exc):
+            return absent
+        raise UsageError(f"{url}: cannot {doing}: {reason(exc)}") from None
+
+
 def read(url: str) -> bytes | None:
     """The object's bytes; None when there is no such object."""
     import obstore
 
-    try:
-        store, path = store_of(url)
-        return bytes(obstore.get(store, path).bytes())
-    except Exception as exc:  # noqa: BLE001
-        if not_found(exc):
-            return None
-        raise UsageError(f"{url}: cannot read it: {reason(exc)}") from None
+    return _do(url, "read it", lambda store, path: bytes(obstore.get(store, path).bytes()),
+               absent=None)
 
 
 def write(url: str, data: bytes) -> None:
     """Replace the object whole (a PUT is atomic: readers see the old object or the new)."""
     import obstore
 
-    try:
-        store, path = store_of(url)
-        obstore.put(store, path, data)
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"{url}: cannot write it: {reason(exc)}") from None
+    _do(url, "write it", lambda store, path: obstore.put(store, path, data))
 
 
 def exists(url: str) -> bool:
     import obstore
 
-    try:
-        store, path = store_of(url)
-        obstore.head(store, path)
-        return True
-    except Exception as exc:  # noqa: BLE001
-        if not_found(exc):
-            return False
-        raise UsageError(f"{url}: cannot read its details: {reason(exc)}") from None
+    return _do(url, "read its details",
+               lambda store, path: obstore.head(store, path) is not None, absent=False)
 
 
 def rename(url: str, target: str) -> None:
     """Within one bucket (a copy, then the old object deleted)."""
     import obstore
 
-    try:
-        store, path = store_of(url)
-        obstore.rename(store, path, store_of(target)[1])
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"{url}: cannot rename it to {target}: {reason(exc)}") from None
+    _do(url, f"rename it to {target}",
+        lambda store, path: obstore.rename(store, path, store_of(target)[1]))

@@ -7,14 +7,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from conftest import write
+from conftest import free_port, write
 from emulated import KEY, SITE, start, stored
 
 import backfill
@@ -42,18 +41,12 @@ operations:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """A PostgreSQL cluster in a temporary folder on a free port (as the postgres user when
     this runs as root: the server refuses to run as root; pytest's own folders are root's)."""
     folder = tempfile.mkdtemp(prefix="backfill-pg-")
-    port = _free_port()
+    port = free_port()
     as_postgres = ["su", "postgres", "-s", "/bin/sh", "-c"] if os.geteuid() == 0 else None
     if as_postgres:
         shutil.chown(folder, "postgres")

@@ -14,7 +14,7 @@ import time
 
 import polars as pl
 import pytest
-from conftest import ROOT
+from conftest import ROOT, free_port
 from emulated import KEY, SITE, start
 
 import backfill
@@ -25,12 +25,6 @@ from backfill.sources import remote
 BUCKET = "exports-bucket"
 pytestmark = pytest.mark.skipif(shutil.which("moto_server") is None,
                                 reason="moto[server] is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
