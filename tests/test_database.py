@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -183,3 +184,38 @@ def test_without_a_resume_key_a_run_says_it_would_start_over(table, tmp_path):
         emu.stop()
     assert report.operations_delivered == ROWS // 500
     assert any("would start over" in w for w in report.warnings)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_by_key_with_nothing_lost(table, tmp_path):
+    import signal
+    import sys
+
+    from conftest import ROOT
+
+    url, _ = table
+    mapping = write(tmp_path / "m.yaml", MAPPING)
+    emu, store = start(tmp_path, faults=Faults(latency_ms=(20, 40), seed=4))
+    command = [sys.executable, "-m", "backfill", "run", str(mapping), "--database", url,
+               "--query", "SELECT * FROM people WHERE seats < 100", "--endpoint", emu.url,
+               "--quiet", "--rate", "2", "--concurrency", "1", "--checkpoint",
+               str(tmp_path / "cp.json")]
+    env = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
+    write(tmp_path / "m.yaml", MAPPING + "source: {resume_key: user_id}\n")
+    try:
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        killed_at = store.operations
+        resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                                 timeout=300)
+    finally:
+        emu.stop()
+    assert resumed.returncode == 0, resumed.stderr
+    assert 0 < killed_at < ROWS // 5
+    got = stored(store)
+    assert len(got) == ROWS // 5  # every row of the query delivered
+    assert sum(got.values()) - len(got) <= 2 * 2_000  # repeats: what was in flight at the kill

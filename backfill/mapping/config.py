@@ -119,15 +119,18 @@ class _Parser(OperationParser):
 
     def database(self, node: Any, line: int, paths: tuple[str, ...]
                  ) -> tuple[str | None, str | None, tuple[str, ...]]:
-        """source.database, source.query and source.resume_key: all or none of the first two."""
+        """source.database, source.query and source.resume_key: both or none of the first two
+        (a resume_key alone serves `--database URL --query SQL`)."""
         database, query, raw = node.get("database"), node.get("query"), node.get("resume_key")
         if database is None and query is None and raw is None:
             return None, None, ()
-        if not isinstance(database, str) or not isinstance(query, str) or not query.strip():
+        named = database is not None or query is not None  # else a key for --database/--query
+        if named and (not isinstance(database, str) or not isinstance(query, str)
+                      or not query.strip()):
             self.problem(line, "a database source needs both source.database (a "
                                "postgresql:// URL) and source.query (a SELECT)")
             return None, None, ()
-        if paths:
+        if paths and database:
             self.problem(line_of(node, "path"), "source: give a path or a database, not both")
         key = (raw,) if isinstance(raw, str) else tuple(raw) if isinstance(raw, CommentedSeq) \
             and all(isinstance(k, str) for k in raw) else ()
