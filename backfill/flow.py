@@ -189,7 +189,8 @@ class _Flow:
             if problems:
                 raise MappingError(self.plan.mapping.path, problems)
         skipped = self.tracker.skipped(index) if self.tracker else None
-        at = (0, reader.first_line)  # the next block's first row and line
+        # the next block's first row and line (a keyed database resumes at a later row)
+        at = (getattr(reader, "first_row", 0), reader.first_line)
         try:
             for task, done in reader.tasks():
                 if stop is not None and stop.is_set():

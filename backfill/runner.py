@@ -28,7 +28,7 @@ from backfill.delivery.sender import REGIONS, Sender
 from backfill.errors import Interrupted, Stopped, UsageError
 from backfill.flow import Plan, batches
 from backfill.nightly import Nightly, NightlyOptions
-from backfill.state.checkpoint import Checkpoint, archive, load, mapping_hash, save
+from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
 from backfill.state.lock import RunLock
 from backfill.state.progress import progress
 from backfill.state.rejects import RejectsWriter
@@ -74,6 +74,10 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
     if existing is None:
         return Checkpoint(digest, fps), False, []
     changes = existing.differences(digest, fps)
+    for i, source in enumerate(plan.sources if not changes else ()):
+        if hasattr(source, "resume_from"):  # a keyed database: after its last key, or over
+            existing.done[i] = RowSet(source.resume_from(existing.resume[i])) \
+                if i in existing.resume else RowSet()
     if changes:
         raise UsageError(
             f"{opts.checkpoint} holds an unfinished run, but since then "
@@ -114,7 +118,7 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
             rejects.flush()
             if nightly is not None:
                 nightly.flush()
-            _save(opts.checkpoint, checkpoint, tally)
+            _save(opts.checkpoint, checkpoint, tally, plan)
     failed = tally.get("rows_rejected") or tally.get("operations_rejected")
     extra = {}
     if nightly is not None:
@@ -156,7 +160,12 @@ def _moved(bar: tqdm) -> Callable[[int], None]:
     return lambda done: bar.update(done - bar.n)
 
 
-def _save(path: str | None, checkpoint: Checkpoint, tally: Tally) -> None:
+def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) -> None:
+    for i, source in enumerate(plan.sources):  # a keyed database: where a resume starts
+        point = source.resume_point(checkpoint.done[i].watermark) \
+            if hasattr(source, "resume_point") else None
+        if point is not None:
+            checkpoint.resume[i] = point
     if path is not None:
         checkpoint.counters = tally.carried()
         save(path, checkpoint)
@@ -214,7 +223,7 @@ async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunT
         producer.start()
         workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
         saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar,
-                                                 nightly))
+                                                 nightly, plan))
         with _signal(loop, signal.SIGINT, interrupted), _signal(loop, signal.SIGTERM,
                                                                   interrupted):
             try:
@@ -295,7 +304,7 @@ def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, item: Batch | No
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
-                       tally: Tally, bar: tqdm, nightly: Nightly | None) -> None:
+                       tally: Tally, bar: tqdm, nightly: Nightly | None, plan: Plan) -> None:
     """Save the checkpoint every few seconds when something changed; refresh the progress."""
     started = last_save = time.monotonic()
     while True:
@@ -313,7 +322,7 @@ async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkp
             if nightly is not None:  # so are the acknowledged operations, for the state
                 nightly.flush()
             with tracker.lock:
-                _save(opts.checkpoint, checkpoint, tally)
+                _save(opts.checkpoint, checkpoint, tally, plan)
             last_save = time.monotonic()
 
 

@@ -7,16 +7,19 @@ columns become Unix seconds, as `as: timestamp` makes them. The password comes f
 `PGPASSWORD` or `~/.pgpass` (libpq reads them); it never appears in a name, a message, a
 checkpoint or a report.
 
-Resume: with `resume_key`, rows are read in that key's order, so a checkpoint can skip the rows
-done before; the fingerprint holds the query, the key, the row count and the largest key, and a
-resume is refused when those changed. Without it the order is the server's: a stopped run starts
-over (events keep their ids: the API drops the repeats).
+Resume: with `resume_key`, rows are read in that key's order, and the checkpoint keeps the key
+at the last chunk boundary below which every row is done; a resume reads `WHERE key > that`
+(keyset paging: the done rows are not read again, rows added since are read if their key comes
+after), numbering rows from that boundary. Rows between the boundary and the checkpoint's
+watermark are sent again: at most a chunk. Without a key the order is the server's: a stopped
+run starts over (events keep their ids: the API drops the repeats).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,7 +27,7 @@ import polars as pl
 
 from backfill.contract import CsvOptions
 from backfill.errors import InputError, UsageError
-from backfill.sources.frames import FrameReader, _check_names, _InMemory, _rechunked
+from backfill.sources.frames import CHUNK_ROWS, FrameReader, _check_names, _InMemory, _parsed
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -56,6 +59,9 @@ class DatabaseSource(_InMemory):
                              "(postgresql://user@host:5432/dbname)")
         super().__init__(f"{redacted(url)} query")
         self.url, self.query, self.resume_key = url, query.strip().rstrip(";"), resume_key
+        self._after: list[str] | None = None  # a resume: read the rows whose key is after this
+        self._first_row = 0
+        self._boundaries: list[tuple[int, list[str]]] = []  # (row after a chunk, its last key)
 
     @property
     def resumable(self) -> bool:  # type: ignore[override]
@@ -64,7 +70,7 @@ class DatabaseSource(_InMemory):
     def _sql(self, tail: str = "") -> str:
         return f"SELECT * FROM ({self.query}) AS backfill_query{tail}"
 
-    def _run(self, sql: str) -> Any:
+    def _run(self, sql: str, params: tuple | None = None) -> Any:
         """A cursor that has run `sql` (and its connection, closed with it)."""
         try:
             import adbc_driver_postgresql.dbapi as pg
@@ -74,7 +80,7 @@ class DatabaseSource(_InMemory):
         try:
             conn = pg.connect(self.url)
             cursor = conn.cursor()
-            cursor.execute(sql)
+            cursor.execute(sql, params)
             return conn, cursor
         except Exception as exc:  # noqa: BLE001 - connection, permissions, SQL: one line
             text = str(exc).replace(self.url, redacted(self.url)).strip().splitlines()[0]
@@ -94,33 +100,75 @@ class DatabaseSource(_InMemory):
         return _check_names(self.name, names)
 
     def open(self, csv: CsvOptions) -> FrameReader:
-        return FrameReader(self.name, self.columns(csv), _rechunked(self._frames()))
+        reader = FrameReader(self.name, self.columns(csv), self._chunks())
+        reader.first_row = self._first_row  # type: ignore[attr-defined]
+        return reader
+
+    def resume_from(self, point: dict[str, Any]) -> int:
+        """Continue after a key a checkpoint kept (`resume_point`); the row it numbers next."""
+        self._after, self._first_row = [str(v) for v in point["after"]], int(point["row"])
+        return self._first_row
+
+    def resume_point(self, watermark: int) -> dict[str, Any] | None:
+        """Where a resume starts: the last chunk boundary with every row below it done, and the
+        key of the row before it (the rows after it are read again; at most a chunk is sent
+        twice). None before the first boundary of a fresh run."""
+        best = None
+        for row, key in list(self._boundaries):
+            if row > watermark:
+                break
+            best = (row, key)
+        if best is None:
+            return None if self._after is None else {"row": self._first_row, "after": self._after}
+        return {"row": best[0], "after": best[1]}
+
+    def _chunks(self) -> Iterator[Any]:
+        """The rows in chunks, numbered from the resume row, each chunk's last key kept."""
+        row = self._first_row
+        for frame in self._frames():
+            for start in range(0, frame.height, CHUNK_ROWS):
+                part = frame.slice(start, CHUNK_ROWS)
+                row += part.height
+                if self.resume_key:
+                    self._boundaries.append(
+                        (row, [str(part.get_column(k)[-1]) for k in self.resume_key]))
+                yield partial(_parsed, _typed(part)), row
 
     def _frames(self) -> Iterator[pl.DataFrame]:
-        order = " ORDER BY " + ", ".join(_quote(k) for k in self.resume_key) \
-            if self.resume_key else ""
-        conn, cursor = self._run(self._sql(order))
+        keys = ", ".join(_quote(k) for k in self.resume_key)
+        where, params = "", None
+        if self._after is not None:
+            types = self._key_types()
+            after = ", ".join(f"CAST(CAST(${n} AS text) AS {t})" for n, t in
+                              enumerate(types, 1))
+            where, params = f" WHERE ({keys}) > ({after})", tuple(self._after)
+        conn, cursor = self._run(self._sql(where + (f" ORDER BY {keys}" if keys else "")),
+                                 params)
         try:
             for batch in cursor.fetch_record_batch():
-                yield _typed(pl.from_arrow(batch))
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                yield frame
         finally:
             cursor.close()
             conn.close()
 
+    def _key_types(self) -> list[str]:
+        types = ", ".join(f"pg_typeof({_quote(k)})::text" for k in self.resume_key)
+        conn, cursor = self._run(f"SELECT {types} FROM ({self.query}) AS q LIMIT 1")
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+            conn.close()
+        return list(row) if row else ["text"] * len(self.resume_key)
+
     def fingerprint(self) -> dict[str, Any]:
+        """The query and its key: a resume continues after the last key done, whatever rows
+        were added since (so the table's size is not part of it)."""
         digest = hashlib.blake2b(f"{self.query}\x00{self.resume_key}".encode(),
                                  digest_size=16).hexdigest()
-        out: dict[str, Any] = {"path": self.name, "sample": digest}
-        if self.resume_key:
-            keys = ", ".join(f"max({_quote(k)})::text" for k in self.resume_key)
-            conn, cursor = self._run(f"SELECT count(*), {keys} FROM ({self.query}) AS q")
-            try:
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-                conn.close()
-            out["rows"], out["mtime"] = int(row[0]), "|".join(str(v) for v in row[1:])
-        return out
+        return {"path": self.name, "sample": digest}
 
 
 def _typed(frame: pl.DataFrame | pl.Series) -> pl.DataFrame:

@@ -79,6 +79,7 @@ class Checkpoint:
     inputs: list[dict[str, Any]]  # fingerprints, in input order
     done: list[RowSet] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
+    resume: dict[int, Any] = field(default_factory=dict)  # input -> where a keyed source resumes
     finished: bool = False
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     updated: str = ""
@@ -91,8 +92,9 @@ class Checkpoint:
         return orjson.dumps({
             "version": VERSION, "mapping": self.mapping, "finished": self.finished,
             "started": self.started, "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "inputs": [{"fingerprint": fp, "done": d.to_json()}
-                       for fp, d in zip(self.inputs, self.done, strict=True)],
+            "inputs": [{"fingerprint": fp, "done": d.to_json(),
+                        **({"resume": self.resume[i]} if i in self.resume else {})}
+                       for i, (fp, d) in enumerate(zip(self.inputs, self.done, strict=True))],
             "counters": self.counters,
         }, option=orjson.OPT_INDENT_2)
 
@@ -104,6 +106,7 @@ class Checkpoint:
         return cls(
             mapping=obj["mapping"], inputs=[i["fingerprint"] for i in obj["inputs"]],
             done=[RowSet.from_json(i["done"]) for i in obj["inputs"]],
+            resume={n: i["resume"] for n, i in enumerate(obj["inputs"]) if "resume" in i},
             counters=obj.get("counters", {}), finished=bool(obj.get("finished")),
             started=obj.get("started", ""), updated=obj.get("updated", ""),
         )
