@@ -253,3 +253,26 @@ def test_a_resume_reads_after_the_last_key_done_and_sees_rows_added_since(table,
     frames = [task().frame for task, _ in reader.tasks()]
     ids = [i for f in frames for i in f.get_column("user_id").to_list()]
     assert ids == [*order[50_000:], "zz9"]  # 'u0000' sorts before the key: not this run's
+
+
+def test_numeric_json_uuid_bytea_and_arrays_become_json_values(table, tmp_path):
+    import adbc_driver_postgresql.dbapi as pg
+    import orjson
+
+    url, _ = table
+    with pg.connect(url) as conn:
+        cursor = conn.cursor()
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS odd AS SELECT 'u1' AS id, 12.50::numeric(10,2) AS price, "
+            """'{"a": 1}'::jsonb AS doc, ARRAY[1, 2] AS arr, """
+            "'f81d4fae-7dec-11d0-a765-00a0c91e6bf6'::uuid AS u, decode('0aff', 'hex') AS raw")
+        conn.commit()
+    mapping = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
+               "    identifiers: {id: id}\n    rest: true\n")
+    dump = tmp_path / "odd.ndjson"
+    report = backfill.validate(mapping, {"database": url, "query": "SELECT * FROM odd"}, None,
+                               dump)
+    assert report.rows_rejected == 0
+    [op] = orjson.loads(dump.read_bytes())["batch"]
+    assert op["attributes"] == {"price": 12.5, "doc": '{"a": 1}', "arr": [1, 2],
+                                "u": "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "raw": "0aff"}

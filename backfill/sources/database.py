@@ -62,6 +62,7 @@ class DatabaseSource(_InMemory):
         self._after: list[str] | None = None  # a resume: read the rows whose key is after this
         self._first_row = 0
         self._boundaries: list[tuple[int, list[str]]] = []  # (row after a chunk, its last key)
+        self._uuids: frozenset[str] = frozenset()  # columns of type uuid (binary in Arrow)
 
     @property
     def resumable(self) -> bool:  # type: ignore[override]
@@ -132,7 +133,7 @@ class DatabaseSource(_InMemory):
                 if self.resume_key:
                     self._boundaries.append(
                         (row, [str(part.get_column(k)[-1]) for k in self.resume_key]))
-                yield partial(_parsed, _typed(part)), row
+                yield partial(_parsed, _typed(part, self._uuids)), row
 
     def _frames(self) -> Iterator[pl.DataFrame]:
         keys = ", ".join(_quote(k) for k in self.resume_key)
@@ -148,6 +149,8 @@ class DatabaseSource(_InMemory):
             for batch in cursor.fetch_record_batch():
                 frame = pl.from_arrow(batch)
                 assert isinstance(frame, pl.DataFrame)
+                self._uuids = frozenset(f.name for f in batch.schema
+                                        if (f.metadata or {}).get(b"POSTGRESQL:type") == b"uuid")
                 yield frame
         finally:
             cursor.close()
@@ -171,9 +174,23 @@ class DatabaseSource(_InMemory):
         return {"path": self.name, "sample": digest}
 
 
-def _typed(frame: pl.DataFrame | pl.Series) -> pl.DataFrame:
-    """Timestamps and dates as Unix seconds; everything else as the database typed it."""
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(
-        [pl.col(name).dt.epoch("s") for name, dtype in frame.schema.items()
-         if dtype == pl.Date or isinstance(dtype, pl.Datetime)])
+def _typed(frame: pl.DataFrame, uuids: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """Columns as JSON can carry them: timestamps and dates as Unix seconds, `numeric` as a
+    float (as `as: float` makes it), `json`/`jsonb` and other text-backed types as their text,
+    `uuid` in its usual form, `bytea` in hex; everything else as the database typed it (a
+    binary column would stop polars' JSON writer)."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+            exprs.append(col.dt.epoch("s"))
+        elif isinstance(dtype, pl.Extension):
+            text = col.ext.storage().cast(pl.String)
+            exprs.append(text.cast(pl.Float64) if "numeric" in repr(dtype) else text)
+        elif dtype == pl.Binary:
+            hexed = col.bin.encode("hex")
+            exprs.append(pl.concat_str(hexed.str.slice(0, 8), hexed.str.slice(8, 4),
+                                       hexed.str.slice(12, 4), hexed.str.slice(16, 4),
+                                       hexed.str.slice(20), separator="-")
+                         if name in uuids else hexed)
+    return frame.with_columns(exprs) if exprs else frame
