@@ -270,3 +270,15 @@ def test_a_plain_dataframe_is_encoded_with_rows_numbered_from_0():
         "attributes": {"n": 1}}
     [reject] = chunk.rejects
     assert (reject.row, reject.line, reject.stage) == (1, None, "mapping")
+
+
+def test_binary_columns_are_sent_in_hex_instead_of_stopping_the_json_writer(tmp_path):
+    import backfill
+
+    frame = pl.DataFrame({"id": ["u1"], "raw": [b"\x0a\xff"]})
+    dump = tmp_path / "bodies.ndjson"
+    backfill.validate({"version": 1, "operations": [{"type": "person", "action": "identify",
+                                                     "identifiers": {"id": "id"}, "rest": True}]},
+                      frame, None, dump)
+    [op] = orjson.loads(dump.read_bytes())["batch"]
+    assert op["attributes"] == {"raw": "0aff"}

@@ -54,6 +54,7 @@ class Encoder:
             frame = frame.with_columns(pl.int_range(0, frame.height, dtype=pl.Int64).alias(ROW))
         if LINE not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
+        frame = _jsonable(frame)
         compiler, ops = self.compile(frame.schema)
         frame = _prepare_json(frame, compiler.json_columns)
         frame = convert_texts(frame, compiler.converted, compiler.first_reading)
@@ -142,6 +143,18 @@ class _Names:
     def of(cls, index: int) -> _Names:
         return cls(*(f"__op{index}_{part}" for part in
                      ("json", "applies", "mapping", "limits", "timestamp", "path")))
+
+
+def _jsonable(frame: pl.DataFrame) -> pl.DataFrame:
+    """Types polars' JSON writer cannot write (it panics), as values it can: binary in hex,
+    extension types (from Arrow sources) as their storage's text. A no-op for other frames."""
+    fixes = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Binary:
+            fixes.append(pl.col(name).bin.encode("hex"))
+        elif isinstance(dtype, pl.Extension):
+            fixes.append(pl.col(name).ext.storage().cast(pl.String))
+    return frame.with_columns(fixes) if fixes else frame
 
 
 def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
