@@ -70,7 +70,7 @@ def plan(mapping: MappingLike, source: Any = None, fmt: str | None = None) -> fl
 def beside_input(sources: list[Source], suffix: str) -> str | None:
     """`<first input>.<suffix>` for files and stdin; None for sources with no path."""
     first = sources[0] if sources else None
-    if first is not None and getattr(first, "resume_key", None):  # a database: here, by query
+    if first is not None and first.keyed:  # a database query: here, named by the query
         digest = first.fingerprint()["sample"][:8]  # type: ignore[index]
         return f"query-{digest}.{suffix}"
     if not isinstance(first, Input):
@@ -127,9 +127,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     delivered are sent; `missing` (ignore, delete, suppress) undoes the keys gone from the input,
     at most `max_deletes` (a count, or "N%" of the state's keys) or nothing is sent (exit 2);
     `full` sends everything and rewrites the state; `event_watermark`: events are not kept
-    in the state, only the latest time sent, and an event older than it is not sent. A
-    second run on the same checkpoint or
-    state raises `UsageError` at once."""
+    in the state, only the latest time sent, and an event older than it is not sent. A second
+    run on the same checkpoint or state raises `UsageError` at once."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
     from backfill.nightly import NightlyOptions
@@ -139,19 +138,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         raise UsageError("credentials missing: set CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY "
                          "(or pass --site-id and --api-key)")
     checkpoint_path = _path(checkpoint)
-    unordered = [s.name for s in p.sources if hasattr(s, "resume_key") and not s.resumable]
-    if checkpoint_path and unordered:
-        raise UsageError(f"checkpoint: {unordered[0]} has no resume_key, so its rows come in no "
-                         "fixed order and a resume could not skip them; set source.resume_key "
-                         "(a column that orders the rows), or leave out the checkpoint")
-    if checkpoint_path and not all(s.resumable for s in p.sources):
-        raise UsageError(f"checkpoint: {p.sources[0].name} can be read once only, so a resume "
-                         "could not skip its rows; write it to a file or pass a DataFrame to "
-                         "resume, or leave out the checkpoint")
-    if missing != "ignore" and not all(s.resumable for s in p.sources):
-        raise UsageError(f"missing={missing!r}: {p.sources[0].name} can be read once only, and "
-                         "--missing reads the input twice (its keys first, for the breaker); "
-                         "write it to a file or pass a DataFrame")
+    unordered = _check_rereads(p, checkpoint_path, missing)
     api = p.mapping.api
     opts = runner.RunOptions(
         site_id=site_id, api_key=api_key,
@@ -167,6 +154,28 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
                "ids, so the API drops the repeats); set source.resume_key to resume"
                for name in unordered]
     return replace(report, warnings=[*report.warnings, *unkept]) if unkept else report
+
+
+def _check_rereads(p: flow.Plan, checkpoint: str | None, missing: str) -> list[str]:
+    """Refuse what needs a source read again (a resume, `--missing`'s census) when it cannot
+    be; the names of database queries with no resume_key (a stopped run starts over)."""
+    from backfill.sources.database import DatabaseSource
+
+    unordered = [s.name for s in p.sources if isinstance(s, DatabaseSource) and not s.keyed]
+    if checkpoint and unordered:
+        raise UsageError(f"checkpoint: {unordered[0]} has no resume_key, so its rows come in no "
+                         "fixed order and a resume could not skip them; set source.resume_key "
+                         "(a column that orders the rows), or leave out the checkpoint")
+    once = next((s.name for s in p.sources if not s.resumable), None)
+    if checkpoint and once:
+        raise UsageError(f"checkpoint: {once} can be read once only, so a resume could not skip "
+                         "its rows; write it to a file or pass a DataFrame to resume, or leave "
+                         "out the checkpoint")
+    if missing != "ignore" and once:
+        raise UsageError(f"missing={missing!r}: {once} can be read once only, and --missing "
+                         "reads the input twice (its keys first, for the breaker); write it to "
+                         "a file or pass a DataFrame")
+    return unordered
 
 
 def _nightly(state: str | os.PathLike | None, missing: str, max_deletes: str | int, full: bool,

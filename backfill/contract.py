@@ -118,6 +118,7 @@ class Reader(Protocol):
 
     columns: list[str]
     warnings: list[str]
+    first_row: int  # the number of its first row: 0, or where a keyed source resumes
 
     @property
     def first_line(self) -> int:
@@ -142,6 +143,10 @@ class Source(Protocol):
         """Whether its rows come again in the same order, so a checkpoint can skip them."""
 
     unit: str  # of `size` and of the tasks' progress: "B" (bytes) or "rows"
+    # A keyed source (a database query with a resume_key) resumes after a key, not by row
+    # position: it has `resume_point(watermark) -> point | None` for the checkpoint and
+    # `resume_from(point) -> first row` for the run that continues.
+    keyed: bool
 
     def size(self) -> int:
         """Its size in `unit` for the progress bar; 0 when unknown."""

@@ -190,7 +190,7 @@ class _Flow:
                 raise MappingError(self.plan.mapping.path, problems)
         skipped = self.tracker.skipped(index) if self.tracker else None
         # the next block's first row and line (a keyed database resumes at a later row)
-        at = (getattr(reader, "first_row", 0), reader.first_line)
+        at = (reader.first_row, reader.first_line)
         try:
             for task, done in reader.tasks():
                 if stop is not None and stop.is_set():

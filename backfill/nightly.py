@@ -160,11 +160,10 @@ class Nightly:
         """The API took this body: journal its operations but the refused ones."""
         if batch.keys is None:
             return
-        keys = batch.keys
+        kept = pl.col(KH).is_not_null()  # not the events of --event-watermark
         if refused:
-            keep = pl.Series([i not in refused for i in range(keys.height)])
-            keys = keys.filter(keep)
-        keys = keys.filter(pl.col(KH).is_not_null())  # events under --event-watermark
+            kept &= ~pl.int_range(pl.len()).is_in(sorted(refused))
+        keys = batch.keys.filter(kept)
         with self._lock:
             self.journal.add(keys)
 

@@ -74,10 +74,6 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
     if existing is None:
         return Checkpoint(digest, fps), False, []
     changes = existing.differences(digest, fps)
-    for i, source in enumerate(plan.sources if not changes else ()):
-        if hasattr(source, "resume_from"):  # a keyed database: after its last key, or over
-            existing.done[i] = RowSet(source.resume_from(existing.resume[i])) \
-                if i in existing.resume else RowSet()
     if changes:
         raise UsageError(
             f"{opts.checkpoint} holds an unfinished run, but since then "
@@ -85,6 +81,10 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
             "original inputs and mapping back to resume, or pass --restart to start over "
             "(rows sent before are sent again; events keep their ids, so the API drops "
             "the repeats).")
+    for i, source in enumerate(plan.sources):
+        if source.keyed:  # after its last key done, or over when it has none yet
+            existing.done[i] = RowSet(source.resume_from(existing.resume[i])) \
+                if i in existing.resume else RowSet()
     return existing, True, []
 
 
@@ -161,9 +161,8 @@ def _moved(bar: tqdm) -> Callable[[int], None]:
 
 
 def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) -> None:
-    for i, source in enumerate(plan.sources):  # a keyed database: where a resume starts
-        point = source.resume_point(checkpoint.done[i].watermark) \
-            if hasattr(source, "resume_point") else None
+    for i, source in enumerate(plan.sources):  # a keyed source: where a resume starts
+        point = source.resume_point(checkpoint.done[i].watermark) if source.keyed else None
         if point is not None:
             checkpoint.resume[i] = point
     if path is not None:

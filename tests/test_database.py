@@ -276,3 +276,24 @@ def test_numeric_json_uuid_bytea_and_arrays_become_json_values(table, tmp_path):
     [op] = orjson.loads(dump.read_bytes())["batch"]
     assert op["attributes"] == {"price": 12.5, "doc": '{"a": 1}', "arr": [1, 2],
                                 "u": "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "raw": "0aff"}
+
+
+def test_a_uuid_key_resumes_after_its_text(table):
+    import adbc_driver_postgresql.dbapi as pg
+
+    url, _ = table
+    with pg.connect(url) as conn:
+        cursor = conn.cursor()
+        cursor.execute("CREATE TABLE IF NOT EXISTS by_uuid AS SELECT gen_random_uuid() AS id, i "
+                       "FROM generate_series(1, 60000) AS i")
+        conn.commit()
+    first = DatabaseSource(url, "SELECT * FROM by_uuid", ("id",))
+    ids = [i for task, _ in first.open(None).tasks()  # type: ignore[arg-type]
+           for i in task().frame.get_column("id").to_list()]
+    point = first.resume_point(watermark=60_000)
+    assert point == {"row": 60_000, "after": [ids[-1]]} and len(ids[-1]) == 36
+    again = DatabaseSource(url, "SELECT * FROM by_uuid", ("id",))
+    again.resume_from({"row": 50_000, "after": [ids[49_999]]})
+    rest = [i for task, _ in again.open(None).tasks()  # type: ignore[arg-type]
+            for i in task().frame.get_column("id").to_list()]
+    assert rest == ids[50_000:]

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 
-from backfill.contract import CsvOptions
+from backfill.contract import CsvOptions, Parsed
 from backfill.errors import InputError, UsageError
 from backfill.sources.frames import CHUNK_ROWS, FrameReader, _check_names, _InMemory, _parsed
 
@@ -65,8 +65,10 @@ class DatabaseSource(_InMemory):
         self._uuids: frozenset[str] = frozenset()  # columns of type uuid (binary in Arrow)
 
     @property
-    def resumable(self) -> bool:  # type: ignore[override]
+    def keyed(self) -> bool:  # type: ignore[override]
         return bool(self.resume_key)
+
+    resumable = keyed  # in its key's order, or in none
 
     def _sql(self, tail: str = "") -> str:
         return f"SELECT * FROM ({self.query}) AS backfill_query{tail}"
@@ -102,7 +104,7 @@ class DatabaseSource(_InMemory):
 
     def open(self, csv: CsvOptions) -> FrameReader:
         reader = FrameReader(self.name, self.columns(csv), self._chunks())
-        reader.first_row = self._first_row  # type: ignore[attr-defined]
+        reader.first_row = self._first_row
         return reader
 
     def resume_from(self, point: dict[str, Any]) -> int:
@@ -130,10 +132,11 @@ class DatabaseSource(_InMemory):
             for start in range(0, frame.height, CHUNK_ROWS):
                 part = frame.slice(start, CHUNK_ROWS)
                 row += part.height
-                if self.resume_key:
-                    self._boundaries.append(
-                        (row, [str(part.get_column(k)[-1]) for k in self.resume_key]))
-                yield partial(_parsed, _typed(part, self._uuids)), row
+                if self.resume_key:  # the last key as text the server casts back to its type
+                    last = part.select(_uuid_text(pl.col(k)) if k in self._uuids else pl.col(k)
+                                       for k in self.resume_key).row(-1)
+                    self._boundaries.append((row, [str(v) for v in last]))
+                yield partial(_typed_chunk, part, self._uuids), row  # typed in the pool
 
     def _frames(self) -> Iterator[pl.DataFrame]:
         keys = ", ".join(_quote(k) for k in self.resume_key)
@@ -174,23 +177,25 @@ class DatabaseSource(_InMemory):
         return {"path": self.name, "sample": digest}
 
 
-def _typed(frame: pl.DataFrame, uuids: frozenset[str] = frozenset()) -> pl.DataFrame:
-    """Columns as JSON can carry them: timestamps and dates as Unix seconds, `numeric` as a
-    float (as `as: float` makes it), `json`/`jsonb` and other text-backed types as their text,
-    `uuid` in its usual form, `bytea` in hex; everything else as the database typed it (a
-    binary column would stop polars' JSON writer)."""
+def _typed_chunk(part: pl.DataFrame, uuids: frozenset[str]) -> Parsed:
+    """In a pool thread: a chunk as the flow takes it, its columns as JSON should carry them:
+    timestamps and dates as Unix seconds, `numeric` as a float (as `as: float` makes it), `uuid`
+    in its usual form. Other binary and Arrow extension types (`bytea`, `json`) are made
+    writable by the encoder, as for any source (`mapping.encode`)."""
     exprs = []
-    for name, dtype in frame.schema.items():
+    for name, dtype in part.schema.items():
         col = pl.col(name)
         if dtype == pl.Date or isinstance(dtype, pl.Datetime):
             exprs.append(col.dt.epoch("s"))
-        elif isinstance(dtype, pl.Extension):
-            text = col.ext.storage().cast(pl.String)
-            exprs.append(text.cast(pl.Float64) if "numeric" in repr(dtype) else text)
-        elif dtype == pl.Binary:
-            hexed = col.bin.encode("hex")
-            exprs.append(pl.concat_str(hexed.str.slice(0, 8), hexed.str.slice(8, 4),
-                                       hexed.str.slice(12, 4), hexed.str.slice(16, 4),
-                                       hexed.str.slice(20), separator="-")
-                         if name in uuids else hexed)
-    return frame.with_columns(exprs) if exprs else frame
+        elif isinstance(dtype, pl.Extension) and "numeric" in repr(dtype):
+            exprs.append(col.ext.storage().cast(pl.String).cast(pl.Float64))
+        elif name in uuids:
+            exprs.append(_uuid_text(col))
+    return _parsed(part.with_columns(exprs) if exprs else part)
+
+
+def _uuid_text(col: pl.Expr) -> pl.Expr:
+    """A uuid (16 bytes in Arrow) in its usual form, 8-4-4-4-12 hex digits."""
+    hexed = col.bin.encode("hex")
+    return pl.concat_str([hexed.str.slice(a, n) for a, n in
+                          ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12))], separator="-")

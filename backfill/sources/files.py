@@ -49,6 +49,7 @@ class Input:
 
     unit: ClassVar[str] = "B"
     resumable: ClassVar[bool] = True  # stdin too: the same data piped again is skipped alike
+    keyed: ClassVar[bool] = False
 
     def size(self) -> int:
         try:
@@ -161,6 +162,8 @@ def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Inp
 
 class InputReader:
     """Reads one input: `columns` first (without reading the data), then `chunks()`."""
+
+    first_row = 0
 
     def __init__(self, inp: Input, csv_options: CsvOptions, block_bytes: int = BLOCK_BYTES):
         self.input = inp

@@ -30,6 +30,7 @@ class FrameReader:
     """An opened in-memory source: its columns, then its chunks in order."""
 
     first_line = 1
+    first_row = 0
     warnings: list[str]
 
     def __init__(self, name: str, columns: list[str], chunks: Iterator[Task]):
@@ -65,6 +66,7 @@ class _InMemory:
 
     unit: ClassVar[str] = "rows"
     resumable: ClassVar[bool] = False
+    keyed: ClassVar[bool] = False
 
     def __init__(self, name: str):
         self.name = name

@@ -26,7 +26,7 @@ from backfill.objects import reason as _reason
 
 __all__ = ["expand", "fingerprint", "info", "is_url", "open_raw", "size"]
 
-READ_BLOCK = 8 * 1024 * 1024  # the least bytes a piece of the stream holds
+READ_BLOCK = 1024 * 1024  # the least bytes a piece of the stream holds (a header check reads one)
 RETRIES = 5  # a dropped stream is resumed this many times in a row before the read fails
 
 

@@ -161,8 +161,8 @@ class Differ:
         self.present.scatter(verdict.known, True)
         self.diverged.scatter(verdict.final, verdict.final_changed)
         if verdict.latest_event is not None:
-            self.latest_event = max(self.latest_event or verdict.latest_event,
-                                    verdict.latest_event)
+            self.latest_event = verdict.latest_event if self.latest_event is None else \
+                max(self.latest_event, verdict.latest_event)
         return verdict
 
     def _history(self, verdict: Verdict) -> Verdict:

@@ -95,7 +95,7 @@ def mirror_ops(keys: pl.Series, action: str) -> pl.Series:
     identify = keys.str.replace('"action":"identify"', f'"action":"{action}"', literal=True) + "}"
     undevice = keys.str.replace('"action":"add_device"', '"action":"delete_device"',
                                 literal=True) + "}}"
-    frame = pl.DataFrame({"k": keys, "d": device, "p": person, "i": identify, "u": undevice})
+    frame = pl.DataFrame({"d": device, "p": person, "i": identify, "u": undevice})
     return frame.select(
         pl.when(pl.col("d")).then(pl.col("u") if action == "delete" else None)
         .when(pl.col("p") | pl.lit(action == "delete")).then(pl.col("i"))
