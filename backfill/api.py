@@ -187,9 +187,6 @@ def _nightly(state: str | os.PathLike | None, missing: str, max_deletes: str | i
             raise UsageError(f"{used[0]} needs a state: pass --state PATH (the file that "
                              "remembers what was delivered)")
         return None
-    if remote.is_url(state):
-        raise UsageError(f"--state {state}: a state in object storage is not supported yet (it "
-                         "is three parts and a lock); keep it on a disk that outlives the run")
     return options(os.fspath(state), missing, str(max_deletes), full, event_watermark)
 
 

@@ -14,15 +14,18 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
+from backfill import objects
 from backfill.contract import Batch
 from backfill.errors import UsageError
 from backfill.mapping.config import Mapping
 from backfill.state import store
 from backfill.state.diff import Differ, mirror_frame
 from backfill.state.keys import KEY, KH, canary
+from backfill.state.mirror import Mirror
 from backfill.state.tally import Tally
 
 MISSING = ("ignore", "delete", "suppress")
@@ -63,8 +66,11 @@ class Nightly:
         if opts.missing not in MISSING:
             raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")
         self.opts, self.tally, self.digest = opts, tally, digest
-        store.check_writable(opts.path)
-        state, self.info = store.load(opts.path, store.StateInfo(mapping=digest, canary=canary()))
+        self.mirror, self.path = _working_copy(opts.path)
+        first = store.StateInfo(mapping=digest, canary=canary())
+        if store.fold_journal(self.path, first) and self.mirror is not None:
+            self.mirror.push()  # tonight's journal files must not replace a stopped run's
+        state, self.info = store.load(self.path, first)
         why = None
         if self.info is not None:
             if self.info.mapping != digest:
@@ -97,7 +103,7 @@ class Nightly:
         self.census = False
         self.undo: pl.DataFrame | None = None  # the keys to undo, decided by the census
         self.missing_count: int | None = None
-        self.journal = store.Journal(opts.path)
+        self.journal = store.Journal(self.path, self.mirror and self.mirror.journaled)
         self._lock = threading.Lock()
 
     @property
@@ -134,8 +140,8 @@ class Nightly:
         positions = self.differ.missing()
         if not len(positions) or self.info is None:
             return pl.DataFrame(schema={KH: pl.UInt64, KEY: pl.String})
-        missing = store.hashes(self.opts.path, (KH,)).get_column(KH).gather(positions)
-        found = store.key_texts(self.opts.path, missing)
+        missing = store.hashes(self.path, (KH,)).get_column(KH).gather(positions)
+        found = store.key_texts(self.path, missing)
         undo = mirror_frame(found, self.opts.missing)
         return found.join(undo.select(KH), on=KH, how="semi")
 
@@ -176,13 +182,28 @@ class Nightly:
         self.flush()
         latest = [t for t in (self.watermark, self.differ.latest_event) if t is not None]
         self.differ = None  # type: ignore[assignment]  # its 10M-key arrays, before the new ones
-        entries = store.read_journal(self.opts.path)
+        entries = store.read_journal(self.path)
         if entries is None:
             entries = pl.DataFrame(schema=store.JOURNAL_SCHEMA)
-        old = store.hashes(self.opts.path) if self.info is not None and not self.rebuild \
+        old = store.hashes(self.path) if self.info is not None and not self.rebuild \
             else pl.DataFrame(schema=store.HASHES)
         info = store.StateInfo(mapping=self.digest, canary=canary(), last_run=counts,
                                event_watermark=max(latest) if latest else None)
-        keys = store.write(self.opts.path, store.apply(old, entries), entries, info)
-        store.discard_journal(self.opts.path)
+        keys = store.write(self.path, store.apply(old, entries), entries, info)
+        store.discard_journal(self.path)
+        if self.mirror is not None:
+            self.mirror.push()
+            self.mirror.close()
         return keys
+
+
+def _working_copy(path: str) -> tuple[Mirror | None, str | Path]:
+    """The state's path to work on, checked writable before anything is sent: itself, or
+    for a URL a local copy of the bucket's state (`state.mirror`)."""
+    if not objects.is_url(path):
+        store.check_writable(path)
+        return None, path
+    mirror = Mirror(path)
+    mirror.check_writable()
+    mirror.pull()
+    return mirror, mirror.path

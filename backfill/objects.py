@@ -87,3 +87,24 @@ def rename(url: str, target: str) -> None:
 
     _do(url, f"rename it to {target}",
         lambda store, path: obstore.rename(store, path, store_of(target)[1]))
+
+
+def listing(prefix: str) -> list[str]:
+    """The URLs of the objects under `prefix` (a folder-like URL ending in `/`), sorted."""
+    import obstore
+
+    parts = urlsplit(prefix)
+    base = f"{parts.scheme}://{parts.netloc}"
+
+    def names(store: Any, path: str) -> list[str]:
+        batches = obstore.list(store, path.rstrip("/") or None)
+        return sorted(f"{base}/{meta['path']}" for batch in batches for meta in batch)
+
+    return _do(prefix, "list it", names, absent=[])
+
+
+def delete(url: str) -> None:
+    """Remove the object (no error when it is already gone)."""
+    import obstore
+
+    _do(url, "delete it", lambda store, path: obstore.delete(store, path), absent=None)

@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
+import orjson
 import polars as pl
 import pytest
-from conftest import ROOT, free_port
-from emulated import KEY, SITE, start
+from click.testing import CliRunner
+from conftest import ROOT, free_port, write
+from emulated import KEY, SITE, start, stored
 
 import backfill
+from backfill.cli import cli
 from backfill.emulator import Faults
 from backfill.errors import InputError, RetriesExhausted, UsageError
 from backfill.sources import remote
@@ -237,12 +243,64 @@ def test_checkpoint_rejects_and_report_in_the_bucket_resume_like_files(s3, tmp_p
     assert b'"operations_delivered": 40' in body("report.json")
 
 
-def test_a_state_in_the_bucket_is_refused_before_anything(s3, tmp_path):
-    with pytest.raises(UsageError, match="not supported yet"):
-        backfill.run({"version": 1, "operations": [{"type": "person", "action": "identify",
-                                                    "identifiers": {"id": "user_id"}}]},
-                     [{"user_id": "u1"}], site_id=SITE, api_key=KEY,
-                     endpoint="http://127.0.0.1:9", state=f"s3://{BUCKET}/people.state")
+@pytest.mark.slow
+def test_a_state_in_the_bucket_outlives_the_runner_and_a_kill_9(s3, tmp_path):
+    """Each run on a new runner (its own folder); night 2 killed mid-way: the journal in the
+    bucket keeps what was acknowledged, and the resume and night 3 lose and repeat nothing."""
+    from test_nightly import MAPPING, deleted, identify, people
+
+    where = f"s3://{BUCKET}/nightly"
+    emu, store = start(tmp_path, faults=Faults(latency_ms=(20, 60), seed=3))
+    env = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
+
+    def runner(name, text, *extra):
+        folder = tmp_path / name  # a fresh disk each time; the export is in the bucket
+        write(folder / "people.yaml", MAPPING)
+        if text is not None:  # a new export (the same object when resuming)
+            s3.put_object(Bucket=BUCKET, Key="exports/people.csv", Body=text.encode())
+        return [sys.executable, "-m", "backfill", "run", str(folder / "people.yaml"),
+                f"s3://{BUCKET}/exports/people.csv", "--endpoint", emu.url, "--quiet", "--rate", "1",
+                "--concurrency", "2", "--state", f"{where}/people.state", "--checkpoint",
+                f"{where}/people.checkpoint.json", "--missing", "delete", *extra]
+
+    def objects(part):
+        found = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"nightly/people.state{part}")
+        return [o["Key"] for o in found.get("Contents", [])]
+
+    ids = range(100, 30_000)  # night 2: u0-u99 gone, 10,000 new, every fifth row changed
+    night2 = people(ids, lambda i: "pro" if i % 5 == 0 else "free")
+    try:
+        first = subprocess.run(runner("one", people(range(20_000))), env=env,
+                               capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr
+        assert objects("") == ["nightly/people.state", "nightly/people.state.keys/00000001.parquet"]
+        proc = subprocess.Popen(runner("two", night2), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        time.sleep(3.5)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert store.operations > 20_000 and objects(".journal/")  # acknowledged, journaled
+        resumed = subprocess.run(runner("three", None), env=env, capture_output=True,
+                                 text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        third = subprocess.run(runner("four", None, "--report", str(tmp_path / "r.json")),
+                               env=env, capture_output=True, text=True)
+        assert third.returncode == 0, third.stderr
+    finally:
+        emu.stop()
+    assert not objects(".journal/")
+    said = CliRunner().invoke(cli, ["status", f"{where}/people.state"])
+    assert said.exit_code == 0 and "nightly state of 29,900 keys" in said.output, said.output
+    report = orjson.loads((tmp_path / "r.json").read_bytes())
+    assert report["requests"] == 0 and report["rows_unchanged"] == len(ids)
+    got = stored(store)
+    want = {identify(i, "pro" if i % 5 == 0 else "free") for i in ids}
+    assert want <= set(got)
+    deletes = {op for op in got if b'"delete"' in op}
+    assert deletes == {deleted(i) for i in range(100)}
+    assert set(got) - want - deletes == {identify(i) for i in range(0, 20_000, 5)} | {
+        identify(i) for i in range(100)}
 
 
 def test_a_file_on_a_web_server_reads_like_the_file(tmp_path):

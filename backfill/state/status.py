@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import asdict
+from pathlib import Path
 
 import orjson
 
+from backfill import objects
 from backfill.errors import UsageError
 from backfill.state import checkpoint, store
 
 
 def status(path: str | os.PathLike, as_json: bool = False) -> str:
-    """A checkpoint (JSON) or a state (Parquet), told apart by their first bytes."""
-    if store.is_state(path):
-        info = store.read_info(path)
-        assert info is not None
-        if as_json:
-            return orjson.dumps(asdict(info), option=orjson.OPT_INDENT_2).decode()
-        return store.describe(info, path)
+    """A checkpoint (JSON) or a state (Parquet), told apart by their first bytes; either may
+    be in object storage."""
+    if objects.is_url(path):
+        data = objects.read(os.fspath(path))
+        if data is not None and data[:4] == b"PAR1":
+            with tempfile.TemporaryDirectory() as folder:
+                (Path(folder) / "state").write_bytes(data)
+                return _state(Path(folder) / "state", path, as_json)
+    elif store.is_state(path):
+        return _state(path, path, as_json)
     cp = checkpoint.load(path)
     if cp is None:
         raise UsageError(f"{path}: no such checkpoint or state")
     return cp.to_bytes().decode() if as_json else checkpoint.describe(cp, os.fspath(path))
+
+
+def _state(local: str | os.PathLike, path: str | os.PathLike, as_json: bool) -> str:
+    info = store.read_info(local)
+    assert info is not None
+    if as_json:
+        return orjson.dumps(asdict(info), option=orjson.OPT_INDENT_2).decode()
+    return store.describe(info, path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,8 +200,10 @@ def key_texts(path: str | os.PathLike, wanted: pl.Series) -> pl.DataFrame:
 class Journal:
     """Tonight's acknowledged operations: gathered in memory, written at each save."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike,
+                 written: Callable[[Path], object] | None = None):
         self.folder = journal_dir(path)
+        self._on_written = written  # each file, once on disk (a state in a bucket uploads it)
         self._pending: list[pl.DataFrame] = []
         self._written = len(list(self.folder.glob("*.arrow"))) if self.folder.is_dir() else 0
 
@@ -217,6 +220,8 @@ class Journal:
         self._written += 1
         target = self.folder / f"{self._written:08d}.arrow"
         atomic_write(target, lambda fh: frame.write_ipc(fh))
+        if self._on_written is not None:
+            self._on_written(target)
 
 
 def is_state(path: str | os.PathLike) -> bool:

@@ -1,0 +1,81 @@
+"""A nightly state in object storage (`--state s3://bucket/nightly/people.state`), for a job on a
+runner whose disk does not outlive it.
+
+The state is worked on in a local copy (a temporary folder) and kept in the bucket as the same
+three parts it has on disk: `URL`, `URL.keys/...` and `URL.journal/...`. Each journal file is
+uploaded as it is written, before the checkpoint counts its rows, so a runner that dies keeps
+what the API acknowledged. At the end of a run the new key texts go up first, then the state
+(one PUT: readers see the old object or the new one), then the journal and merged-away
+segments are removed: a crash between those steps folds the journal twice, to the same state.
+
+Objects have no advisory locks: running one job at a time on a state in a bucket is the
+scheduler's job.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from backfill import objects
+from backfill.state import store
+
+PARTS = ("keys", "journal")
+
+
+class Mirror:
+    """The local working copy of a state kept at `url`."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._folder = tempfile.TemporaryDirectory(prefix="backfill-state-")  # removed at exit
+        self.path = Path(self._folder.name) / "state"  # what `store` works on
+        self._pulled: dict[str, tuple[int, int]] = {}
+
+    def check_writable(self) -> None:
+        """A probe object written and deleted: credentials and permissions known before
+        anything is sent."""
+        probe = f"{self.url}.probe-{os.getpid()}"
+        objects.write(probe, b"")
+        objects.delete(probe)
+
+    def pull(self) -> None:
+        """The state, its key texts and a stopped run's journal, copied here."""
+        data = objects.read(self.url)
+        if data is not None:
+            self.path.write_bytes(data)
+        for part in PARTS:
+            folder = Path(f"{self.path}.{part}")
+            for url in objects.listing(f"{self.url}.{part}/"):
+                folder.mkdir(exist_ok=True)
+                (folder / url.rsplit("/", 1)[1]).write_bytes(objects.read(url) or b"")
+        self._pulled = self._segments()
+
+    def journaled(self, file: Path) -> None:
+        """A journal file just written here, uploaded."""
+        objects.write(f"{self.url}.journal/{file.name}", file.read_bytes())
+
+    def push(self) -> None:
+        """The local state (after a fold or a finished run) made the bucket's."""
+        now = self._segments()
+        for name, stamp in now.items():
+            if self._pulled.get(name) != stamp:
+                objects.write(f"{self.url}.keys/{name}", (store.keys_dir(self.path) / name)
+                              .read_bytes())
+        objects.write(self.url, self.path.read_bytes())
+        for name in set(self._pulled) - set(now):
+            objects.delete(f"{self.url}.keys/{name}")
+        for url in objects.listing(f"{self.url}.journal/"):
+            objects.delete(url)
+        self._pulled = now
+
+    def _segments(self) -> dict[str, tuple[int, int]]:
+        folder = store.keys_dir(self.path)
+        if not folder.is_dir():
+            return {}
+        return {f.name: (f.stat().st_size, f.stat().st_mtime_ns)
+                for f in sorted(folder.glob("*.parquet"))}
+
+    def close(self) -> None:
+        self._folder.cleanup()
