@@ -17,7 +17,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/backfill demo
 
-test: $(STAMP)
+# Azurite (Azure Storage's emulator, from npm) for tests/test_azure.py; skipped without npm
+AZURITE := tests/azurite/node_modules/.bin/azurite-blob
+$(AZURITE): tests/azurite/package.json
+	-command -v npm >/dev/null && npm install --prefix tests/azurite --no-audit --no-fund \
+	  --loglevel=error && touch $(AZURITE)
+
+test: $(STAMP) $(AZURITE)
 	$(BIN)/ruff check backfill tests tools
 	$(BIN)/pytest -q
 
