@@ -61,7 +61,7 @@ def test_any_mix_agrees(values, as_):
 @pytest.mark.parametrize("hint", [{}, {"v": 0}, {"v": 1}, {"v": 2}, {"v": 3}, {"v": 5}])
 def test_the_hint_changes_the_order_of_the_readings_not_the_result(hint):
     frame = pl.DataFrame({"t": ["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05Z", "x", ""]})
-    out = convert_texts(frame, {("t", "timestamp"): "v"}, hint)
+    out = convert_texts(frame, {("t", "timestamp", None): "v"}, hint)
     assert out["v"].to_list() == [1704157445, 1704164645, None, None]
     assert out["v_failed"].to_list() == [False, False, True, False]
     assert hint["v"] in (1, 2)  # the last reading that read something, tried first next time

@@ -17,11 +17,14 @@ import polars as pl
 from backfill.contract import LINE, ROW
 from backfill.mapping import limits
 from backfill.mapping.config import Mapping, Operation, Value, values_of
-from backfill.mapping.convert import convert, is_nested
+from backfill.mapping.convert import Wanted, convert, is_nested
 from backfill.mapping.jsonbody import Body, Obj
 
 PREPARED = ("int", "float", "bool", "timestamp")  # text conversions computed once per chunk
 INTERNAL = ("__json_", "__conv_")
+SLASHED_HINT = ("day and month are ambiguous here: add day_first: true (or false) beside "
+                "'as: timestamp', or format: '%m/%d/%Y'")
+FORMAT_HINT = "add format: with its strftime pattern (such as '%d %b %Y %H:%M') beside 'as: timestamp'"
 _ARTICLE = {"int": "an int", "float": "a float", "bool": "a bool", "timestamp": "a timestamp",
             "json": "JSON", "string": "a string"}
 
@@ -73,7 +76,7 @@ class Compiler:
         self.mapping = mapping
         self.schema = schema
         self.json_columns: dict[str, str] = {}  # source column -> prepared column
-        self.converted: dict[tuple[str, str], str] = {}  # (column, as) -> prepared column
+        self.converted: Wanted = {}  # (column, as, format) -> prepared column
         self.bodies = 0
         self.shares = 0
         self.first_reading: dict[str, int] = {}  # convert_texts' hint, chunk to chunk
@@ -100,10 +103,11 @@ class Compiler:
             reason = self._failure(v, raw, failed, where)
             return Field(text, [reason], text.str.len_bytes(), is_json=True)
         if dtype == pl.String and v.as_ in PREPARED:
-            name = self.converted.setdefault((v.column, v.as_), f"__conv_{len(self.converted)}")
+            name = self.converted.setdefault((v.column, v.as_, v.time),
+                                             f"__conv_{len(self.converted)}")
             expr, failed = pl.col(name), pl.col(f"{name}_failed")
         else:
-            expr, failed = convert(raw, dtype, v.as_)
+            expr, failed = convert(raw, dtype, v.as_, v.time)
         out_dtype = pl.String if v.as_ == "string" else (dtype if v.as_ in (None, "json") else None)
         if skip_empty and out_dtype == pl.String:
             expr = pl.when(expr != "").then(expr)
@@ -119,9 +123,13 @@ class Compiler:
 
     def _failure(self, v: Value, raw: pl.Expr, failed: pl.Expr, where: str) -> pl.Expr:
         shown = raw.cast(pl.String).str.head(60)
+        hint = pl.lit("")
+        if v.as_ == "timestamp" and v.time is None and self.dtype(v.column) == pl.String:
+            hint = pl.when(raw.str.contains(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}")).then(
+                pl.lit(f"; {SLASHED_HINT}")).otherwise(pl.lit(f"; {FORMAT_HINT}"))
         return pl.when(failed).then(pl.format(
-            "{} column '{}' value \"{}\" is not {}", pl.lit(where), pl.lit(v.column), shown,
-            pl.lit(_ARTICLE.get(v.as_ or "", v.as_ or "")),
+            "{} column '{}' value \"{}\" is not {}{}", pl.lit(where), pl.lit(v.column), shown,
+            pl.lit(_ARTICLE.get(v.as_ or "", v.as_ or "")), hint,
         ))
 
     # -- identifiers ---------------------------------------------------------------------------

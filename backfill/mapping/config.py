@@ -34,6 +34,7 @@ from backfill.mapping.model import (  # noqa: F401 - re-exported
     values_of,
 )
 from backfill.mapping.operations import OperationParser, known_encoding, line_of
+from backfill.mapping.valueopts import null_values
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -99,8 +100,8 @@ class _Parser(OperationParser):
         if not isinstance(node, CommentedMap):
             self.problem(line, "'source' must be a mapping (path, format, csv)")
             return Source()
-        self.unknown_keys(node, ("path", "format", "csv", "database", "query", "resume_key"),
-                          "source")
+        self.unknown_keys(node, ("path", "format", "csv", "database", "query", "resume_key",
+                                 "null_values"), "source")
         raw = node.get("path")
         paths: tuple[str, ...] = ()
         if isinstance(raw, str):
@@ -115,7 +116,9 @@ class _Parser(OperationParser):
             fmt = None
         database, query, key = self.database(node, line, paths)
         return Source(paths, fmt, self.csv_options(node.get("csv"), line_of(node, "csv")),
-                      database, query, key)
+                      database, query, key,
+                      null_values(node.get("null_values"), line_of(node, "null_values"),
+                                  "source", self.problem))
 
     def database(self, node: Any, line: int, paths: tuple[str, ...]
                  ) -> tuple[str | None, str | None, tuple[str, ...]]:

@@ -6,9 +6,12 @@ a non-empty value could not be converted (the row is then rejected with stage `m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from backfill.mapping.jsonbody import json_text
+from backfill.mapping.model import TimeFormat
 
 TRUE = ("true", "t", "yes", "y", "1")
 FALSE = ("false", "f", "no", "n", "0")
@@ -18,18 +21,27 @@ _TZ_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M",
                   "%Y-%m-%d %H:%M")
 MS_THRESHOLD = 100_000_000_000  # epoch values at or above this are milliseconds (13 digits)
+# forms no reader can take two ways, tried after the ISO ones: 17 Dec 2021, Dec 17, 2021, RFC 2822
+_WORDY_FORMATS = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y",
+                  "%d-%b-%Y", "%a, %d %b %Y %H:%M:%S %z", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S")
+# 03/04/2024 is 3 April or March 4: read only when the mapping says which (`day_first:`)
+_DAY_FIRST = tuple(f"%d{sep}%m{sep}%Y{time}" for sep in "/.-"
+                   for time in ("", " %H:%M", " %H:%M:%S"))
+_MONTH_FIRST = tuple(f.replace("%d", "#").replace("%m", "%d").replace("#", "%m")
+                     for f in _DAY_FIRST)
 
 
 def is_nested(dtype: pl.DataType) -> bool:
     return isinstance(dtype, NESTED)
 
 
-def convert(expr: pl.Expr, dtype: pl.DataType, as_: str | None) -> tuple[pl.Expr, pl.Expr]:
-    """(converted value, failed) for a column expression of the given dtype."""
+def convert(expr: pl.Expr, dtype: pl.DataType, as_: str | None,
+            time: TimeFormat | None = None) -> tuple[pl.Expr, pl.Expr]:
+    """(converted value, failed) for a column expression of the given dtype; `time`: how
+    `as: timestamp` reads text beyond its built-in forms."""
     if as_ is None:
         return expr, pl.lit(False)
-    fn = _CONVERTERS[as_]
-    value = fn(expr, dtype)
+    value = _timestamp(expr, dtype, time) if as_ == "timestamp" else _CONVERTERS[as_](expr, dtype)
     present = expr.is_not_null()
     if dtype == pl.String:
         present = present & (expr.str.strip_chars() != "")
@@ -83,18 +95,22 @@ def _bool(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.lit(None, dtype=pl.Boolean)
 
 
-def _timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def _timestamp(expr: pl.Expr, dtype: pl.DataType, time: TimeFormat | None = None) -> pl.Expr:
     if dtype == pl.String:
+        time = time or TimeFormat()
+        zone = time.timezone
         text = expr.str.strip_chars()
+        given = [_strptime(f, zone)(text) for f in time.formats]
         epoch = _seconds(text.cast(pl.Int64, strict=False))
         iso = text.str.replace(r"[zZ]$", "+00:00")
         parsed = [iso.str.to_datetime(f, strict=False, time_zone="UTC", cache=False).dt.epoch("s")
                   for f in _TZ_FORMATS]
-        parsed += [iso.str.to_datetime(f, strict=False, cache=False).dt.epoch("s")
-                   for f in _NAIVE_FORMATS]
-        parsed.append(iso.str.to_date("%Y-%m-%d", strict=False)
-                      .cast(pl.Datetime("ms")).dt.epoch("s"))
-        return pl.coalesce(epoch, *parsed)
+        parsed += [_strptime(f, zone)(iso) for f in _NAIVE_FORMATS]
+        parsed.append(_naive("%Y-%m-%d", zone)(iso))
+        ordered = () if time.day_first is None else _DAY_FIRST if time.day_first \
+            else _MONTH_FIRST
+        parsed += [_strptime(f, zone)(text) for f in (*_WORDY_FORMATS, *ordered)]
+        return pl.coalesce(*given, epoch, *parsed)
     if dtype.is_integer():
         return _seconds(expr.cast(pl.Int64))
     if dtype.is_float():
@@ -102,6 +118,8 @@ def _timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         seconds = pl.when(value.abs() >= MS_THRESHOLD).then(value / 1000).otherwise(value)
         return seconds.floor().cast(pl.Int64)
     if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None and time is not None:  # a wall-clock time, as text would be
+            return _seconds_in(expr, time.timezone)
         return expr.dt.epoch("s")
     if dtype == pl.Date:
         return expr.cast(pl.Datetime("ms")).dt.epoch("s")
@@ -124,9 +142,12 @@ _CONVERTERS = {
 }
 
 
-def convert_texts(frame: pl.DataFrame, wanted: dict[tuple[str, str], str],
+Wanted = dict[tuple[str, str, TimeFormat | None], str]  # (text column, as:, format) -> target
+
+
+def convert_texts(frame: pl.DataFrame, wanted: Wanted,
                   hint: dict[str, int] | None = None) -> pl.DataFrame:
-    """Each (text column, as:) of `wanted` converted into its target column, with a boolean
+    """Each (text column, as:, timestamp format) of `wanted` converted into its target column, with a boolean
     `<target>_failed`, each value computed once.
 
     Each kind has a few cheap exact readings (a plain integer, `true`/`false`, a finite float, an
@@ -144,36 +165,39 @@ def convert_texts(frame: pl.DataFrame, wanted: dict[tuple[str, str], str],
         return frame
     hint = {} if hint is None else hint
     values, flags = [], []
-    for (source, as_), target in wanted.items():
+    for (source, as_, time), target in wanted.items():
         v = pl.col(source)
-        values.append(_READINGS[as_][hint.get(target, 0)](v).alias(target))
+        values.append(_readings(as_, time)[hint.get(target, 0)](v).alias(target))
         flags.append((pl.col(target).is_null() & v.is_not_null() & (v != ""))
                      .alias(f"{target}_failed"))
     # the flags read the values computed before them: each reading runs once
     frame = frame.lazy().with_columns(values).with_columns(flags).collect()
     pending = [frame.get_column(f"{t}_failed").any() for t in wanted.values()]
     updates = []
-    for ((source, as_), target), unread in zip(wanted.items(), pending, strict=True):
+    for ((source, as_, time), target), unread in zip(wanted.items(), pending, strict=True):
         if unread:
             out, failed = _rest(frame.get_column(source), frame.get_column(target),
-                                frame.get_column(f"{target}_failed"), as_, hint, target)
+                                frame.get_column(f"{target}_failed"), (as_, time), hint, target)
             updates += [out.alias(target), failed.alias(f"{target}_failed")]
     return frame.with_columns(updates) if updates else frame
 
 
-def convert_text(values: pl.Series, as_: str) -> tuple[pl.Series, pl.Series]:
+def convert_text(values: pl.Series, as_: str, time: TimeFormat | None = None
+                 ) -> tuple[pl.Series, pl.Series]:
     """One text column converted: (converted, failed). See `convert_texts`."""
-    out = convert_texts(pl.DataFrame({"t": values}), {("t", as_): "v"})
+    out = convert_texts(pl.DataFrame({"t": values}), {("t", as_, time): "v"})
     return out.get_column("v"), out.get_column("v_failed")
 
 
-def _rest(values: pl.Series, out: pl.Series, rest: pl.Series, as_: str, hint: dict[str, int],
+def _rest(values: pl.Series, out: pl.Series, rest: pl.Series,
+          conversion: tuple[str, TimeFormat | None], hint: dict[str, int],
           target: str) -> tuple[pl.Series, pl.Series]:
     """The values the first reading left unread: the other readings, then the full one."""
     index = rest.arg_true()
     left = values.gather(index)
     tried = hint.get(target, 0)
-    for number, reading in enumerate(_READINGS[as_]):
+    as_, time = conversion
+    for number, reading in enumerate(_readings(as_, time)):
         if number == tried:
             continue
         got = left.to_frame("t").select(reading(pl.col("t"))).to_series()
@@ -185,7 +209,7 @@ def _rest(values: pl.Series, out: pl.Series, rest: pl.Series, as_: str, hint: di
         index, left = index.filter(unread), left.filter(unread)
         if not len(left):
             return out, rest & False
-    value, failed = convert(pl.col("t"), pl.String, as_)
+    value, failed = convert(pl.col("t"), pl.String, as_, time)
     full = left.to_frame("t").select(value.alias("v"), failed.alias("f"))
     out = out.scatter(index, full.get_column("v"))
     return out, (rest & False).scatter(index, full.get_column("f"))
@@ -207,11 +231,29 @@ def _iso_offset(v: pl.Expr) -> pl.Expr:
                              cache=False).dt.epoch("s")
 
 
-def _naive(fmt: str):
-    """A time without a zone (read as UTC, as the full reading does), or a date."""
+def _naive(fmt: str, zone: str | None = None) -> Callable[[pl.Expr], pl.Expr]:
+    """A time without a zone (in `zone`, default UTC, as the full reading does), or a date."""
     if fmt == "%Y-%m-%d":
-        return lambda v: v.str.to_date(fmt, strict=False).cast(pl.Datetime("ms")).dt.epoch("s")
-    return lambda v: v.str.to_datetime(fmt, strict=False, cache=False).dt.epoch("s")
+        return lambda v: _seconds_in(v.str.to_date(fmt, strict=False).cast(pl.Datetime("ms")),
+                                     zone)
+    return _strptime(fmt, zone)
+
+
+def _strptime(fmt: str, zone: str | None) -> Callable[[pl.Expr], pl.Expr]:
+    """A strftime pattern's reading: a value with an offset (`%z`) as it says, one without in
+    `zone`."""
+    if "%z" in fmt:
+        return lambda v: v.str.to_datetime(fmt, strict=False, time_zone="UTC",
+                                           cache=False).dt.epoch("s")
+    return lambda v: _seconds_in(v.str.to_datetime(fmt, strict=False, cache=False), zone)
+
+
+def _seconds_in(naive: pl.Expr, zone: str | None) -> pl.Expr:
+    """Epoch seconds of a wall-clock time in `zone` (a time that zone skips is not read)."""
+    if zone in (None, "UTC"):
+        return naive.dt.epoch("s")
+    return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null") \
+        .dt.epoch("s")
 
 
 def _finite(v: pl.Expr) -> pl.Expr:
@@ -232,7 +274,15 @@ _READINGS = {
     "int": (lambda v: v.cast(pl.Int64, strict=False),),
     "float": (_finite,),
     "bool": (_true_false,),
-    "timestamp": (_epoch, _iso_utc, _iso_offset, _naive("%Y-%m-%d %H:%M:%S"),
-                  _naive("%Y-%m-%dT%H:%M:%S"), _naive("%Y-%m-%d")),
     "string": (lambda v: v,),
 }
+
+
+def _readings(as_: str, time: TimeFormat | None) -> tuple[Callable[[pl.Expr], pl.Expr], ...]:
+    """The cheap readings of a conversion; for timestamps, the mapping's formats first."""
+    if as_ != "timestamp":
+        return _READINGS[as_]
+    zone = time.timezone if time else None
+    given = tuple(_strptime(f, zone) for f in time.formats) if time else ()
+    return (*given, _epoch, _iso_utc, _iso_offset, _naive("%Y-%m-%d %H:%M:%S", zone),
+            _naive("%Y-%m-%dT%H:%M:%S", zone), _naive("%Y-%m-%d", zone))

@@ -24,6 +24,7 @@ from backfill.mapping.config import Mapping, Operation
 from backfill.mapping.convert import convert_texts
 from backfill.mapping.eventid import ulids
 from backfill.mapping.jsonbody import Body
+from backfill.mapping.model import null_markers
 
 
 class Encoder:
@@ -32,6 +33,7 @@ class Encoder:
     def __init__(self, mapping: Mapping):
         self.mapping = mapping
         self._cache: dict[tuple, tuple[Compiler, list[CompiledOp]]] = {}
+        self._nulls = null_markers(mapping)  # `null_values`, per column and for all
 
     def compile(self, schema: pl.Schema) -> tuple[Compiler, list[CompiledOp]]:
         key = tuple(schema.items())
@@ -54,7 +56,9 @@ class Encoder:
             frame = frame.with_columns(pl.int_range(0, frame.height, dtype=pl.Int64).alias(ROW))
         if LINE not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
-        frame = _jsonable(frame)
+        frame = read = _jsonable(frame)  # rejects show the row as read, null markers and all
+        if self._nulls:
+            frame = _null_markers(frame, self._nulls)
         compiler, ops = self.compile(frame.schema)
         frame = _prepare_json(frame, compiler.json_columns)
         frame = convert_texts(frame, compiler.converted, compiler.first_reading)
@@ -88,7 +92,7 @@ class Encoder:
         bad = pl.any_horizontal([pl.col(r).is_not_null() for k in names
                                  for r in (k.mapping, k.limits)])
         rejected = out.filter(bad)
-        rejects = _rejects(rejected, frame, names, input_name) if rejected.height else []
+        rejects = _rejects(rejected, read, names, input_name) if rejected.height else []
         good = out.filter(~bad) if rejected.height else out
         counts = Counter()
         for c, k in zip(ops, names, strict=True):
@@ -143,6 +147,20 @@ class _Names:
     def of(cls, index: int) -> _Names:
         return cls(*(f"__op{index}_{part}" for part in
                      ("json", "applies", "mapping", "limits", "timestamp", "path")))
+
+
+def _null_markers(frame: pl.DataFrame, markers: dict[str | None, frozenset[str]]
+                  ) -> pl.DataFrame:
+    """Text values the mapping's `null_values` name (without surrounding spaces) made empty."""
+    every = markers.get(None, frozenset())
+    emptied = []
+    for name, dtype in frame.schema.items():
+        texts = markers.get(name, every)
+        if dtype == pl.String and texts and name not in (ROW, LINE):
+            column = pl.col(name)
+            emptied.append(pl.when(column.str.strip_chars().is_in(sorted(texts)))
+                           .then(None).otherwise(column).alias(name))
+    return frame.with_columns(emptied) if emptied else frame
 
 
 def _jsonable(frame: pl.DataFrame) -> pl.DataFrame:

@@ -58,6 +58,16 @@ IDENTIFIER_KEYS = {
 
 
 @dataclass(frozen=True)
+class TimeFormat:
+    """How `as: timestamp` reads text beyond its built-in forms (`format:`, `day_first:`,
+    `timezone:` beside `as: timestamp`)."""
+
+    formats: tuple[str, ...] = ()  # strftime patterns, tried in order before the built-in forms
+    day_first: bool | None = None  # 03/04/2024: True reads 3 April, False March 4, None neither
+    timezone: str | None = None  # for values without an offset (default UTC)
+
+
+@dataclass(frozen=True)
 class Value:
     """Where a field's value comes from: a column (optionally converted) or a literal."""
 
@@ -65,6 +75,8 @@ class Value:
     literal: Any = None
     as_: str | None = None
     line: int = 0
+    time: TimeFormat | None = None
+    null_values: tuple[str, ...] = ()  # texts of this column read as empty
 
     @property
     def label(self) -> str:
@@ -134,6 +146,7 @@ class Source:
     database: str | None = None  # a postgresql:// URL, with `query` (and `resume_key`)
     query: str | None = None
     resume_key: tuple[str, ...] = ()
+    null_values: tuple[str, ...] = ()  # texts read as empty in every text column
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,17 @@ class Mapping:
             for name in op.exclude:
                 used.setdefault(name, op.line)
         return used
+
+
+def null_markers(mapping: Mapping) -> dict[str | None, frozenset[str]]:
+    """The texts read as empty: per column (the source's and the column's own), and under
+    `None` those of every other text column."""
+    markers: dict[str | None, set[str]] = {None: set(mapping.source.null_values)}
+    for op in mapping.operations:
+        for value in values_of(op):
+            if value.column is not None and value.null_values:
+                markers.setdefault(value.column, set(markers[None])).update(value.null_values)
+    return {name: frozenset(texts) for name, texts in markers.items() if texts}
 
 
 def values_of(op: Operation) -> Iterable[Value]:

@@ -26,6 +26,7 @@ from backfill.mapping.model import (
     Relationship,
     Value,
 )
+from backfill.mapping.valueopts import VALUE_KEYS, null_values, time_format
 
 
 def line_of(node: Any, key: Any = None) -> int:
@@ -286,7 +287,7 @@ class OperationParser:
         if isinstance(raw, str):
             return Value(column=raw, as_=default_as, line=line)
         if isinstance(raw, CommentedMap):
-            self.unknown_keys(raw, ("column", "value", "as"), where)
+            self.unknown_keys(raw, ("column", "value", "as", *VALUE_KEYS), where)
             as_ = raw.get("as", default_as)
             if as_ is not None and as_ not in CONVERSIONS:
                 hint = difflib.get_close_matches(str(as_), CONVERSIONS, n=1)
@@ -301,7 +302,11 @@ class OperationParser:
                 if not isinstance(raw["column"], str):
                     self.problem(line, f"{where}: 'column' names a column")
                     return Value(line=line)
-                return Value(column=raw["column"], as_=as_, line=line)
+                return Value(column=raw["column"], as_=as_, line=line,
+                             time=time_format(raw, as_, where, line_of, self.problem),
+                             null_values=null_values(raw.get("null_values"),
+                                                     line_of(raw, "null_values"), where,
+                                                     self.problem))
             literal = raw["value"]
             if isinstance(literal, CommentedMap | CommentedSeq) or literal is None:
                 self.problem(line, f"{where}: 'value' must be a string, number or boolean")

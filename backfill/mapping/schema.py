@@ -25,6 +25,10 @@ PATH = Path(__file__).resolve().parent.parent / "mapping.schema.json"
 REF = "#/$defs/"
 
 
+NULL_VALUES = {"description": "texts read as empty, such as N/A", "oneOf": [
+    {"type": "string"}, {"type": "array", "items": {"type": ["string", "number"]}}]}
+
+
 def _ids(keys: tuple[str, ...], description: str) -> dict[str, Any]:
     return {"type": "object", "description": description, "minProperties": 1,
             "additionalProperties": False,
@@ -33,12 +37,22 @@ def _ids(keys: tuple[str, ...], description: str) -> dict[str, Any]:
 
 def _definitions() -> dict[str, Any]:
     value = {
-        "description": "A column name, {column, as}, or {value} (a literal).",
+        "description": "A column name, {column, as, ...}, or {value} (a literal).",
         "oneOf": [
             {"type": "string", "description": "a column, as read"},
             {"type": "object", "required": ["column"], "additionalProperties": False,
              "properties": {"column": {"type": "string"},
-                            "as": {"enum": list(CONVERSIONS)}}},
+                            "as": {"enum": list(CONVERSIONS)},
+                            "format": {"description": "with as: timestamp: strftime patterns "
+                                       "tried in order", "oneOf": [
+                                           {"type": "string"},
+                                           {"type": "array", "items": {"type": "string"}}]},
+                            "day_first": {"type": "boolean", "description": "with as: "
+                                          "timestamp: 03/04/2024 is 3 April (true) or March "
+                                          "4 (false)"},
+                            "timezone": {"type": "string", "description": "with as: "
+                                         "timestamp: the zone of values without an offset"},
+                            "null_values": NULL_VALUES}},
             {"type": "object", "required": ["value"], "additionalProperties": False,
              "properties": {"value": {"type": ["string", "number", "boolean"]}}},
         ],
@@ -136,6 +150,7 @@ def mapping_schema() -> dict[str, Any]:
                 "query": {"type": "string", "minLength": 1},
                 "resume_key": {"oneOf": [{"type": "string"},
                                          {"type": "array", "items": {"type": "string"}}]},
+                "null_values": NULL_VALUES,
                 "csv": {"type": "object", "additionalProperties": False, "properties": {
                     "delimiter": {"type": "string", "maxLength": 2},
                     "quote": {"type": "string", "maxLength": 1},
