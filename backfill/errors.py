@@ -85,5 +85,9 @@ class EndpointUnreachable(Stopped):
     """The API could not be reached or answered oddly before anything was sent."""
 
 
+class WrongEndpoint(Stopped):
+    """The endpoint answered 404/405 for a path of the API itself: a configuration error."""
+
+
 class Interrupted(Stopped):
     """Ctrl-C or SIGTERM: requests in flight were finished and the checkpoint saved."""

@@ -22,9 +22,10 @@ from tqdm import tqdm
 
 from backfill import objects
 from backfill.contract import Batch
+from backfill.delivery.endpoint import checked_endpoint, say_retries
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import Delivery, RetryPolicy
-from backfill.delivery.sender import REGIONS, Sender
+from backfill.delivery.sender import Sender
 from backfill.errors import Interrupted, Stopped, UsageError
 from backfill.flow import Plan, batches
 from backfill.nightly import Nightly, NightlyOptions
@@ -101,16 +102,18 @@ def run(plan: Plan, opts: RunOptions) -> Report:
 
 def _run(plan: Plan, opts: RunOptions) -> Report:
     started = time.monotonic()
+    base_url, checked = asyncio.run(checked_endpoint(
+        opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout))  # before anything is read
     checkpoint, resumed, notes = prepare_checkpoint(plan, opts)
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
-        tally.note(*notes)
+        tally.note(*notes, *([checked] if checked else []))
         nightly = _nightly(plan, opts, tally)
         if resumed:
             tally.carry(checkpoint.counters)
         tracker = RunTracker(checkpoint.done)
         try:
-            asyncio.run(_deliver_all(plan, opts, tally, tracker, checkpoint, nightly))
+            asyncio.run(_deliver_all(base_url, plan, opts, tally, tracker, checkpoint, nightly))
         except Stopped as exc:
             exc.checkpoint = opts.checkpoint
             raise
@@ -170,32 +173,15 @@ def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) ->
         save(path, checkpoint)
 
 
-async def _base_url(opts: RunOptions) -> str:
-    if opts.endpoint:
-        return opts.endpoint.rstrip("/")
-    if opts.region in REGIONS:
-        return REGIONS[opts.region]
-    probe = Sender(REGIONS["us"], opts.site_id, opts.api_key, 1, opts.timeout)
-    try:
-        return await probe.region()
-    finally:
-        await probe.aclose()
-
-
-async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunTracker,
-                       checkpoint: Checkpoint, nightly: Nightly | None) -> None:
+async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
+                       tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None
+                       ) -> None:
     loop = asyncio.get_running_loop()
-    sender = Sender(await _base_url(opts), opts.site_id, opts.api_key, opts.concurrency,
-                    opts.timeout)
-    names = [source.name for source in plan.sources]
-    if nightly is not None:
-        names.append(nightly.opts.path)  # the operations undoing missing keys come from it
-    delivery = Delivery(sender, RateLimiter(opts.rate), tally, names, opts.retry,
-                        accepted=nightly.accepted if nightly is not None else None)
     queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=opts.concurrency * 2)
     stop = threading.Event()
     failures: list[BaseException] = []
     interrupts = 0
+    delivery = _delivery(base_url, plan, opts, tally, nightly, stop)
 
     async def work() -> None:
         while not stop.is_set():
@@ -230,18 +216,31 @@ async def _deliver_all(plan: Plan, opts: RunOptions, tally: Tally, tracker: RunT
             finally:
                 stop.set()
                 saver.cancel()
-                await sender.aclose()
+                await delivery.sender.aclose()
         await asyncio.to_thread(producer.join, 60)
     errors = [t.exception() for t in workers if t.done() and not t.cancelled()
               and t.exception() is not None]
-    if errors:
-        raise errors[0]
+    if errors:  # the cause, not the requests that gave up their retries because of it
+        raise min(errors, key=lambda e: isinstance(e, Interrupted))
     if failures:
         raise failures[0]
     if interrupts:
         raise Interrupted("interrupted")
     tracker.complete()
     checkpoint.finished = True
+
+
+def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
+              nightly: Nightly | None, stop: threading.Event) -> Delivery:
+    """The sender and its retries; a retry is said on stderr (at most every few seconds), and
+    a request waiting to retry gives up when the run is stopped."""
+    names = [source.name for source in plan.sources]
+    if nightly is not None:
+        names.append(nightly.opts.path)  # the operations undoing missing keys come from it
+    sender = Sender(base_url, opts.site_id, opts.api_key, opts.concurrency, opts.timeout)
+    return Delivery(sender, RateLimiter(opts.rate), tally, names, opts.retry,
+                    accepted=nightly.accepted if nightly is not None else None,
+                    stopping=stop, retrying=None if opts.quiet else say_retries(tally))
 
 
 def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: tqdm, stop: threading.Event,

@@ -25,7 +25,7 @@ def test_the_suite_runs_on_a_tiny_input(tmp_path):
     assert set(measures) == {"floor", "validate", "run", "hand-written", "official client"}
     assert all(m["rows"] == 3000 and m["seconds"] > 0 and m["max_rss_mb"] > 0
                for m in measures.values())
-    assert results["rate"]["requests"] == 400
+    assert results["rate"]["requests"] == 400 + 1  # the forms, and the endpoint check
     assert "| people 3,000: validate / floor |" in done.stdout
     kinds = {k for k in results if k.startswith("mapping ")}
     assert {"mapping people", "mapping events", "mapping forms"} <= kinds

@@ -5,6 +5,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 
 from backfill.contract import Batch
 from backfill.delivery.ratelimit import RateLimiter
@@ -92,3 +93,30 @@ def test_retries_run_out():
         assert "failed 3 times" in str(exc)
     else:
         raise AssertionError("expected RetriesExhausted")
+
+
+def test_a_request_waiting_to_retry_gives_up_when_the_run_stops():
+    import threading
+
+    from backfill.errors import Interrupted
+
+    stopping = threading.Event()
+    said = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stopping.set()  # Ctrl-C while the first answer is a 503
+        return httpx.Response(503)
+
+    async def go():
+        sender = Sender("http://api.test", "s", "k", transport=httpx.MockTransport(handler))
+        d = Delivery(sender, RateLimiter(1000), Tally(Collected()), ["in.csv"],
+                     RetryPolicy(attempts=10, base=0.05, cap=0.1), seed=1, stopping=stopping,
+                     retrying=lambda *args: said.append(args))
+        try:
+            await d.deliver(batch({"type": "person"}))
+        finally:
+            await sender.aclose()
+
+    with pytest.raises(Interrupted):  # not RetriesExhausted after ten tries
+        asyncio.run(go())
+    assert said == [("HTTP 503", 1, 10)]

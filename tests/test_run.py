@@ -204,12 +204,12 @@ def test_the_rate_is_never_exceeded_in_any_second(job):
 def test_region_auto_asks_the_account_region(job, monkeypatch):
     from click.testing import CliRunner
 
-    from backfill import runner
     from backfill.cli import cli
+    from backfill.delivery import endpoint
 
     tmp, mapping, data = job
     emu, store = start(tmp)
-    monkeypatch.setitem(runner.REGIONS, "us", emu.url)  # where the lookup goes first
+    monkeypatch.setitem(endpoint.REGIONS, "us", emu.url)  # where the lookup goes first
     try:
         result = CliRunner().invoke(
             cli, ["run", str(mapping), str(data), "--region", "auto", "--quiet"],

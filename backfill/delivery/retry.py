@@ -3,13 +3,16 @@
 A body is done when every operation in it was accepted or refused by the API (207, or a 400 for a
 single operation). 429, 5xx and lost connections are retried with exponential backoff and jitter;
 a Retry-After pauses every worker. 400 and 413 split the body in halves until the bad operations
-are isolated. 401 stops the run at once.
+are isolated. 401/403 stop the run at once, and so does a 404/405 for /api/v2 (the endpoint is not
+the API's root); a v1 request's 404 rejects its rows (its segment or form may not exist).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,9 +20,12 @@ import orjson
 
 from backfill.contract import V2_PATH, Batch, Reject
 from backfill.delivery.ratelimit import RateLimiter
-from backfill.delivery.sender import Kind, Outcome, Sender, error_reason
-from backfill.errors import CredentialsRefused, RetriesExhausted
+from backfill.delivery.sender import Kind, Outcome, Sender, error_reason, wrong_endpoint
+from backfill.errors import CredentialsRefused, Interrupted, RetriesExhausted
 from backfill.state.tally import Tally
+
+# v1 paths name a segment or form: their 404 may be that id's, and rejects the request's rows
+V1_PATHS = ("/api/v1/segments/", "/api/v1/forms/")
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,12 @@ class RetryPolicy:
 class Delivery:
     def __init__(self, sender: Sender, limiter: RateLimiter, tally: Tally, input_names: list[str],
                  policy: RetryPolicy | None = None, seed: int | None = None,
-                 accepted: Callable[[Batch, set[int]], None] | None = None):
+                 accepted: Callable[[Batch, set[int]], None] | None = None,
+                 stopping: threading.Event | None = None,
+                 retrying: Callable[[str, int, int], None] | None = None):
         self.accepted = accepted  # told of each body the API took: its refused operations
+        self.stopping = stopping  # set when the run stops: a request waiting to retry gives up
+        self.retrying = retrying  # told of each retry: (what failed, failures, attempts)
         self.sender = sender
         self.limiter = limiter
         self.tally = tally
@@ -77,6 +87,8 @@ class Delivery:
                     "the Track API refused the credentials (HTTP "
                     f"{outcome.status}): check the Site ID and API key in CUSTOMERIO_SITE_ID "
                     "and CUSTOMERIO_API_KEY (or --site-id/--api-key), and the region")
+            if outcome.kind is Kind.NOT_FOUND and not batch.path.startswith(V1_PATHS):
+                raise wrong_endpoint(self.sender.base_url, batch.path, outcome.status or 404)
             if outcome.kind is not Kind.RETRY:
                 return outcome
             failures += 1
@@ -85,11 +97,23 @@ class Delivery:
                     f"a request failed {failures} times in a row (last: {outcome.detail}); "
                     "the API or the network is not answering")
             self.tally.add(retries=1)
+            if self.retrying is not None:
+                self.retrying(outcome.detail or f"HTTP {outcome.status}", failures,
+                              self.policy.attempts)
             if outcome.retry_after is not None:
                 self.limiter.pause(outcome.retry_after)
-                await asyncio.sleep(outcome.retry_after)
+                await self._wait(outcome.retry_after)
             else:
-                await asyncio.sleep(self.policy.delay(failures - 1, self.rng))
+                await self._wait(self.policy.delay(failures - 1, self.rng))
+
+    async def _wait(self, seconds: float) -> None:
+        """The pause before a retry; a stopped run does not wait for it (the body is not
+        delivered: its rows stay undone in the checkpoint)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.stopping is not None and self.stopping.is_set():
+                raise Interrupted("interrupted while a request waited to retry")
+            await asyncio.sleep(min(left, 0.1))
 
     def _refused(self, batch: Batch, outcome: Outcome) -> set[int]:
         indexes = set()

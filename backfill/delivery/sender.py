@@ -6,6 +6,7 @@ httpx's network errors into a retryable outcome at this boundary.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -14,8 +15,9 @@ import httpx
 import orjson
 
 from backfill._version import __version__
-from backfill.errors import CredentialsRefused, EndpointUnreachable
+from backfill.errors import CredentialsRefused, EndpointUnreachable, WrongEndpoint
 
+REGION_PATH = "/api/v1/accounts/region"
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 
 
@@ -25,6 +27,7 @@ class Kind(Enum):
     BAD_REQUEST = "bad_request"  # 400 for the whole request: split to find the bad operations
     TOO_LARGE = "too_large"  # 413: split
     UNAUTHORIZED = "unauthorized"  # 401/403: stop at once
+    NOT_FOUND = "not_found"  # 404/405: the endpoint is wrong (or a v1 request's id unknown)
     RETRY = "retry"  # 429, 5xx, timeouts, lost connections
 
 
@@ -75,6 +78,9 @@ def classify(status: int, headers: httpx.Headers, body: bytes) -> Outcome:
                        detail=f"HTTP {status}")
     if status == 413:
         return Outcome(Kind.TOO_LARGE, status)
+    if status in (404, 405):
+        return Outcome(Kind.NOT_FOUND, status, _errors(body),
+                       detail=f"HTTP {status} {body[:200].decode(errors='replace')}".strip())
     if 200 <= status < 300:
         errors = _errors(body)
         return Outcome(Kind.PARTIAL if errors else Kind.OK, status, errors)
@@ -87,6 +93,14 @@ def error_reason(error: dict[str, Any]) -> str:
     """The API's words for one refused operation."""
     parts = [str(error[k]) for k in ("reason", "field", "message") if error.get(k)]
     return ": ".join(parts) or orjson.dumps(error).decode()
+
+
+def wrong_endpoint(base_url: str, path: str, status: int) -> WrongEndpoint:
+    """A 404/405 for a path of the API itself: --endpoint is not the API's root."""
+    return WrongEndpoint(
+        f"{base_url}{path} answered HTTP {status}: {base_url} is not the root of a Track API. "
+        "--endpoint takes the root (https://track.customer.io, https://track-eu.customer.io, "
+        "or the emulator's http://127.0.0.1:PORT), without /api/... or another path")
 
 
 class Sender:
@@ -110,10 +124,42 @@ class Sender:
             return Outcome(Kind.RETRY, None, detail=f"{type(exc).__name__}: {exc}".strip())
         return classify(response.status_code, response.headers, response.content)
 
+    async def check(self, attempts: int = 3) -> str | None:
+        """One cheap authenticated request before the input is read (the region lookup, which
+        every Track API host serves): an endpoint that cannot be reached, refuses the
+        credentials or is not the API's root stops the run within seconds, with nothing sent.
+        Other answers are left to the run's retries (returned as a note)."""
+        failed: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                response = await self.client.get(REGION_PATH, timeout=httpx.Timeout(
+                    10.0, connect=5.0))
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failed = exc
+                await asyncio.sleep(0.5 * 2 ** attempt if attempt + 1 < attempts else 0)
+                continue
+            except httpx.HTTPError as exc:
+                return f"checking {self.base_url}: {type(exc).__name__}; the requests retry"
+            status = response.status_code
+            if status in (401, 403):
+                raise CredentialsRefused(
+                    f"the Track API refused the credentials (HTTP {status} from "
+                    f"{self.base_url}): check "
+                    "CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY (or --site-id/--api-key) and the "
+                    "region; nothing was sent")
+            if status in (404, 405):
+                raise wrong_endpoint(self.base_url, REGION_PATH, status)
+            return None if status < 400 else \
+                f"checking {self.base_url}: HTTP {status}; the requests retry"
+        raise EndpointUnreachable(
+            f"cannot reach {self.base_url} ({type(failed).__name__}: {failed}), tried "
+            f"{attempts} times: check --endpoint (or the region) and the network; nothing was "
+            "sent")
+
     async def region(self) -> str:
         """Ask /api/v1/accounts/region which host serves this workspace."""
         try:
-            response = await self.client.get("/api/v1/accounts/region")
+            response = await self.client.get(REGION_PATH)
         except httpx.HTTPError as exc:
             raise EndpointUnreachable(f"cannot reach {self.base_url}: {exc}; pass --region "
                                       "us|eu to skip the lookup, or --endpoint") from None

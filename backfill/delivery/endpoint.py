@@ -1,0 +1,61 @@
+"""Where the run sends, checked before anything is read: the endpoint's form (a usage error,
+exit 2), then one request (`Sender.check`: unreachable, refused or not the API's root stops the
+run within seconds, exit 3). And how retries are said while they happen."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from tqdm import tqdm
+
+from backfill.delivery.sender import REGIONS, Sender
+from backfill.errors import UsageError
+from backfill.state.tally import Tally
+
+
+def endpoint_url(text: str) -> str:
+    """`--endpoint` as a root URL: http(s)://host[:port][/prefix], without a trailing `/`."""
+    parts = urlsplit(text.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        guess = f"http://{text.strip()}" if "://" not in text else None
+        hint = f": write {guess} (or https://...)" if guess else \
+            ": the Track API is served over http:// or https://"
+        raise UsageError(f"--endpoint {text!r} is not an http(s) URL{hint}; nothing was sent")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise UsageError(f"--endpoint {text!r}: the port is not a number from 1 to "
+                         "65535; nothing was sent") from None
+    return text.strip().rstrip("/")
+
+
+async def checked_endpoint(endpoint: str | None, region: str | None, site_id: str,
+                           api_key: str, timeout: float) -> tuple[str, str | None]:
+    """The API's root URL, checked with one request, and a note when the check could not say
+    (a 5xx: the run's retries take over)."""
+    base = endpoint_url(endpoint) if endpoint else REGIONS.get(region or "")
+    probe = Sender(base or REGIONS["us"], site_id, api_key, 1, timeout)
+    try:
+        if base is None:  # region auto: the lookup is the check
+            return await probe.region(), None
+        return base, await probe.check()
+    finally:
+        await probe.aclose()
+
+
+def say_retries(tally: Tally, every: float = 5.0) -> Callable[[str, int, int], None]:
+    """A `Delivery.retrying` callback: one line on stderr at most every `every` seconds."""
+    last = [-every]
+
+    def say(detail: str, failures: int, attempts: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            tries = tally.get("retries")
+            tqdm.write(f"retrying: {detail} (try {failures + 1} of {attempts} for one request; "
+                       f"{tries:,} {'retry' if tries == 1 else 'retries'} so far)",
+                       file=sys.stderr)
+    return say

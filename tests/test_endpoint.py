@@ -1,0 +1,117 @@
+"""Wrong endpoints and dead ones: a malformed URL is a usage error (exit 2); an endpoint that
+cannot be reached, or whose path is not the API's root, stops the run before the input is read
+(exit 3); a 404 for /api/v2 mid-run stops at once like a 401; retries are said as they happen."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from conftest import free_port, write
+from emulated import KEY, SITE, start, stored
+from test_delivery import Collected
+
+from backfill.cli import cli
+from backfill.contract import Batch
+from backfill.delivery.endpoint import endpoint_url
+from backfill.delivery.ratelimit import RateLimiter
+from backfill.delivery.retry import Delivery, RetryPolicy
+from backfill.delivery.sender import Sender
+from backfill.emulator import Faults
+from backfill.errors import UsageError, WrongEndpoint
+from backfill.state.tally import Tally
+
+MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
+           "    identifiers: {id: user_id}\n")
+ENV = {"CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
+
+
+def invoke(tmp_path, endpoint: str, *extra: str, rows: int = 50):
+    write(tmp_path / "m.yaml", MAPPING)
+    write(tmp_path / "p.csv", "user_id\n" + "".join(f"u{i}\n" for i in range(rows)))
+    return CliRunner().invoke(cli, ["run", str(tmp_path / "m.yaml"), str(tmp_path / "p.csv"),
+                                    "--endpoint", endpoint, *extra], env=ENV)
+
+
+@pytest.mark.parametrize(("endpoint", "said"), [
+    ("localhost:18080", "write http://localhost:18080"),
+    ("ftp://example.com", "http:// or https://"),
+    ("http://", "not an http(s) URL"),
+    ("http://127.0.0.1:99999", "port"),
+])
+def test_a_malformed_endpoint_is_a_usage_error(tmp_path, endpoint, said):
+    result = invoke(tmp_path, endpoint, "--quiet")
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "p.csv.checkpoint.json").exists()
+
+
+def test_a_path_that_is_not_the_apis_root_stops_before_anything(tmp_path):
+    emu, store = start(tmp_path)
+    try:
+        result = invoke(tmp_path, f"{emu.url}/track", "--quiet")
+    finally:
+        emu.stop()
+    assert result.exit_code == 3, result.output
+    assert f"{emu.url}/track/api/v1/accounts/region answered HTTP 404" in result.output
+    assert "is not the root of a Track API" in result.output
+    assert store.operations == 0 and not stored(store)
+    assert not (tmp_path / "p.csv.rejects.ndjson").exists()  # no row rejected for it
+
+
+def test_a_dead_endpoint_is_said_at_once(tmp_path):
+    result = invoke(tmp_path, f"http://127.0.0.1:{free_port()}", "--quiet")
+    assert result.exit_code == 3, result.output
+    assert "cannot reach http://127.0.0.1:" in result.output and "tried 3 times" in result.output
+
+
+def test_retries_are_said_while_they_happen(tmp_path):
+    emu, store = start(tmp_path, faults=Faults(fail_rate=0.5, seed=4))
+    try:
+        result = invoke(tmp_path, emu.url, "--rate", "100", rows=3000)
+    finally:
+        emu.stop()
+    assert result.exit_code == 0, result.output
+    assert "retrying: HTTP 503 (try 2 of 10 for one request" in result.output
+
+
+def batch(path: str) -> Batch:
+    text = b'{"type":"person","action":"identify","identifiers":{"id":"u1"}}'
+    if path.startswith("/api/v1/"):  # a v1 request: its own body, whole
+        return Batch(text, (len(text),), (0,), (0,), path=path, prefix=b"", suffix=b"")
+    return Batch(text, (len(text),), (0,), (0,))
+
+
+def deliver(status: int, path: str) -> Tally:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, json={}))
+    tally = Tally(Collected())
+
+    async def go() -> None:
+        sender = Sender("http://api.test", SITE, KEY, transport=transport)
+        try:
+            await Delivery(sender, RateLimiter(1000), tally, ["people.csv"],
+                           RetryPolicy(attempts=2)).deliver(batch(path))
+        finally:
+            await sender.aclose()
+    asyncio.run(go())
+    return tally
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_404_for_the_batch_endpoint_mid_run_stops_like_a_401(status):
+    with pytest.raises(WrongEndpoint, match=f"http://api.test/api/v2/batch answered HTTP {status}"):
+        deliver(status, "/api/v2/batch")
+
+
+def test_a_404_for_a_segment_rejects_its_rows_and_goes_on():
+    tally = deliver(404, "/api/v1/segments/42/add_customers")
+    assert tally.get("operations_rejected") == 1
+
+
+def test_endpoint_url_keeps_a_prefix_and_drops_the_slash():
+    assert endpoint_url(" https://proxy.example.com/customerio/ ") == \
+        "https://proxy.example.com/customerio"
+    with pytest.raises(UsageError):
+        endpoint_url("track.customer.io")
