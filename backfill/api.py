@@ -21,6 +21,7 @@ from backfill.mapping.config import Mapping, load_mapping, parse_mapping
 from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
+from backfill.state.atomic import check_writable
 from backfill.state.progress import progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
@@ -91,6 +92,7 @@ def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLik
     one a line. `exit_code` is 0 when every row mapped, 1 when some were rejected."""
     p = plan(mapping, source, format)
     rejects_path = _path(rejects) or beside_input(p.sources, "rejects.ndjson")
+    check_writable(rejects_path, "--rejects")
     started = time.monotonic()
     with _dump(dump_batches) as dump, RejectsWriter(rejects_path) as writer, \
             progress(p.size(), quiet, p.unit) as bar:

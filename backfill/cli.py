@@ -5,6 +5,7 @@ shared between commands are decorators. `main` tunes polars before anything load
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sys
@@ -16,7 +17,7 @@ import click
 
 from backfill._version import __version__
 from backfill.errors import BackfillError, Stopped
-from backfill.state.atomic import write_bytes
+from backfill.state.atomic import writable, write_bytes
 
 if TYPE_CHECKING:
     from backfill.state.report import Report
@@ -49,15 +50,8 @@ def cli() -> None:
     """
 
 
-# -- option groups, shared between commands (sqlite-utils' style) ----------------------------
-
 def _options(*decorators: Callable) -> Callable:
-    def apply(f: Callable) -> Callable:
-        for decorator in reversed(decorators):
-            f = decorator(f)
-        return f
-
-    return apply
+    return lambda f: functools.reduce(lambda g, d: d(g), reversed(decorators), f)
 
 
 mapping_and_inputs = _options(
@@ -73,6 +67,7 @@ output_options = _options(
     click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
                  help="Where rejected rows go (NDJSON). Default: <first input>.rejects.ndjson."),
     click.option("--report", "report_path", type=click.Path(dir_okay=False),
+                 callback=lambda _ctx, _param, path: writable(path, "--report"),
                  help="Also write the summary as JSON to this file."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 )
@@ -253,16 +248,21 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind; loopback unless you say otherwise.")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on; the run's --endpoint is http://HOST:PORT.")
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite file that stores every "
               "accepted operation (default: a temporary file, printed at start).")
 @click.option("--count-only", is_flag=True, help="Store nothing, only count (benchmarks).")
-@click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", default="site", show_default=True)
-@click.option("--api-key", envvar="CUSTOMERIO_API_KEY", default="key", show_default=True)
+@click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", default="site", show_default=True,
+              show_envvar=True, help="The credentials it accepts (as the run's, from the "
+              "same variables).")
+@click.option("--api-key", envvar="CUSTOMERIO_API_KEY", default="key", show_default=True,
+              show_envvar=True)
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of 503s.")
 @click.option("--throttle-rate", type=click.FloatRange(0, 1), default=0.0,
               help="Share of 429s with Retry-After.")
-@click.option("--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Seconds the 429s ask to wait.")
 @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0,
               help="Share of connections closed without an answer.")
 @click.option("--lost-answer-rate", type=click.FloatRange(0, 1), default=0.0,

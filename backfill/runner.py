@@ -29,6 +29,7 @@ from backfill.delivery.sender import Sender
 from backfill.errors import Interrupted, Stopped, UsageError
 from backfill.flow import Plan, batches
 from backfill.nightly import Nightly, NightlyOptions
+from backfill.state.atomic import check_writable
 from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
 from backfill.state.lock import RunLock
 from backfill.state.progress import progress
@@ -102,6 +103,8 @@ def run(plan: Plan, opts: RunOptions) -> Report:
 
 def _run(plan: Plan, opts: RunOptions) -> Report:
     started = time.monotonic()
+    check_writable(opts.checkpoint, "--checkpoint")
+    check_writable(opts.rejects, "--rejects")
     base_url, checked = asyncio.run(checked_endpoint(
         opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout))  # before anything is read
     checkpoint, resumed, notes = prepare_checkpoint(plan, opts)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import random
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -258,6 +260,8 @@ class EmulatorThread:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        if not self._thread.is_alive():
+            self.emulator.store.close()
 
     def __enter__(self) -> EmulatorThread:
         return self.start()
@@ -266,12 +270,39 @@ class EmulatorThread:
         self.stop()
 
 
-def serve(emulator: Emulator, host: str, port: int,
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else is made: a port in use or a host that
+    is not this machine's is a usage error, not a traceback."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except (OSError, OverflowError) as exc:
+        raise UsageError(f"--host {host}: cannot listen there ({exc}); use 127.0.0.1, or an "
+                         "address of this machine") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        why = "is in use by another program" if exc.errno == errno.EADDRINUSE else \
+            f"cannot be used ({exc.strerror})"
+        raise UsageError(f"port {port} on {host} {why}: choose another with --port (the "
+                         "run's --endpoint then names it)") from None
+    sock.listen(1024)
+    return sock
+
+
+def serve(emulator: Emulator, sock: socket.socket,
           ssl_context: ssl.SSLContext | None = None) -> None:
-    """Serve in the foreground until interrupted (the `backfill emulator` command)."""
+    """Serve in the foreground until interrupted (the `backfill emulator` command); the store
+    is closed (one file) when it stops."""
+    host, port = sock.getsockname()[:2]
     emulator.base_url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
-    web.run_app(emulator.app(), host=host, port=port, access_log=None, print=None,
-                ssl_context=ssl_context)
+    try:
+        web.run_app(emulator.app(), sock=sock, access_log=None, print=None,
+                    ssl_context=ssl_context)
+    finally:
+        emulator.store.close()
 
 
 def latency_range(text: str) -> tuple[float, float]:

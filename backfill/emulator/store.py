@@ -60,6 +60,14 @@ class Store:
             [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
         cur.execute("COMMIT")
 
+    def close(self) -> None:
+        """Fold the write-ahead log into the file and close it: the store is one `.sqlite` file
+        that any SQLite reader opens, not a small file beside a large `-wal`."""
+        if self.db is not None:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.close()
+            self.db = None
+
     def stats(self) -> dict[str, Any]:
         return {"requests": self.requests, "operations": self.operations,
                 "lost_answers": self.lost_answers,

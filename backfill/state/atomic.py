@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from backfill import objects
+from backfill.errors import UsageError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
@@ -43,3 +44,26 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         objects.write(os.fspath(path), data)
     else:
         atomic_write(path, lambda fh: fh.write(data))
+
+
+def writable(path: str | None, option: str) -> str | None:
+    """`path` once `check_writable` found its place writable (a click option's callback)."""
+    check_writable(path, option)
+    return path
+
+
+def check_writable(path: str | os.PathLike | None, option: str) -> None:
+    """Before anything is sent: a file can be made beside `path` (its folder made if need
+    be), so a read-only place fails now, not with operations delivered and not recorded.
+    Object URLs are checked when written."""
+    if path is None or objects.is_url(path):
+        return
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: its folder cannot be written ({exc.strerror}); "
+                         f"choose a writable place with {option}; nothing was sent") from None

@@ -28,6 +28,7 @@ import polars as pl
 
 from backfill.contract import INPUT, OP, ROW
 from backfill.errors import UsageError
+from backfill.state import atomic
 from backfill.state.atomic import atomic_write
 from backfill.state.keys import CH, KEY, KH, key_hash
 
@@ -54,16 +55,7 @@ class StateInfo:
 def check_writable(path: str | os.PathLike) -> None:
     """Before anything is sent: the state's folder takes new files (a read-only folder would
     otherwise fail at the first journal save, with operations delivered and not recorded)."""
-    folder = Path(path).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".{Path(path).name}.probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--state {path}: its folder cannot be written ({exc.strerror}); "
-                         "choose a writable folder (the state, its journal and key texts "
-                         "live there); nothing was sent") from None
+    atomic.check_writable(path, "--state")
 
 
 def journal_dir(path: str | os.PathLike) -> Path:
