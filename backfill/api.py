@@ -6,7 +6,9 @@ directly. Every error is a `backfill.errors.BackfillError` carrying the exit cod
 
 from __future__ import annotations
 
+import glob
 import io
+import json
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from typing import IO, Any
 
 from backfill import flow
 from backfill.contract import Source
-from backfill.errors import MappingError, Problem, UsageError
+from backfill.errors import InputError, MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
 from backfill.sources import remote
 from backfill.sources.files import Input
@@ -64,8 +66,35 @@ def plan(mapping: MappingLike, source: Any = None, fmt: str | None = None) -> fl
                 "resume_key": m.source.resume_key} if m.source.database else None
     if isinstance(source, dict) and "database" in source and "resume_key" not in source:
         source = {**source, "resume_key": m.source.resume_key}  # --database with the mapping's
-    sources = resolve(source, fmt or m.source.format, m.source.paths, database)
-    return flow.make_plan(m, sources)
+    paths, warnings = mapping_relative(m.path, m.source.paths) if source is None or (
+        isinstance(source, list | tuple) and not source) else (m.source.paths, [])
+    sources = resolve(source, fmt or m.source.format, paths, database)
+    return flow.make_plan(m, sources, warnings)
+
+
+def mapping_relative(mapping_path: str, paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """source.path read from the mapping file's folder (a mapping in `configs/` that says
+    `../data/x.csv` works from any folder). A path found only from the current folder (the
+    old reading) is still used, with a warning saying how to write it."""
+    folder = os.path.dirname(mapping_path) if os.path.isfile(mapping_path) else ""
+    out, warnings = [], []
+    for path in paths:
+        if not folder or path == "-" or remote.is_url(path) or os.path.isabs(path):
+            out.append(path)
+            continue
+        there = os.path.normpath(os.path.join(folder, path))
+        if not _matches(there) and _matches(path):
+            warnings.append(f"source.path {path!r} is read from the mapping's folder "
+                            f"({folder}), where it matches nothing; the file from the current "
+                            f"folder was used. Write it as "
+                            f"{os.path.relpath(path, folder)!r} to say so")
+            there = path
+        out.append(there)
+    return out, warnings
+
+
+def _matches(path: str) -> bool:
+    return bool(glob.glob(path)) if glob.has_magic(path) else os.path.exists(path)
 
 
 def beside_input(sources: list[Source], suffix: str) -> str | None:
@@ -247,16 +276,44 @@ def init(path: str, kind: str = "person", *, format: str | None = None,
 
     from backfill.contract import CsvOptions
     from backfill.mapping.starter import starter_mapping
-    from backfill.sources.files import InputReader, resolve_inputs
+    from backfill.sources.files import resolve_inputs
 
     [inp] = resolve_inputs([path], format)
-    reader = InputReader(inp, CsvOptions())
-    try:
-        first = next(iter(reader.chunks()), None)
-    finally:
-        reader.close()
+    reader, first = _sample(inp, CsvOptions())
+    found, why = {}, []
+    if inp.format == "csv" and (reader is None or _mis_encoded(first)):
+        reader, first = _sample(inp, CsvOptions(encoding="cp1252"))
+        found["encoding"] = "cp1252"
+        why.append("not UTF-8: read as Windows-1252 (check accents; or latin-1)")
+    assert reader is not None
+    if reader.options.delimiter != ",":
+        found["delimiter"] = reader.options.delimiter
+        why.append("the header's separator")
+    notes = [f"  csv: {{{', '.join(f'{k}: {json.dumps(v)}' for k, v in found.items())}}}"
+             f"   # {'; '.join(why)}"] if found else []
     if not reader.columns:
         raise UsageError(f"{inp.name}: no columns found (is the file empty?)")
     frame = first.frame.head(sample) if first is not None else \
         pl.DataFrame({c: [] for c in reader.columns})
-    return starter_mapping(inp.path, inp.format, reader.columns, frame, kind)
+    return starter_mapping(inp.path, inp.format, reader.columns, frame, kind, notes)
+
+
+def _sample(inp: Any, options: Any) -> tuple[Any, Any]:
+    """(reader, first chunk) of a file; (None, None) when its header is not in this
+    encoding."""
+    from backfill.sources.files import InputReader
+
+    try:
+        reader = InputReader(inp, options)
+    except InputError as exc:
+        if "encoding" in str(exc) and options.encoding == "utf8":
+            return None, None
+        raise
+    try:
+        return reader, next(iter(reader.chunks()), None)
+    finally:
+        reader.close()
+
+
+def _mis_encoded(chunk: Any) -> bool:
+    return chunk is not None and any(r.kind == "invalid encoding" for r in chunk.rejects)

@@ -65,6 +65,7 @@ class CsvOptions:
     quote: str = '"'
     encoding: str = "utf8"
     header: bool = True
+    detect: bool = True  # the delimiter was not declared: a header without it may tell another
 
 
 @dataclass(frozen=True)

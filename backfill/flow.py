@@ -34,6 +34,7 @@ class Plan:
     mapping: Mapping
     sources: list[Source]
     checked: list[bool] = field(default_factory=list)  # per source: columns known and checked
+    warnings: list[str] = field(default_factory=list)  # said in each reading's report
 
     @property
     def unit(self) -> str:
@@ -43,7 +44,8 @@ class Plan:
         return sum(s.size() for s in self.sources)
 
 
-def make_plan(mapping: Mapping, sources: list[Source]) -> Plan:
+def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | None = None
+              ) -> Plan:
     """Check every source's columns against the mapping before any data is mapped."""
     problems, checked = [], []
     for source in sources:
@@ -53,7 +55,7 @@ def make_plan(mapping: Mapping, sources: list[Source]) -> Plan:
             problems += check_columns(mapping, columns, source.name)
     if problems:
         raise MappingError(mapping.path, _unique(problems))
-    return Plan(mapping, sources, checked)
+    return Plan(mapping, sources, checked, warnings or [])
 
 
 def _unique(items: list) -> list:
@@ -150,6 +152,7 @@ def batches(plan: Plan, tally: Tally,
     (polars releases the GIL), a few ahead; this thread takes the results in order, numbers the
     rows and decides the cut points, so the output never depends on timing.
     """
+    tally.warn(*plan.warnings)
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
         flow = _Flow(plan, tally, on_progress, tracker, pool, build,
                      ahead + ENCODERS - 2, nightly)

@@ -258,3 +258,28 @@ def test_importing_backfill_changes_nothing_in_the_process():
                          cwd=ROOT, check=True).stdout
     assert out.strip() == str(sorted(["Report", "errors", "init", "load", "run", "validate",
                                       "__version__"]))
+
+
+def test_source_path_is_read_from_the_mappings_folder(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "p.csv").write_text("user_id\nu1\nu2\n")
+    mapping = tmp_path / "configs" / "m.yaml"
+    mapping.write_text("version: 1\nsource: {path: ../data/p.csv}\noperations:\n"
+                       "  - type: person\n    action: identify\n    identifiers: {id: user_id}\n")
+    for cwd in (tmp_path, tmp_path / "configs", ROOT):
+        monkeypatch.chdir(cwd)
+        report = backfill.validate(mapping, rejects=tmp_path / "r.ndjson")
+        assert report.rows_read == 2 and not report.warnings
+
+
+def test_a_path_found_only_from_the_current_folder_is_used_and_said(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "p.csv").write_text("user_id\nu1\n")
+    mapping = tmp_path / "configs" / "m.yaml"
+    mapping.write_text("version: 1\nsource: {path: p.csv}\noperations:\n"
+                       "  - type: person\n    action: identify\n    identifiers: {id: user_id}\n")
+    monkeypatch.chdir(tmp_path)
+    report = backfill.validate(mapping, rejects=tmp_path / "r.ndjson")
+    assert report.rows_read == 1
+    assert any("Write it as '../p.csv'" in w for w in report.warnings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import write
-from emulated import KEY, SITE, run, start
+from emulated import run, start
 
 import backfill
 from backfill.errors import UsageError

@@ -46,3 +46,37 @@ def test_init_prints_a_mapping_that_loads_as_is(tmp_path, kind):
         assert "name: event" in result.output and "timestamp: occurred_at" in result.output
     if kind == "object":
         assert "object_id: company_id" in result.output
+
+
+@pytest.mark.parametrize("column, values, as_, day_first", [
+    ("joined", ["10/23/2022", "01/02/2022", "11/30/2021 14:05"], "timestamp", False),
+    ("joined", ["23/10/2022", "01/02/2022"], "timestamp", True),
+    ("mixed", ["1700000000", "2022-10-23T00:00:00Z", "17 Dec 2021"], "timestamp", None),
+    ("active", ["Yes", "No", "TRUE", "0"], "bool", None),
+    ("count", ["1", "0", "1"], "int", None),  # digits only: numbers, not booleans
+])
+def test_guesses_the_forms_the_conversions_take(column, values, as_, day_first):
+    g = guess(column, pl.Series(values))
+    assert (g.as_, g.day_first) == (as_, day_first)
+
+
+def test_init_reads_a_windows_1252_semicolon_file_and_says_how(tmp_path):
+    data = tmp_path / "crm.csv"
+    data.write_bytes("customer_id;name;signup\nc1;José;23/10/2022\nc2;Zoë;01/02/2022\n"
+                     .encode("cp1252"))
+    result = CliRunner().invoke(cli, ["init", str(data)])
+    assert result.exit_code == 0, result.output
+    assert 'csv: {encoding: "cp1252", delimiter: ";"}' in result.output
+    assert '"José"' in result.output and "day_first: true" in result.output
+    mapping = write(tmp_path / "crm.yaml", result.output)
+    out = CliRunner().invoke(cli, ["validate", str(mapping), "--quiet"])
+    assert out.exit_code == 0 and "2 rows mapped, 0 rejected" in out.output, out.output
+
+
+def test_init_speaks_the_mappings_words_for_typed_columns(tmp_path):
+    data = write(tmp_path / "e.ndjson", '{"user_id": "u1", "props": {"revenue": 1.5}, '
+                                        '"tags": ["a"], "n": 3}\n')
+    text = CliRunner().invoke(cli, ["init", str(data)]).output
+    assert "an object in the file (revenue)" in text and "a list in the file" in text
+    assert "whole numbers in the file" in text
+    assert "Struct" not in text and "List(" not in text and "Int64" not in text

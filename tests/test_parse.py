@@ -123,3 +123,10 @@ def test_ndjson_bad_lines_are_rejected_with_their_lines():
 def test_ndjson_keeps_types():
     p = parse_ndjson_block(b'{"n":1,"s":"02134","l":[1,2]}\n', "e", 1, 0)
     assert p.frame.schema["n"] == pl.Int64 and p.frame["s"][0] == "02134"
+
+
+def test_a_latin1_reject_names_the_encoding_option():
+    block = "1,Jos\ufffd\n".encode()  # as the stream hands it on: invalid bytes replaced
+    parsed = parse_csv_block(block, CsvLayout(("id", "name")), "x.csv", 2, 0, lossy=True)
+    assert parsed is not None and parsed.rejects
+    assert "set source.csv.encoding (latin-1, cp1252" in parsed.rejects[0].reason

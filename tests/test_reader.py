@@ -122,3 +122,33 @@ def test_rejects_in_later_blocks_carry_their_absolute_lines(tmp_path):
     assert [(r.row, r.line, r.stage) for r in rejects] == [(3000, 3002, "read")]
     rows = [r for f in frames for r in f.select("__row", "__line").rows()]
     assert rows[2999:3001] == [(2999, 3001), (3001, 3003)]
+
+
+@pytest.mark.parametrize("name, pack", [
+    ("gzip-named.csv", gzip.compress),
+    ("zstd-named.csv", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ("export.csv.bz2", __import__("bz2").compress),
+    ("bzip2-named.txt", __import__("bz2").compress),
+    ("plain-named.csv.gz", lambda b: b),
+])
+def test_compression_is_told_by_the_bytes_not_the_name(tmp_path, name, pack):
+    path = tmp_path / name
+    path.write_bytes(pack(CSV.encode()))
+    reader, frames, rejects = read_all(path)
+    assert reader.columns == ["id", "name", "zip"] and not rejects
+    assert sum(f.height for f in frames) == 5000
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_header_with_another_delimiter_is_read_with_it_and_said(tmp_path, delimiter):
+    path = write(tmp_path / "semi.csv", CSV.replace(",", delimiter))
+    reader, frames, rejects = read_all(path)
+    assert reader.columns == ["id", "name", "zip"] and not rejects
+    assert frames[0]["zip"][1] == "00001"
+    assert any("set source.csv.delimiter" in w for w in reader.warnings)
+
+
+def test_a_declared_delimiter_is_never_second_guessed(tmp_path):
+    path = write(tmp_path / "one.csv", "a;b\n1;2\n")
+    reader, frames, _ = read_all(path, CsvOptions(delimiter=",", detect=False))
+    assert reader.columns == ["a;b"] and not reader.warnings

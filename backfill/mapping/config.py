@@ -179,7 +179,7 @@ class _Parser(OperationParser):
         if not isinstance(header, bool):
             self.problem(line_of(node, "header"), "source.csv.header must be true or false")
             header = True
-        return CsvOptions(delimiter, quote, encoding, header)
+        return CsvOptions(delimiter, quote, encoding, header, detect="delimiter" not in node)
 
     def api(self, node: Any, line: int) -> Api:
         if not self.section(node, line, "api", ("region", "rate", "concurrency", "endpoint")):

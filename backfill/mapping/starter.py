@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from backfill.mapping.convert import convert
+from backfill.mapping.convert import FALSE, TRUE, convert
+from backfill.mapping.model import TimeFormat
 from backfill.mapping.schema import PATH as SCHEMA
 
 PERSON_IDS = ("id", "user_id", "customer_id", "person_id", "userid", "uid", "external_id",
@@ -35,6 +36,26 @@ class Guess:
     as_: str | None
     sample: str
     why: str
+    day_first: bool | None = None  # dates like 03/04/2024: which reading the sample showed
+
+
+SLASHED = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{4}"
+
+
+def _typed(dtype: pl.DataType) -> str:
+    """A file's own type, in the mapping's words."""
+    if isinstance(dtype, pl.Struct):
+        keys = ", ".join(f.name for f in dtype.fields[:6])
+        return f"an object in the file ({keys}{', ...' if len(dtype.fields) > 6 else ''})"
+    if isinstance(dtype, pl.List | pl.Array):
+        return "a list in the file"
+    if dtype.is_integer():
+        return "whole numbers in the file"
+    if dtype.is_float() or dtype.is_decimal():
+        return "decimal numbers in the file"
+    if dtype == pl.Boolean:
+        return "true/false in the file"
+    return "typed values in the file"
 
 
 def _quote(name: str) -> str:
@@ -64,7 +85,7 @@ def guess(column: str, values: pl.Series) -> Guess:
     if present.dtype != pl.String:
         if isinstance(present.dtype, pl.Datetime | pl.Date):
             return Guess(column, "timestamp", sample, "a date column")
-        return Guess(column, None, sample, f"{present.dtype} in the file: sent as is")
+        return Guess(column, None, sample, f"{_typed(present.dtype)}: sent as is")
     text = present.str.strip_chars()
 
     def share(ok: pl.Series) -> float:
@@ -72,7 +93,7 @@ def guess(column: str, values: pl.Series) -> Guess:
         return float(ok.mean() or 0.0)
 
     lowered = text.str.to_lowercase()
-    if share(lowered.is_in(["true", "false", "yes", "no", "t", "f", "y", "n"])) >= MOSTLY:
+    if share(lowered.is_in([*TRUE, *FALSE])) >= MOSTLY and not text.str.contains(r"^\d+$").all():
         return Guess(column, "bool", sample, "true/false values")
     integers = text.str.contains(r"^-?\d+$")
     if share(integers) >= MOSTLY:
@@ -83,24 +104,43 @@ def guess(column: str, values: pl.Series) -> Guess:
         return Guess(column, "int", sample, "whole numbers")
     if share(text.str.contains(r"^-?\d+(\.\d+)?$")) >= MOSTLY and not CODE_LIKE.search(column):
         return Guess(column, "float", sample, "decimal numbers")
-    _, failed = convert(pl.col("v"), pl.String, "timestamp")
-    if share(text.str.contains(r"^\d{4}-\d{2}-\d{2}")) >= MOSTLY:
-        parsed_ok = ~pl.DataFrame({"v": text}).select(failed).to_series()
-        if share(parsed_ok) >= MOSTLY:
-            return Guess(column, "timestamp", sample, "ISO 8601 dates")
+    when = _timestamps(text, share)
+    if when is not None:
+        return Guess(column, "timestamp", sample, when[0], when[1])
     if share(text.str.contains(r"^\s*[\[{]")) >= MOSTLY:
         return Guess(column, "json", sample, "JSON text")
     return Guess(column, None, sample, "text")
 
 
+def _timestamps(text: pl.Series, share) -> tuple[str, bool | None] | None:
+    """(why, day_first) when `as: timestamp` reads the sample: ISO, epoch and month names
+    mixed, or day/month dates whose order the sample shows (a day above 12)."""
+    parts = text.str.extract_groups(SLASHED)
+    first, second = (parts.struct.field(n).cast(pl.Int32, strict=False) for n in ("1", "2"))
+    day_first = True if (first > 12).any() else False if (second > 12).any() else None
+    if day_first is None and first.is_not_null().any():
+        day_first = False  # the sample cannot tell: month first, said in the comment
+    _, failed = convert(pl.col("v"), pl.String, "timestamp", TimeFormat(day_first=day_first))
+    read = ~pl.DataFrame({"v": text}).select(failed).to_series()
+    if share(read) < MOSTLY or share(text.str.contains(r"^-?\d+$")) >= MOSTLY:
+        return None
+    if not first.is_not_null().any():
+        return "dates and times", None
+    why = "day/month dates (a day above 12 seen)" if day_first else \
+        "month/day dates (a day above 12 seen)" if (second > 12).any() else \
+        "month/day dates? the sample cannot tell: check, or say day_first: true"
+    return why, day_first
+
+
 def _value(g: Guess) -> str:
     if g.as_ is None:
         return _quote(g.column)
-    return f"{{column: {_quote(g.column)}, as: {g.as_}}}"
+    order = "" if g.day_first is None else f", day_first: {str(g.day_first).lower()}"
+    return f"{{column: {_quote(g.column)}, as: {g.as_}{order}}}"
 
 
 def starter_mapping(path: str, fmt: str, columns: list[str], sample: pl.DataFrame,
-                    kind: str = "person") -> str:
+                    kind: str = "person", source: list[str] | tuple[str, ...] = ()) -> str:
     """A commented mapping for these columns, as YAML text."""
     guesses = {c: guess(c, sample.get_column(c)) if c in sample.columns else
                Guess(c, None, "", "not in the sample") for c in columns}
@@ -112,6 +152,7 @@ def starter_mapping(path: str, fmt: str, columns: list[str], sample: pl.DataFram
         "source:",
         f"  path: {json.dumps(path)}",
         f"  format: {fmt}",
+        *source,  # how the file was read: csv options init found it needs
         "operations:",
     ]
     used: set[str] = set()

@@ -104,10 +104,29 @@ class Chunk:
     bytes_done: int = 0  # bytes of the (compressed) input consumed so far
 
 
+DELIMITERS = (";", "\t", "|")
+
+
+def other_delimiter(text: str, header: list[str]) -> str | None:
+    """The delimiter a header read as one column shows instead (`;`, tab or `|`, the most
+    frequent), or None."""
+    if len(header) != 1:
+        return None
+    first = text.partition("\n")[0]
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else None
+
+
+def _shown(delimiter: str) -> str:
+    return "\\t" if delimiter == "\t" else delimiter
+
+
 def compression_of(path: str) -> tuple[str, str | None]:
     """('people.csv', 'gz') for 'people.csv.gz'."""
     lower = path.lower()
-    for ext, kind in ((".gz", "gz"), (".gzip", "gz"), (".zst", "zst"), (".zstd", "zst")):
+    for ext, kind in ((".gz", "gz"), (".gzip", "gz"), (".zst", "zst"), (".zstd", "zst"),
+                      (".bz2", "bz2")):
         if lower.endswith(ext):
             return path[: -len(ext)], kind
     return path, None
@@ -214,12 +233,15 @@ class InputReader:
             return
         block, lossy = self._first
         text = block[: 1024 * 1024].decode("utf-8", errors="replace")
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.options.delimiter,
-                            quotechar=self.options.quote)
-        try:
-            header = next(reader)
-        except (StopIteration, csv.Error) as exc:
-            raise InputError(self.input.name, f"cannot read the header: {exc}", 1) from None
+        reader, header = self._header(text)
+        other = other_delimiter(text, header) if self.options.detect else None
+        if other is not None:
+            self.warnings.append(
+                f"{self.input.name}: the header has no '{self.options.delimiter}' but "
+                f"{text.partition(chr(10))[0].count(other)} '{_shown(other)}': read with "
+                f"delimiter '{_shown(other)}' (set source.csv.delimiter to say so)")
+            self.options = replace(self.options, delimiter=other)
+            reader, header = self._header(text)
         if not self.options.header:
             self.columns = [f"column_{i + 1}" for i in range(len(header))]
             return
@@ -229,6 +251,14 @@ class InputReader:
             pos = block.index(b"\n", pos) + 1 if b"\n" in block[pos:] else len(block)
         self._first = (block[pos:], lossy)
         self.columns = self._name_columns(header)
+
+    def _header(self, text: str) -> tuple[Any, list[str]]:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.options.delimiter,
+                            quotechar=self.options.quote)
+        try:
+            return reader, next(reader)
+        except (StopIteration, csv.Error) as exc:
+            raise InputError(self.input.name, f"cannot read the header: {exc}", 1) from None
 
     def _name_columns(self, header: list[str]) -> list[str]:
         names: list[str] = []

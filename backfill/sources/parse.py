@@ -259,7 +259,8 @@ def _field_count_reject(name: str, row: int, line: int, count: int, n: int, fiel
 
 def _invalid_reject(name: str, row: int, line: int, record: object) -> Reject:
     return Reject(name, row, line, None,
-                  "bytes that are not valid in the declared encoding (shown as U+FFFD)",
+                  "bytes that are not valid in the declared encoding (shown as U+FFFD); if the "
+                  "file is not UTF-8, set source.csv.encoding (latin-1, cp1252 ...)",
                   "read", record, "invalid encoding")
 
 

@@ -1,8 +1,10 @@
-"""Byte streams of a file: decompression (.gz, .zst), transcoding to UTF-8, and the cutting of
-the stream into blocks of whole records, so that each block can be parsed on its own."""
+"""Byte streams of a file: decompression (gzip, zstd, bzip2, told by their first bytes),
+transcoding to UTF-8, and the cutting of the stream into blocks of whole records, so that each
+block can be parsed on its own."""
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import gzip
 import io
@@ -49,13 +51,26 @@ def open_bytes(path: str, compression: str | None, name: str) -> tuple[IO[bytes]
         raise InputError(name, f"cannot open: {exc.strerror}") from None
     counted = Counted(raw)
     buffered = io.BufferedReader(counted, READ_BYTES)
-    if compression == "gz":
+    head = buffered.peek(4)[:4]
+    kind = sniff_compression(head) if len(head) >= 3 else compression  # the bytes, not the name
+    if kind == "gz":
         return gzip.GzipFile(fileobj=buffered, mode="rb"), counted
-    if compression == "zst":
+    if kind == "zst":
         import zstandard
 
         return zstandard.ZstdDecompressor().stream_reader(buffered), counted
+    if kind == "bz2":
+        return bz2.BZ2File(buffered, mode="rb"), counted
     return buffered, counted
+
+
+MAGIC = ((b"\x1f\x8b", "gz"), (b"\x28\xb5\x2f\xfd", "zst"), (b"BZh", "bz2"))
+
+
+def sniff_compression(head: bytes) -> str | None:
+    """gzip, zstd or bzip2 by a file's first bytes, whatever its name says; None for others
+    (a file named .gz that is not gzip is read as it is)."""
+    return next((kind for magic, kind in MAGIC if head.startswith(magic)), "") or None
 
 
 def pieces(name: str, stream: IO[bytes]) -> Iterator[bytes]:
