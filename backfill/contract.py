@@ -172,6 +172,7 @@ class EncodedChunk:
     rows: int = 0
     op_counts: Counter = field(default_factory=Counter)
     rejected_ops: pl.DataFrame | None = None  # the operations of rejected rows, as far as built
+    recent_events: int = 0  # events from the last 72 hours (`recent_events`), whatever became of them
 
 
 @dataclass(frozen=True, slots=True)

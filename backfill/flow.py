@@ -163,8 +163,21 @@ def batches(plan: Plan, tally: Tally,
                 yield from flow.input(index, inp, stop)
             yield from flow.mirror()
             yield from flow.drain()
+            _say_recent(plan, tally)
         finally:
             flow.cancel()
+
+
+def _say_recent(plan: Plan, tally: Tally) -> None:
+    """Events that can trigger campaigns, said once the input is read."""
+    count, policy = tally.get("events_recent"), plan.mapping.recent_events
+    if count:
+        done = {"send": "sent: they can trigger campaigns in Customer.io; set recent_events: "
+                        "skip (or reject) in the mapping to hold them back",
+                "skip": "not sent (recent_events: skip)",
+                "reject": "rejected (recent_events: reject)"}[policy]
+        tally.warn(f"{count:,} {'event is' if count == 1 else 'events are'} from the last 72 "
+                   f"hours or without a time, {done}")
 
 
 class _Flow:
@@ -246,6 +259,8 @@ class _Flow:
                 if self.tracker is not None and unchanged:
                     self.tracker.settled_runs(item.index, unchanged)
             self.tally.operations(encoded.op_counts)
+            if encoded.recent_events:
+                self.tally.add(events_recent=encoded.recent_events)
             self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
                                                 .assemble, self.build))
         if self.tracker is not None and settled:

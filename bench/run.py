@@ -224,7 +224,7 @@ def mappings_suite(rows: int, work: Path) -> dict:
         source = next(line.split(":", 1)[1].split("#")[0].strip()
                       for line in config.read_text().splitlines()
                       if line.strip().startswith("path:"))
-        path = scaled(ROOT / source, rows, work)
+        path = scaled((config.parent / source).resolve(), rows, work)  # from its folder
         n = sum(1 for _ in path.open("rb")) - (1 if path.suffix == ".csv" else 0)
         floor = measure("floor", n, [PY, str(BENCH / "floor.py"), str(path)])
         validate = measure("validate", n, [PY, "-m", "backfill", "validate", str(config),

@@ -23,6 +23,7 @@ from backfill.mapping.model import (  # noqa: F401 - re-exported
     FORMATS,
     OPERATION_KEYS,
     PLATFORMS,
+    RECENT_EVENTS,
     Api,
     Device,
     Mapping,
@@ -73,7 +74,14 @@ class _Parser(OperationParser):
         if not isinstance(doc, CommentedMap):
             self.problem(1, "the mapping must be a YAML mapping with 'version' and 'operations'")
             return Mapping(self.path, Source(), Api(), ())
-        self.unknown_keys(doc, ("version", "source", "api", "operations"), "the mapping")
+        self.unknown_keys(doc, ("version", "source", "api", "recent_events", "operations"),
+                          "the mapping")
+        recent = doc.get("recent_events", "send")
+        if recent not in RECENT_EVENTS:
+            self.problem(line_of(doc, "recent_events"), "recent_events must be send (the "
+                         "default), skip or reject: what to do with events from the last 72 "
+                         "hours, which can trigger campaigns")
+            recent = "send"
         if doc.get("version") != 1:
             self.problem(line_of(doc, "version") or 1, "'version: 1' is required")
         source = self.source(doc.get("source"), line_of(doc, "source"))
@@ -92,7 +100,7 @@ class _Parser(OperationParser):
             self.problem(v1[0].line, f"{v1[0].label}: segment and form operations use v1 "
                          "endpoints, one request per segment batch or form: put each in a "
                          "mapping of its own")
-        return Mapping(self.path, source, api, tuple(operations), text)
+        return Mapping(self.path, source, api, tuple(operations), text, recent)
 
     def source(self, node: Any, line: int) -> Source:
         if node is None:

@@ -9,6 +9,7 @@ rejected rows, `as: json` values and the deterministic event ids (a hash per eve
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -26,6 +27,10 @@ from backfill.mapping.eventid import ulids
 from backfill.mapping.jsonbody import Body
 from backfill.mapping.model import null_markers
 
+RECENT_S = 72 * 3600  # Customer.io: events newer than this can trigger campaigns
+RECENT_REASON = ("the event is from the last 72 hours (or has no time): it could trigger "
+                 "campaigns (recent_events: reject)")
+
 
 class Encoder:
     """Turns chunks into operations; compiles the mapping once per distinct input schema."""
@@ -34,6 +39,8 @@ class Encoder:
         self.mapping = mapping
         self._cache: dict[tuple, tuple[Compiler, list[CompiledOp]]] = {}
         self._nulls = null_markers(mapping)  # `null_values`, per column and for all
+        # events at or after this can trigger campaigns (`recent_events`), fixed for the run
+        self.recent_after = int(time.time()) - RECENT_S
 
     def compile(self, schema: pl.Schema) -> tuple[Compiler, list[CompiledOp]]:
         key = tuple(schema.items())
@@ -77,12 +84,13 @@ class Encoder:
             *[c.limits.alias(k.limits) for c, k in zip(ops, names, strict=True)],
             *[pl.col(col) for c in ops for _, col in c.placeholders],
             *[c.timestamp.cast(pl.Int64).alias(k.timestamp)
-              for c, k in zip(ops, names, strict=True) if _auto_id(c.op)],
+              for c, k in zip(ops, names, strict=True) if c.op.is_event],
             *[c.path.alias(k.path) for c, k in zip(ops, names, strict=True)
               if c.path is not None],
         ).collect()
         for c, k in zip(ops, names, strict=True):
             out = _texts(out, c, k)
+        out, recent = self._recent(out, ops, names)
         if n * limits.MAX_OP_BYTES > limits.MAX_BATCH_BYTES - limits.BATCH_OVERHEAD:
             total = pl.sum_horizontal([pl.col(k.json).str.len_bytes().fill_null(0) + 1
                                        for k in names]) - 1
@@ -98,7 +106,28 @@ class Encoder:
         for c, k in zip(ops, names, strict=True):
             counts[(c.op.type, c.op.action)] += good.get_column(k.json).is_not_null().sum()
         unsent = _in_order(rejected, ops, names) if rejected.height else None
-        return EncodedChunk(_in_order(good, ops, names), rejects, frame.height, counts, unsent)
+        return EncodedChunk(_in_order(good, ops, names), rejects, frame.height, counts, unsent,
+                            recent)
+
+    def _recent(self, out: pl.DataFrame, ops: list[CompiledOp], names: list[_Names]
+                ) -> tuple[pl.DataFrame, int]:
+        """Events from the last 72 hours (or without a time: the API stamps them now) counted,
+        and skipped or rejected as `recent_events` says."""
+        policy, count = self.mapping.recent_events, 0
+        for c, k in zip(ops, names, strict=True):
+            if not c.op.is_event:
+                continue
+            time_ = pl.col(k.timestamp)
+            recent = pl.col(k.json).is_not_null() & (time_.is_null()
+                                                     | (time_ >= self.recent_after))
+            count += int(out.select(recent.sum()).item())
+            if policy == "skip":
+                out = out.with_columns(pl.when(recent).then(None).otherwise(pl.col(k.json))
+                                       .alias(k.json))
+            elif policy == "reject":
+                out = out.with_columns(pl.coalesce(pl.col(k.limits), pl.when(recent).then(
+                    pl.lit(RECENT_REASON))).alias(k.limits))
+        return out, count
 
 
 def _texts(out: pl.DataFrame, c: CompiledOp, k: _Names) -> pl.DataFrame:

@@ -13,6 +13,7 @@ from backfill.errors import Problem
 
 CONVERSIONS = ("string", "int", "float", "bool", "timestamp", "json")
 FORMATS = ("csv", "ndjson", "parquet")
+RECENT_EVENTS = ("send", "skip", "reject")
 PERSON_IDS = ("id", "email", "cio_id", "phone")
 OBJECT_IDS = ("object_type_id", "object_id")
 MAX_NAME_BYTES = 150
@@ -164,6 +165,7 @@ class Mapping:
     api: Api
     operations: tuple[Operation, ...]
     text: str = ""
+    recent_events: str = "send"  # send | skip | reject: events from the last 72 hours
 
     def columns_used(self) -> dict[str, int]:
         """Every column the mapping names, with the YAML line that names it."""

@@ -156,6 +156,8 @@ def mapping_schema() -> dict[str, Any]:
                     "quote": {"type": "string", "maxLength": 1},
                     "encoding": {"type": "string"},
                     "header": {"type": "boolean"}}}}},
+            "recent_events": {"enum": ["send", "skip", "reject"], "description": "events from "
+                              "the last 72 hours, which can trigger campaigns"},
             "api": {"type": "object", "additionalProperties": False, "properties": {
                 "region": {"enum": ["us", "eu", "auto"]},
                 "rate": {"type": "number", "exclusiveMinimum": 0},

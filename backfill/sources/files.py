@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
@@ -25,14 +24,13 @@ from backfill.contract import LINE, ROW, CsvOptions, Parsed
 from backfill.errors import InputError
 from backfill.sources import remote
 from backfill.sources.parse import CsvLayout, parse_csv_block, parse_ndjson_block
+from backfill.sources.sniff import compression_of, format_of, other_delimiter, shown
 from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_pieces
 
 BLOCK_BYTES = 4 * 1024 * 1024
 HEADER_BYTES = 64 * 1024  # read to check a CSV's columns (a longer header is read on to its end)
 SAMPLE = 64 * 1024  # bytes hashed at the start, middle and end of a file for its fingerprint
 PARQUET_ROWS = 100_000
-EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson",
-              ".json": "ndjson", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -102,41 +100,6 @@ class Chunk:
     rejects: list = field(default_factory=list)
     records: int = 0
     bytes_done: int = 0  # bytes of the (compressed) input consumed so far
-
-
-DELIMITERS = (";", "\t", "|")
-
-
-def other_delimiter(text: str, header: list[str]) -> str | None:
-    """The delimiter a header read as one column shows instead (`;`, tab or `|`, the most
-    frequent), or None."""
-    if len(header) != 1:
-        return None
-    first = text.partition("\n")[0]
-    counts = {d: first.count(d) for d in DELIMITERS}
-    best = max(counts, key=counts.__getitem__)
-    return best if counts[best] else None
-
-
-def _shown(delimiter: str) -> str:
-    return "\\t" if delimiter == "\t" else delimiter
-
-
-def compression_of(path: str) -> tuple[str, str | None]:
-    """('people.csv', 'gz') for 'people.csv.gz'."""
-    lower = path.lower()
-    for ext, kind in ((".gz", "gz"), (".gzip", "gz"), (".zst", "zst"), (".zstd", "zst"),
-                      (".bz2", "bz2")):
-        if lower.endswith(ext):
-            return path[: -len(ext)], kind
-    return path, None
-
-
-def format_of(path: str, declared: str | None) -> str | None:
-    if declared:
-        return declared
-    base, _ = compression_of(path)
-    return EXTENSIONS.get(Path(base).suffix.lower())
 
 
 def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Input]:
@@ -238,8 +201,8 @@ class InputReader:
         if other is not None:
             self.warnings.append(
                 f"{self.input.name}: the header has no '{self.options.delimiter}' but "
-                f"{text.partition(chr(10))[0].count(other)} '{_shown(other)}': read with "
-                f"delimiter '{_shown(other)}' (set source.csv.delimiter to say so)")
+                f"{text.partition(chr(10))[0].count(other)} '{shown(other)}': read with "
+                f"delimiter '{shown(other)}' (set source.csv.delimiter to say so)")
             self.options = replace(self.options, delimiter=other)
             reader, header = self._header(text)
         if not self.options.header:

@@ -55,6 +55,7 @@ class Report:
     rows_unchanged: int = 0  # rows not sent: every operation as last delivered
     keys_missing: int | None = None  # keys of the state gone from the input (None: not known)
     operations_mirrored: int = 0  # --missing delete|suppress: operations undoing them
+    events_recent: int = 0  # events from the last 72 hours or without a time (`recent_events`)
 
     @property
     def fill_ratio(self) -> float:
@@ -91,6 +92,7 @@ class Report:
             "warnings": self.warnings,
             "notes": self.notes,
             "resumed": self.resumed,
+            "events_recent": self.events_recent,
             **({"state": self.state, "rows_new": self.rows_new,
                 "rows_changed": self.rows_changed, "rows_unchanged": self.rows_unchanged,
                 "keys_missing": self.keys_missing,
