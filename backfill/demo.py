@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -32,13 +33,15 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
             mapping = api.load(root / config)
             name = Path(config).stem
             echo(f"\n== backfill run {config} --endpoint {emu.url}")
-            report = api.run(mapping, [os.path.relpath(root / p) for p in mapping.source.paths],
+            inputs = [os.path.relpath(os.path.normpath((root / config).parent / p))
+                      for p in mapping.source.paths]  # source.path is the mapping's folder's
+            report = api.run(mapping, inputs,
                              site_id=SITE_ID, api_key=API_KEY, endpoint=emu.url,
                              checkpoint=folder / f"{name}.checkpoint.json",
                              rejects=folder / f"{name}.rejects.ndjson")
             (folder / f"{name}.report.json").write_bytes(report.to_json())
             echo(report.to_text())
-    with sqlite3.connect(db) as con:
+    with contextlib.closing(sqlite3.connect(db)) as con:  # closed: no -wal file left
         rows = con.execute("SELECT type, action, count(*) FROM operations GROUP BY 1, 2 "
                            "ORDER BY 1, 2").fetchall()
     echo(f"\nThe emulator stored {sum(n for *_, n in rows):,} operations in {db}:")

@@ -32,7 +32,7 @@ from backfill.nightly import Nightly, NightlyOptions
 from backfill.state.atomic import check_writable
 from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
 from backfill.state.lock import RunLock
-from backfill.state.progress import progress
+from backfill.state.progress import DeliveryBar, progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
 from backfill.state.tally import Tally
@@ -205,7 +205,8 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
             for task in workers:
                 task.cancel()
 
-    with progress(plan.size(), opts.quiet, plan.unit) as bar:
+    bar, began = DeliveryBar(plan.size(), opts.quiet, plan.unit), time.monotonic()
+    try:
         producer = threading.Thread(target=_produce, daemon=True, name="reader", args=(
             plan, tally, tracker, bar, stop, failures, loop, queue, opts.concurrency, nightly))
         producer.start()
@@ -221,6 +222,9 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
                 saver.cancel()
                 await delivery.sender.aclose()
         await asyncio.to_thread(producer.join, 60)
+        _show(bar, tracker, tally, began)
+    finally:
+        bar.close()
     errors = [t.exception() for t in workers if t.done() and not t.cancelled()
               and t.exception() is not None]
     if errors:  # the cause, not the requests that gave up their retries because of it
@@ -246,7 +250,8 @@ def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
                     stopping=stop, retrying=None if opts.quiet else say_retries(tally))
 
 
-def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: tqdm, stop: threading.Event,
+def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
+             stop: threading.Event,
              failures: list[BaseException], loop: asyncio.AbstractEventLoop,
              queue: asyncio.Queue, workers: int, nightly: Nightly | None) -> None:
     """The reader thread: the flow's bodies into the queue, then one end mark a worker."""
@@ -254,7 +259,7 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: tqdm, stop: thr
         # ahead: 1 when every row is sent (the queue of bodies runs ahead); with --state most
         # rows are not, and the encoders need the depth (2: 17.9 s against 18.8 on 10M rows)
         ahead = 1 if nightly is None else 2
-        for batch in batches(plan, tally, _moved(bar), tracker, stop, ahead, nightly=nightly):
+        for batch in batches(plan, tally, bar.moved, tracker, stop, ahead, nightly=nightly):
             if not _put(loop, queue, batch, stop):
                 return
     except BaseException as exc:  # handed to the event loop, raised there
@@ -305,18 +310,13 @@ def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, item: Batch | No
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
-                       tally: Tally, bar: tqdm, nightly: Nightly | None, plan: Plan) -> None:
+                       tally: Tally, bar: DeliveryBar, nightly: Nightly | None, plan: Plan
+                       ) -> None:
     """Save the checkpoint every few seconds when something changed; refresh the progress."""
     started = last_save = time.monotonic()
     while True:
         await asyncio.sleep(min(opts.save_every, 0.5))
-        elapsed = max(time.monotonic() - started, 1e-9)
-        delivered, requests = tally.get("operations_delivered"), tally.get("requests")
-        rejected = tally.get("rows_rejected") + tally.get("operations_rejected")
-        bar.set_postfix_str(
-            f"{tracker.count():,} rows done, {delivered:,} ops ({delivered / elapsed:,.0f}/s)"
-            f", {requests / elapsed:,.0f} req/s, {tally.get('bytes_sent') / 1e6:,.1f} MB, "
-            f"{tally.get('retries')} retries, {rejected} rejects", refresh=False)
+        _show(bar, tracker, tally, started)
         if tracker.dirty and time.monotonic() - last_save >= opts.save_every:
             tracker.dirty = False
             tally.flush()  # a settled row's reject line is on disk before the checkpoint
@@ -325,6 +325,13 @@ async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkp
             with tracker.lock:
                 _save(opts.checkpoint, checkpoint, tally, plan)
             last_save = time.monotonic()
+
+
+def _show(bar: DeliveryBar, tracker: RunTracker, tally: Tally, started: float) -> None:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    bar.show(tracker.count(), tally.get("rows_read") + tally.get("rows_skipped"),
+             tally.get("operations_delivered"), tally.get("requests") / elapsed,
+             tally.get("retries"), tally.get("rows_rejected") + tally.get("operations_rejected"))
 
 
 @contextmanager

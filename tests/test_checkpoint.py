@@ -85,3 +85,33 @@ def test_rowset_matches_a_plain_set_under_random_adds():
         gaps = zip(rows.ranges, rows.ranges[1:], strict=False)
         assert all(b + 1 < c for (_, b), (c, _) in gaps)
         assert not rows.ranges or rows.ranges[0][0] > rows.watermark
+
+
+def test_status_json_shows_when_the_run_saved_it_not_now(tmp_path):
+    import orjson
+    from click.testing import CliRunner
+
+    from backfill.cli import cli
+    from backfill.state.checkpoint import Checkpoint, save
+
+    path = tmp_path / "p.csv.checkpoint.json"
+    save(path, Checkpoint("m", [{"path": "p.csv"}]))
+    saved = orjson.loads(path.read_bytes())["updated"]
+    text = orjson.loads(path.read_bytes())
+    text["updated"] = "2026-01-02T03:04:05+00:00"
+    path.write_bytes(orjson.dumps(text))
+    shown = CliRunner().invoke(cli, ["status", str(path), "--json"])
+    assert shown.exit_code == 0 and saved
+    assert orjson.loads(shown.output)["updated"] == "2026-01-02T03:04:05+00:00"
+
+
+def test_status_on_another_file_says_what_it_reads(tmp_path):
+    from click.testing import CliRunner
+
+    from backfill.cli import cli
+
+    other = tmp_path / "m.yaml"
+    other.write_text("version: 1\n")
+    result = CliRunner().invoke(cli, ["status", str(other)])
+    assert result.exit_code == 2 and "--restart" not in result.output
+    assert "status reads a run's checkpoint" in result.output

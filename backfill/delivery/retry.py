@@ -94,7 +94,8 @@ class Delivery:
             failures += 1
             if failures >= self.policy.attempts:
                 raise RetriesExhausted(
-                    f"a request failed {failures} times in a row (last: {outcome.detail}); "
+                    f"a request failed {'once' if failures == 1 else f'{failures} times in a row'} "
+                    f"(last: {outcome.detail}); "
                     "the API or the network is not answering")
             self.tally.add(retries=1)
             if self.retrying is not None:

@@ -126,7 +126,9 @@ class Compiler:
         hint = pl.lit("")
         if v.as_ == "timestamp" and v.time is None and self.dtype(v.column) == pl.String:
             hint = pl.when(raw.str.contains(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}")).then(
-                pl.lit(f"; {SLASHED_HINT}")).otherwise(pl.lit(f"; {FORMAT_HINT}"))
+                pl.lit(f"; {SLASHED_HINT}")).when(  # not for an ISO date that does not exist
+                raw.str.contains(r"\d") & ~raw.str.contains(r"^\s*[-+]?\d{4}-\d\d-\d\d|^\s*[-+]?\d+\s*$")
+            ).then(pl.lit(f"; {FORMAT_HINT}")).otherwise(pl.lit(""))
         return pl.when(failed).then(pl.format(
             "{} column '{}' value \"{}\" is not {}{}", pl.lit(where), pl.lit(v.column), shown,
             pl.lit(_ARTICLE.get(v.as_ or "", v.as_ or "")), hint,

@@ -88,10 +88,12 @@ class Checkpoint:
         while len(self.done) < len(self.inputs):
             self.done.append(RowSet())
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, stamp: bool = True) -> bytes:
+        """The checkpoint's JSON; `stamp`: `updated` is now (a save), else as loaded (status)."""
+        updated = datetime.now(UTC).isoformat(timespec="seconds") if stamp else self.updated
         return orjson.dumps({
             "version": VERSION, "mapping": self.mapping, "finished": self.finished,
-            "started": self.started, "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started": self.started, "updated": updated,
             "inputs": [{"fingerprint": fp, "done": d.to_json(),
                         **({"resume": self.resume[i]} if i in self.resume else {})}
                        for i, (fp, d) in enumerate(zip(self.inputs, self.done, strict=True))],
@@ -139,7 +141,9 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
     write_bytes(path, checkpoint.to_bytes())
 
 
-def load(path: str | Path) -> Checkpoint | None:
+def load(path: str | Path, fix: str = "move it away or pass --restart to start over"
+         ) -> Checkpoint | None:
+    """The checkpoint at `path`, None if there is none; `fix`: what the error says to do."""
     if objects.is_url(path):
         data = objects.read(str(path))
     else:
@@ -149,8 +153,7 @@ def load(path: str | Path) -> Checkpoint | None:
     try:
         return Checkpoint.from_bytes(data)
     except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: not a readable checkpoint ({exc}); move it away or pass "
-                         "--restart to start over") from None
+        raise UsageError(f"{path}: not a readable checkpoint ({exc}); {fix}") from None
 
 
 def archive(path: str | Path, checkpoint: Checkpoint) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 from tqdm import tqdm
 
@@ -20,3 +21,48 @@ def progress(total: int, quiet: bool, unit: str = "B") -> Iterator[tqdm]:
         yield bar
     finally:
         bar.close()
+
+
+class DeliveryBar:
+    """`run`'s bar: how much of the input is delivered, not read. The reader reports how far it
+    has read (`moved`, from its thread); the saver loop `show`s the rows done (this run's and
+    the checkpoint's) and the sending figures. The position is the input read so far scaled by
+    the share of its rows that are done, so the rate and the ETA are delivery's; a resume starts
+    where the checkpoint is. One line of at most 80 columns."""
+
+    def __init__(self, total: int, quiet: bool, unit: str = "B", file: IO[str] | None = None):
+        file = file or sys.stderr
+        disable = quiet or not file.isatty()
+        # tqdm puts ", " before the postfix
+        self.bar = tqdm(total=total or None, unit=unit, disable=disable, desc="sending",
+                        bar_format="{desc} {percentage:3.0f}%{postfix} | {elapsed}<{remaining}"
+                        if total else "{desc}{postfix} | {elapsed}", ncols=80,
+                        file=file)
+        self.read = 0
+
+    def moved(self, read: int) -> None:
+        self.read = read
+
+    def show(self, done: int, seen: int, operations: int, per_s: float, retries: int,
+             rejected: int) -> None:
+        """`done` of the `seen` rows (read or skipped as done before) are done."""
+        position = self.read if seen and done >= seen else \
+            int(self.read * done / seen) if seen else 0
+        if self.bar.total:
+            position = min(position, int(self.bar.total))
+        self.bar.update(position - self.bar.n)
+        parts = [_count(done, "row"), _count(operations, "op"), f"{per_s:,.0f} req/s"]
+        if retries:
+            parts.append(_count(retries, "retry", "retries"))
+        if rejected:
+            parts.append(f"{_count(rejected, 'rejected', 'rejected')}")
+        self.bar.set_postfix_str(", ".join(parts), refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """`1 row`, `45,000 rows`, `1.23M rows`: short enough for one line."""
+    number = f"{n:,}" if n < 100_000 else tqdm.format_sizeof(n, divisor=1000)
+    return f"{number} {one if n == 1 else many or one + 's'}"

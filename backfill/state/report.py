@@ -104,19 +104,17 @@ class Report:
 
     def to_text(self) -> str:
         lines = [f"note: {n}" for n in self.notes]  # before the summary, as they happened
-        verb = "validated (nothing sent)" if self.mode == "validate" else "imported"
-        lines.append(f"{self.rows_read:,} rows read, {verb} in {self.elapsed_s:.1f} s")
+        verb = "validated (nothing sent)" if self.mode == "validate" else "sent"
+        lines.append(f"{_n(self.rows_read, 'row')} read, {verb} in {self.elapsed_s:.1f} s")
         if self.rows_skipped:
-            lines.append(f"  {self.rows_skipped:,} rows skipped (done by an earlier run)")
+            lines.append(f"  {_n(self.rows_skipped, 'row')} skipped (done by an earlier run)")
         good = (self.rows_read if self.mode == "validate" else self.rows_done) - self.rows_rejected
-        lines.append(f"  {good:,} rows mapped, {self.rows_rejected:,} rejected"
+        lines.append(f"  {_n(good, 'row')} mapped, {self.rows_rejected:,} rejected"
+                     + (" (this run and the ones before it)" if self.resumed else "")
                      + (f" -> {self.rejects_path}" if self.rows_rejected and self.rejects_path
                         else ""))
         for item in self.rejects:
-            lines.append(f"    [{item['stage']}] {item['count']:,} x {item['reason']}")
-            for ex in item["examples"]:
-                where = f"line {ex['line']}" if ex["line"] else f"row {ex['row']}"
-                lines.append(f"        {ex['input']} {where}: {ex['reason']}")
+            lines += _reject_group(item)
         if self.state:
             missing = "unknown (a resume reads only part of the input)" \
                 if self.keys_missing is None else f"{self.keys_missing:,}"
@@ -124,7 +122,8 @@ class Report:
                          f"changed, {self.rows_unchanged:,} unchanged (not sent); keys missing: "
                          f"{missing}" + (f", {self.operations_mirrored:,} undone"
                                          if self.operations_mirrored else ""))
-        lines.append(f"operations: {self.operations_packed:,}")
+        lines.append(f"operations: {self.operations_packed:,}"
+                     + (" (packed by this run)" if self.resumed else ""))
         for (t, a), n in sorted(self.operations_by_type.items()):
             lines.append(f"  {t} {a}: {n:,}")
         lines.append(f"batches: {self.batches:,}, {self.bytes_packed:,} bytes, "
@@ -133,12 +132,32 @@ class Report:
             lines.append(f"sending would take about {_duration(self.estimated_send_s())} at "
                          f"{self.rate:g} requests/s")
         else:
-            lines.append(f"delivered: {self.operations_delivered:,} operations in "
-                         f"{self.requests:,} requests ({self.retries:,} retries), "
-                         f"{self.operations_rejected:,} refused by the API")
+            lines.append(f"delivered{' in all runs' if self.resumed else ''}: "
+                         f"{_n(self.operations_delivered, 'operation')} in "
+                         f"{_n(self.requests, 'request')} ({_n(self.retries, 'retry', 'retries')})"
+                         f", {self.operations_rejected:,} refused by the API")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    """`1 row`, `2 rows`."""
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
+def _reject_group(item: dict[str, Any]) -> list[str]:
+    """A group of rejects: its first example's own reason (with its values, not the group's
+    `N` placeholders), and where each example is."""
+    examples = item["examples"]
+    first = examples[0]["reason"] if examples else item["reason"]
+    others = "" if item["count"] == 1 else " (and others like it)"
+    lines = [f"    [{item['stage']}] {_n(item['count'], 'row')}: {first}{others}"]
+    for ex in examples:
+        where = f"line {ex['line']}" if ex["line"] else f"row {ex['row']}"
+        lines.append(f"        {ex['input']} {where}"
+                     + ("" if ex["reason"] == first else f": {ex['reason']}"))
+    return lines
 
 
 def _duration(seconds: float) -> str:

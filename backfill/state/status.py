@@ -25,10 +25,11 @@ def status(path: str | os.PathLike, as_json: bool = False) -> str:
                 return _state(Path(folder) / "state", path, as_json)
     elif store.is_state(path):
         return _state(path, path, as_json)
-    cp = checkpoint.load(path)
+    cp = checkpoint.load(path, fix="status reads a run's checkpoint "
+                          "(<input>.checkpoint.json) or a --state file")
     if cp is None:
         raise UsageError(f"{path}: no such checkpoint or state")
-    return cp.to_bytes().decode() if as_json else checkpoint.describe(cp, os.fspath(path))
+    return cp.to_bytes(stamp=False).decode() if as_json else checkpoint.describe(cp, os.fspath(path))
 
 
 def _state(local: str | os.PathLike, path: str | os.PathLike, as_json: bool) -> str:
