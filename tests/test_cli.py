@@ -57,8 +57,8 @@ def test_rejects_exit_1_and_are_written(files):
     assert [(r["row"], r["line"], r["stage"]) for r in lines] == [(1, 3, "read"),
                                                                  (0, 2, "mapping")]
     assert lines[1]["record"] == {"user_id": "1", "zip": "02134", "seats": "three"}
-    assert "[mapping] 1 x" in result.output and "[read] 1 x too few fields" in result.output
-    assert "1 rows mapped, 2 rejected" in result.output
+    assert "[mapping] 1 row: " in result.output and "[read] 1 row: too few fields" in result.output
+    assert "1 row mapped, 2 rejected" in result.output
 
 
 def test_mapping_error_exits_2_with_lines_and_no_traceback(files):
