@@ -34,6 +34,8 @@ test: $(STAMP) $(AZURITE)
 # 5M rows from PostgreSQL against CSV (bench/database.py, 3 minutes). Numbers go to
 # bench/*.json and BENCHMARKS.md.
 bench: $(STAMP)
+	-[ -x /usr/sbin/nginx ] || (command -v apt-get >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/nightly.py --rows 10000000 | tee bench/nightly.json
 	$(BIN)/python bench/remote.py --rows 1000000 | tee bench/remote.json

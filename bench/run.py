@@ -34,6 +34,7 @@ sys.path.insert(0, str(BENCH))
 CLEAN_ENV = dict(os.environ)
 
 import data  # noqa: E402
+from receiver import Nginx, nginx_binary  # noqa: E402
 
 SITE, KEY = "bench-site", "bench-key"
 PY = sys.executable
@@ -167,9 +168,39 @@ def people_suite(rows: int, work: Path, peers: bool) -> dict:
     if peers:
         measures.append(hand)
         measures.append(official(rows, csv_path, work))
+    measures += against_nginx(rows, csv_path, mapping, work, env, peers)
     out["measures"] = {m.name: {**asdict(m), "rows_per_s": round(m.rows_per_s)}
                        for m in measures}
     out["fill_ratio"] = fill
+    return out
+
+
+def against_nginx(rows: int, csv_path: Path, mapping: Path, work: Path, env: dict,
+                  peers: bool) -> list[Measure]:
+    """`run` (http and https) and the peers against nginx answering `200 {}`: the sending
+    path's own cost, with a receiver that does not compete for the cores."""
+    binary = nginx_binary()
+    if binary is None:
+        print("nginx is not installed: the sending path is measured against the emulator "
+              "only (apt-get install nginx)", file=sys.stderr)
+        return []
+    receiver = Nginx(binary)
+    out = []
+    try:
+        for name, url in (("run (nginx)", receiver.url), ("run (nginx https)", receiver.tls_url)):
+            out.append(measure(name, rows, [
+                PY, "-m", "backfill", "run", str(mapping), str(csv_path), "--endpoint", url,
+                "--quiet", "--rate", "100000", "--restart", "--checkpoint",
+                str(work / "cp.json"), "--rejects", str(work / "rejects.ndjson")],
+                {**env, "SSL_CERT_FILE": str(receiver.ca_file)}))
+        if peers:
+            out.append(measure("hand-written (nginx)", rows, [
+                PY, str(BENCH / "handwritten.py"), str(csv_path), receiver.url, SITE, KEY]))
+            out.append(measure("official client (nginx https)", rows, [
+                PY, str(BENCH / "official.py"), str(csv_path), "127.0.0.1",
+                str(receiver.tls_port), SITE, KEY], {"REQUESTS_CA_BUNDLE": str(receiver.ca_file)}))
+    finally:
+        receiver.stop()
     return out
 
 
@@ -199,8 +230,10 @@ def events_suite(rows: int, work: Path) -> dict:
     validate = measure("validate", rows, [PY, "-m", "backfill", "validate", str(mapping),
                                           str(path), "--quiet", "--rejects",
                                           str(work / "rejects.ndjson")])
+    sent = [m for m in against_nginx(rows, path, mapping, work, {
+        "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}, False) if "https" not in m.name]
     return {"rows": rows, "measures": {m.name: {**asdict(m), "rows_per_s": round(m.rows_per_s)}
-                                       for m in (floor, validate)}}
+                                       for m in (floor, validate, *sent)}}
 
 
 def scaled(sample: Path, rows: int, work: Path) -> Path:
@@ -291,6 +324,18 @@ def summarise(results: dict) -> list[str]:
                          " | >= 5 |")
             lines.append(f"| {key}: run / official client | "
                          f"{ratio(r, ms['official client']['rows_per_s'])} | >= 10 |")
+        if "run (nginx)" in ms:
+            n = ms["run (nginx)"]["rows_per_s"]
+            lines.append(f"| {key}: run (nginx) / floor | {ratio(n, f)} | >= 0.4 |")
+            lines.append(f"| {key}: run (nginx https) / floor | "
+                         f"{ratio(ms['run (nginx https)']['rows_per_s'], f)} | |")
+            if "hand-written (nginx)" in ms:
+                lines.append(f"| {key}: run (nginx) / hand-written (nginx) | "
+                             f"{ratio(n, ms['hand-written (nginx)']['rows_per_s'])} | >= 5 |")
+                tls, them = (ms[k]["rows_per_s"] for k in ("run (nginx https)",
+                                                           "official client (nginx https)"))
+                lines.append(f"| {key}: run (nginx https) / official client (nginx https) | "
+                             f"{ratio(tls, them)} | >= 12 |")
         for name in ("validate", "run"):
             lines.append(f"| {key}: peak RSS {name} / floor | "
                          f"{ratio(ms[name]['max_rss_mb'], ms['floor']['max_rss_mb'])} | <= 2 "

@@ -22,7 +22,10 @@ def test_the_suite_runs_on_a_tiny_input(tmp_path):
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
     measures = results["people 3,000"]["measures"]
-    assert set(measures) == {"floor", "validate", "run", "hand-written", "official client"}
+    assert {"floor", "validate", "run", "hand-written", "official client"} <= set(measures)
+    assert set(measures) - {"floor", "validate", "run", "hand-written", "official client"} in (
+        set(), {"run (nginx)", "run (nginx https)", "hand-written (nginx)",
+                "official client (nginx https)"})  # nginx when the machine has it
     assert all(m["rows"] == 3000 and m["seconds"] > 0 and m["max_rss_mb"] > 0
                for m in measures.values())
     assert results["rate"]["requests"] == 400 + 1  # the forms, and the endpoint check
