@@ -90,10 +90,10 @@ def test_quoted_fields_on_one_line_take_the_line_path():
     assert p.rejects[0].record == {"id": "2", "name": "x"}
 
 
-def test_exact_path_with_quotes_and_malformed_rows():
+def test_malformed_rows_beside_quoted_newlines_are_read_again_alone():
     block = b'1,"a, b",1\n2,"x\ny"\n3,"q""uote",3\n'
     p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
-    assert p.path == "exact"
+    assert p.path == "marked+rejects"  # not the whole block through Python's csv module
     assert rows(p) == [(0, 2, "1", "a, b", "1"), (2, 5, "3", 'q"uote', "3")]
     assert [(r.row, r.line) for r in p.rejects] == [(1, 3)]
 
@@ -130,3 +130,10 @@ def test_a_latin1_reject_names_the_encoding_option():
     parsed = parse_csv_block(block, CsvLayout(("id", "name")), "x.csv", 2, 0, lossy=True)
     assert parsed is not None and parsed.rejects
     assert "set source.csv.encoding (latin-1, cp1252" in parsed.rejects[0].reason
+
+
+def test_a_blank_line_beside_quoted_newlines_takes_the_exact_path():
+    block = b'1,"a\nb",1\n\n2,x\n'
+    p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
+    assert p.path == "exact" and p.records == 2
+    assert [(r.row, r.line) for r in p.rejects] == [(1, 5)]

@@ -66,6 +66,9 @@ def parse_csv_block(
             df = None  # e.g. a quote that is never closed: Python's csv module says where
         if df is not None:
             parsed = _csv_lines(df, block, layout, input_name, first_line, first_row, lossy)
+    if parsed is None:  # short or long records beside quoted fields that span lines
+        parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
+                             "utf8-lossy", repair=True)
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     parsed.frame = parsed.frame.rename(dict(zip(_positional(n), layout.columns, strict=True)))
@@ -77,8 +80,10 @@ MARKERS = ("\x1f", "\x1e", "\x1d", "\x1c")
 
 
 def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-                lossy: bool, encoding: str) -> Parsed | None:
-    """Path 1: None when the block is not exact this way (the next path then decides)."""
+                lossy: bool, encoding: str, repair: bool = False) -> Parsed | None:
+    """Path 1: None when the block is not exact this way (the next path then decides).
+    `repair` (path 3): records with too few or too many fields are rejected, each read again
+    alone by Python's csv module, instead of the whole block taking the exact path."""
     n = len(layout.columns)
     marker = _absent(block)
     if marker is None or n < 2 or not block:  # n == 1: a blank line would read as a record
@@ -98,8 +103,9 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
         df = _read(marked, [*_positional(n), "__end"], layout, encoding)
     except pl.exceptions.PolarsError:  # invalid UTF-8 with encoding="utf8", a bad quote...
         return None
-    if not df.select((pl.col("__end") == marker).all()).item():
-        return None  # a short or long record
+    short_or_long = df.select((pl.col("__end") != marker).fill_null(True)).to_series()
+    if short_or_long.any() and not repair:
+        return None
     lines = _physical_lines(block, newlines)
     height = df.height
     index = pl.int_range(0, height, dtype=pl.Int64)
@@ -119,9 +125,39 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
         line_expr = index + first_line + embedded.cum_sum() - embedded
     df = df.select(pl.exclude("__end"), (index + first_row).alias(ROW), line_expr.alias(LINE))
     rejects: list[Reject] = []
+    if short_or_long.any():  # each record's lines run to the next record's first line
+        spans = df.select(ROW, LINE, pl.col(LINE).shift(-1, fill_value=first_line + lines)
+                          .alias("__lines")).filter(short_or_long)
+        found = _reread(spans, block, layout, name, first_line)
+        if found is None:
+            return None
+        df, rejects = df.filter(~short_or_long), found
     if lossy:
-        df, rejects = _split_invalid(df, layout.columns, name)
-    return Parsed(df, rejects, height, "marked", lines)
+        df, more = _split_invalid(df, layout.columns, name)
+        rejects = sorted(rejects + more, key=lambda r: r.row)
+    return Parsed(df, rejects, height, "marked" if not rejects else "marked+rejects", lines)
+
+
+def _reread(bad: pl.DataFrame, block: bytes, layout: CsvLayout, name: str,
+            first_line: int) -> list[Reject] | None:
+    """The short and long records, each read alone from its own lines; None when one is
+    not exactly one record (a blank line, say: not a row at all)."""
+    physical = block.split(b"\n")
+    rejects = []
+    for row, line, next_line in bad.iter_rows():
+        text = b"\n".join(physical[line - first_line:next_line - first_line]).decode(
+            "utf-8", errors="replace").removesuffix("\r")
+        try:
+            records = list(csv.reader(io.StringIO(text, newline=""), strict=True,
+                                      delimiter=layout.delimiter, quotechar=layout.quote))
+        except csv.Error:
+            return None
+        if len(records) != 1 or len(records[0]) == len(layout.columns):
+            return None
+        fields = records[0]
+        rejects.append(_field_count_reject(name, row, line, len(fields), len(layout.columns),
+                                           fields, layout.columns))
+    return rejects
 
 
 def _having(df: pl.DataFrame, n: int, text: str) -> list[str]:
