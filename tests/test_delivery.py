@@ -3,9 +3,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
 import orjson
 import pytest
+from fakeapi import fake_api
 
 from backfill.contract import Batch
 from backfill.delivery.ratelimit import RateLimiter
@@ -33,22 +33,22 @@ class Collected(list):
 def deliver(responses, b: Batch, attempts=5):
     calls = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append((time.monotonic(), orjson.loads(request.content)))
-        status, headers, body = responses.pop(0) if responses else (200, {}, b"{}")
-        return httpx.Response(status, headers=headers, content=body)
+    def answer(method, path, headers, body):
+        calls.append((time.monotonic(), orjson.loads(body)))
+        return responses.pop(0) if responses else (200, {}, b"{}")
 
     rejects = Collected()
     tally = Tally(rejects)
 
     async def go():
-        sender = Sender("http://api.test", "s", "k", transport=httpx.MockTransport(handler))
-        d = Delivery(sender, RateLimiter(1000), tally, ["in.csv"],
-                     RetryPolicy(attempts=attempts, base=0.01, cap=0.02), seed=1)
-        try:
-            await d.deliver(b)
-        finally:
-            await sender.aclose()
+        async with fake_api(answer) as url:
+            sender = Sender(url, "s", "k")
+            d = Delivery(sender, RateLimiter(1000), tally, ["in.csv"],
+                         RetryPolicy(attempts=attempts, base=0.01, cap=0.02), seed=1)
+            try:
+                await d.deliver(b)
+            finally:
+                await sender.aclose()
 
     started = time.monotonic()
     asyncio.run(go())
@@ -103,19 +103,20 @@ def test_a_request_waiting_to_retry_gives_up_when_the_run_stops():
     stopping = threading.Event()
     said = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def answer(method, path, headers, body):
         stopping.set()  # Ctrl-C while the first answer is a 503
-        return httpx.Response(503)
+        return 503, {}, b""
 
     async def go():
-        sender = Sender("http://api.test", "s", "k", transport=httpx.MockTransport(handler))
-        d = Delivery(sender, RateLimiter(1000), Tally(Collected()), ["in.csv"],
-                     RetryPolicy(attempts=10, base=0.05, cap=0.1), seed=1, stopping=stopping,
-                     retrying=lambda *args: said.append(args))
-        try:
-            await d.deliver(batch({"type": "person"}))
-        finally:
-            await sender.aclose()
+        async with fake_api(answer) as url:
+            sender = Sender(url, "s", "k")
+            d = Delivery(sender, RateLimiter(1000), Tally(Collected()), ["in.csv"],
+                         RetryPolicy(attempts=10, base=0.05, cap=0.1), seed=1,
+                         stopping=stopping, retrying=lambda *args: said.append(args))
+            try:
+                await d.deliver(batch({"type": "person"}))
+            finally:
+                await sender.aclose()
 
     with pytest.raises(Interrupted):  # not RetriesExhausted after ten tries
         asyncio.run(go())

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import free_port, write
 from emulated import KEY, SITE, start, stored
+from fakeapi import fake_api
 from test_delivery import Collected
 
 from backfill.cli import cli
@@ -85,23 +85,24 @@ def batch(path: str) -> Batch:
 
 
 def deliver(status: int, path: str) -> Tally:
-    transport = httpx.MockTransport(lambda request: httpx.Response(status, json={}))
     tally = Tally(Collected())
 
     async def go() -> None:
-        sender = Sender("http://api.test", SITE, KEY, transport=transport)
-        try:
-            await Delivery(sender, RateLimiter(1000), tally, ["people.csv"],
-                           RetryPolicy(attempts=2)).deliver(batch(path))
-        finally:
-            await sender.aclose()
+        async with fake_api(lambda *request: (status, {}, b"{}")) as url:
+            sender = Sender(url, SITE, KEY)
+            try:
+                await Delivery(sender, RateLimiter(1000), tally, ["people.csv"],
+                               RetryPolicy(attempts=2)).deliver(batch(path))
+            finally:
+                await sender.aclose()
     asyncio.run(go())
     return tally
 
 
 @pytest.mark.parametrize("status", [404, 405])
 def test_a_404_for_the_batch_endpoint_mid_run_stops_like_a_401(status):
-    with pytest.raises(WrongEndpoint, match=f"http://api.test/api/v2/batch answered HTTP {status}"):
+    with pytest.raises(WrongEndpoint, match=rf"http://127\.0\.0\.1:\d+/api/v2/batch answered "
+                                            f"HTTP {status}"):
         deliver(status, "/api/v2/batch")
 
 

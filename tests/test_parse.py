@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backfill.sources.parse import CsvLayout, _csv_exact, parse_csv_block, parse_ndjson_block
+from backfill.sources.parse import CsvLayout, _csv_exact, parse_csv_block
+from backfill.sources.parse_ndjson import parse_ndjson_block
 
 LAYOUT = CsvLayout(("id", "name", "zip"))
 

@@ -3,7 +3,6 @@ the emulator binds to loopback unless told otherwise."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 import pytest
@@ -62,15 +61,9 @@ def test_yaml_tags_are_not_executed(tmp_path):
 
 
 def test_tls_is_verified_by_default():
-    async def go():
-        sender = Sender("https://track.customer.io", "s", "k")
-        try:
-            pool = sender.client._transport._pool  # httpx's default transport
-            return pool._ssl_context.verify_mode, pool._ssl_context.check_hostname
-        finally:
-            await sender.aclose()
-
-    assert asyncio.run(go()) == (ssl.CERT_REQUIRED, True)
+    sender = Sender("https://track.customer.io", "s", "k")
+    assert sender.tls is not None
+    assert (sender.tls.verify_mode, sender.tls.check_hostname) == (ssl.CERT_REQUIRED, True)
 
 
 def test_the_emulator_binds_to_loopback_by_default():

@@ -1,31 +1,35 @@
+"""The sender against a real HTTP server on loopback: what each answer means, and network
+errors as retryable outcomes."""
+
 from __future__ import annotations
 
 import asyncio
 
-import httpx
 import orjson
 import pytest
+from conftest import free_port
+from fakeapi import Drop, fake_api
 
 from backfill.delivery.sender import Kind, Sender
 
 
-def answer(status, body=b"{}", headers=None, error=None):
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.headers["authorization"].startswith("Basic ")
-        if error:
-            raise error
-        return httpx.Response(status, content=body, headers=headers or {})
-    return httpx.MockTransport(handler)
-
-
-def post(transport):
+def post(answer, timeout: float = 30.0, url: str | None = None):
     async def go():
-        sender = Sender("http://api.test", "site", "key", transport=transport)
-        try:
-            return await sender.post("/api/v2/batch", b'{"batch":[]}')
-        finally:
-            await sender.aclose()
+        async with fake_api(answer) as served:
+            sender = Sender(url or served, "site", "key", timeout=timeout)
+            try:
+                return await sender.post("/api/v2/batch", b'{"batch":[]}')
+            finally:
+                await sender.aclose()
     return asyncio.run(go())
+
+
+def answering(status, body=b"{}", headers=None):
+    def answer(method, path, sent, content):
+        assert sent["Authorization"] == "Basic c2l0ZTprZXk="  # site:key
+        assert method == "POST" and path == "/api/v2/batch" and content == b'{"batch":[]}'
+        return status, headers or {}, body
+    return answer
 
 
 @pytest.mark.parametrize("status, body, headers, kind, retry_after", [
@@ -34,18 +38,37 @@ def post(transport):
     (207, b'{"errors":[{"batch_index":0,"reason":"invalid"}]}', None, Kind.PARTIAL, None),
     (400, b'{"errors":[{"reason":"invalid"}]}', None, Kind.BAD_REQUEST, None),
     (401, b"", None, Kind.UNAUTHORIZED, None),
+    (404, b"", None, Kind.NOT_FOUND, None),
     (413, b"", None, Kind.TOO_LARGE, None),
     (429, b"", {"Retry-After": "3"}, Kind.RETRY, 3.0),
     (503, b"", None, Kind.RETRY, None),
 ])
 def test_each_status(status, body, headers, kind, retry_after):
-    outcome = post(answer(status, body, headers))
+    outcome = post(answering(status, body, headers))
     assert outcome.kind is kind and outcome.retry_after == retry_after
     if kind is Kind.PARTIAL:
         assert outcome.errors == orjson.loads(body)["errors"]
 
 
-@pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"),
-                                   httpx.RemoteProtocolError("closed")])
-def test_network_errors_are_retryable(error):
-    assert post(answer(200, error=error)).kind is Kind.RETRY
+def drop(*request):
+    raise Drop
+
+
+async def slow(*request):
+    await asyncio.sleep(2)
+    return 200, {}, b"{}"
+
+
+def test_a_closed_connection_is_retryable():
+    outcome = post(drop)
+    assert outcome.kind is Kind.RETRY and outcome.detail
+
+
+def test_a_slow_answer_times_out_and_is_retryable():
+    outcome = post(slow, timeout=0.2)
+    assert outcome.kind is Kind.RETRY and "Timeout" in outcome.detail
+
+
+def test_a_refused_connection_is_retryable():
+    outcome = post(answering(200), url=f"http://127.0.0.1:{free_port()}")
+    assert outcome.kind is Kind.RETRY and "Connect" in outcome.detail

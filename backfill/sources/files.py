@@ -23,7 +23,8 @@ import polars as pl
 from backfill.contract import LINE, ROW, CsvOptions, Parsed
 from backfill.errors import InputError
 from backfill.sources import remote
-from backfill.sources.parse import CsvLayout, parse_csv_block, parse_ndjson_block
+from backfill.sources.parse import CsvLayout, parse_csv_block
+from backfill.sources.parse_ndjson import parse_ndjson_block
 from backfill.sources.sniff import compression_of, format_of, other_delimiter, shown
 from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_pieces
 

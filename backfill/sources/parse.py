@@ -4,14 +4,17 @@ A block holds whole records (the reader cuts it so). Each frame has the input's 
 strings for CSV, plus `__row` (the row's number in its input, from 0) and `__line` (its first
 physical line, 1-based). Malformed records become rejects; the records after them are kept.
 
-CSV has three paths, fastest first; each is taken only when it is exact:
+CSV has four paths, fastest first; each is taken only when it is exact:
 1. marked: a marker field (a control character absent from the block) is appended to every
    physical line and polars parses the block once. A record with exactly the header's fields has
    the marker in the field after them; a short record has it earlier, a long one has a value
    there. When every record has it in place, the block is exact; markers that landed inside a
    quoted field spanning lines are taken out again and the embedded lines counted;
 2. every record is one physical line: count each line's separators outside quotes (vectorised);
-3. otherwise Python's csv module parses the block record by record.
+3. marked again, with the short and long records (told by the marker) read again alone by
+   Python's csv module: a block with both those and quoted fields spanning lines;
+4. otherwise Python's csv module parses the block record by record.
+NDJSON blocks are in `parse_ndjson.py`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import io
 import re
 from dataclasses import dataclass
 
-import orjson
 import polars as pl
 
 from backfill.contract import LINE, ROW, Parsed, Reject
@@ -311,56 +313,3 @@ def _split_invalid(df: pl.DataFrame, columns: tuple[str, ...],
         for r in flagged.select(*cols, ROW, LINE).iter_rows()
     ]
     return df.filter(~bad), rejects
-
-
-def parse_ndjson_block(block: bytes, input_name: str, first_line: int, first_row: int) -> Parsed:
-    """Parse a block of whole NDJSON lines; lines that are not JSON objects are rejected."""
-    lines = _physical_lines(block)
-    try:
-        df = pl.read_ndjson(block, infer_schema_length=None) if block.strip() else pl.DataFrame()
-    except Exception:  # polars raises several error types for bad lines: take the exact path
-        df = None
-    if df is not None and df.height == lines:
-        index = pl.int_range(0, df.height, dtype=pl.Int64)
-        df = df.select(pl.all(), (index + first_row).alias(ROW),
-                       (index + first_line).alias(LINE))
-        return Parsed(df, [], lines, "fast", lines)
-    return _ndjson_exact(block, input_name, first_line, first_row)
-
-
-def _ndjson_exact(block: bytes, name: str, first_line: int, first_row: int) -> Parsed:
-    good: list[bytes] = []
-    rows: list[int] = []
-    linenos: list[int] = []
-    rejects: list[Reject] = []
-    row = first_row
-    for i, raw in enumerate(block.split(b"\n")):
-        text = raw.strip()
-        if not text:
-            continue
-        line = first_line + i
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            record = raw.decode("utf-8", errors="replace")
-            kind = "invalid encoding" if "utf-8" in str(exc).lower() else "not JSON"
-            rejects.append(Reject(name, row, line, None, f"line is not valid JSON: {exc}",
-                                  "read", record, kind))
-            row += 1
-            continue
-        if not isinstance(value, dict):
-            kind = type(value).__name__
-            article = {"list": "an array", "str": "a string", "int": "a number",
-                       "float": "a number", "bool": "a boolean", "NoneType": "null"}.get(kind, kind)
-            rejects.append(Reject(name, row, line, None,
-                                  f"line is {article}, not a JSON object", "read", value,
-                                  "not an object"))
-        else:
-            good.append(text)
-            rows.append(row)
-            linenos.append(line)
-        row += 1
-    df = pl.read_ndjson(b"\n".join(good), infer_schema_length=None) if good else pl.DataFrame()
-    df = df.with_columns(pl.Series(ROW, rows, dtype=pl.Int64),
-                         pl.Series(LINE, linenos, dtype=pl.Int64))
-    return Parsed(df, rejects, row - first_row, "exact", _physical_lines(block))
