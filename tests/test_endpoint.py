@@ -116,3 +116,30 @@ def test_endpoint_url_keeps_a_prefix_and_drops_the_slash():
         "https://proxy.example.com/customerio"
     with pytest.raises(UsageError):
         endpoint_url("track.customer.io")
+
+
+def test_an_untrusted_certificate_is_said_at_once_with_the_fix(tmp_path):
+    import ssl
+
+    import trustme
+
+    from backfill.emulator import Emulator, EmulatorThread, Store
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    store = Store(str(tmp_path / "e.sqlite"))
+    secure = EmulatorThread(Emulator(SITE, KEY, store), ssl_context=context).start()
+    try:
+        result = invoke(tmp_path, secure.url, "--quiet")
+        assert result.exit_code == 3, result.output
+        assert "TLS certificate is not trusted" in result.output and "SSL_CERT_FILE" in result.output
+        assert "tried 3 times" not in result.output
+        pem = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(pem))
+        trusted = CliRunner().invoke(cli, ["run", str(tmp_path / "m.yaml"), str(tmp_path / "p.csv"),
+                                           "--endpoint", secure.url, "--quiet"],
+                                     env={**ENV, "SSL_CERT_FILE": str(pem)})
+        assert trusted.exit_code == 0 and store.operations == 50, trusted.output
+    finally:
+        secure.stop()

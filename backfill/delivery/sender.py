@@ -173,6 +173,11 @@ class Sender:
             try:
                 status, _, _ = await self._request("GET", REGION_PATH, timeout=aiohttp.ClientTimeout(
                     total=10.0, connect=5.0))
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise EndpointUnreachable(
+                    f"{self.base_url}'s TLS certificate is not trusted ({exc.certificate_error})"
+                    ": if it is signed by your own CA (a proxy's, say), set SSL_CERT_FILE to "
+                    "that CA's bundle; nothing was sent") from None
             except UNREACHABLE as exc:
                 failed = exc
                 await asyncio.sleep(0.5 * 2 ** attempt if attempt + 1 < attempts else 0)
