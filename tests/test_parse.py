@@ -83,10 +83,10 @@ def test_short_and_long_rows_are_rejected_and_the_rest_kept():
     assert p.records == 4  # the blank line is not a row
 
 
-def test_quoted_fields_on_one_line_take_the_line_path():
+def test_a_short_record_among_quoted_fields_is_read_again_alone():
     block = b'1,"a, b",""\n2,"x"\n3,"q""uote",3\n'
     p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
-    assert p.path == "lines"
+    assert p.path == "marked+rejects"
     assert rows(p) == [(0, 2, "1", "a, b", ""), (2, 4, "3", 'q"uote', "3")]
     assert p.rejects[0].record == {"id": "2", "name": "x"}
 

@@ -4,16 +4,16 @@ A block holds whole records (the reader cuts it so). Each frame has the input's 
 strings for CSV, plus `__row` (the row's number in its input, from 0) and `__line` (its first
 physical line, 1-based). Malformed records become rejects; the records after them are kept.
 
-CSV has four paths, fastest first; each is taken only when it is exact:
+CSV has three paths, fastest first; each is taken only when it is exact:
 1. marked: a marker field (a control character absent from the block) is appended to every
    physical line and polars parses the block once. A record with exactly the header's fields has
    the marker in the field after them; a short record has it earlier, a long one has a value
-   there. When every record has it in place, the block is exact; markers that landed inside a
-   quoted field spanning lines are taken out again and the embedded lines counted;
-2. every record is one physical line: count each line's separators outside quotes (vectorised);
-3. marked again, with the short and long records (told by the marker) read again alone by
-   Python's csv module: a block with both those and quoted fields spanning lines;
-4. otherwise Python's csv module parses the block record by record.
+   there. Markers that landed inside a quoted field spanning lines are taken out again and the
+   embedded lines counted. The short and long records (a few, in a messy export) are read
+   again alone, each from its own lines, by Python's csv module, and rejected;
+2. every record is one physical line (a blank line among them, say): count each line's
+   separators outside quotes (vectorised);
+3. otherwise Python's csv module parses the block record by record.
 NDJSON blocks are in `parse_ndjson.py`.
 """
 
@@ -53,14 +53,14 @@ def parse_csv_block(
     # polars checks the UTF-8 as it reads: the block is decoded here only when the marked path
     # fails, to tell invalid bytes (read again, lossily) from malformed records
     parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                         "utf8-lossy" if lossy else "utf8")
+                         "utf8-lossy" if lossy else "utf8", repair=True)
     if parsed is None and not lossy:
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             lossy = True
             parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                                 "utf8-lossy")
+                                 "utf8-lossy", repair=True)
     if parsed is None:
         try:
             df = _read(block, _positional(n), layout)  # parsed once; the line path reuses it
@@ -68,9 +68,6 @@ def parse_csv_block(
             df = None  # e.g. a quote that is never closed: Python's csv module says where
         if df is not None:
             parsed = _csv_lines(df, block, layout, input_name, first_line, first_row, lossy)
-    if parsed is None:  # short or long records beside quoted fields that span lines
-        parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                             "utf8-lossy", repair=True)
     if parsed is None:
         parsed = _csv_exact(block, layout, input_name, first_line, first_row, lossy)
     parsed.frame = parsed.frame.rename(dict(zip(_positional(n), layout.columns, strict=True)))
@@ -84,8 +81,8 @@ MARKERS = ("\x1f", "\x1e", "\x1d", "\x1c")
 def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
                 lossy: bool, encoding: str, repair: bool = False) -> Parsed | None:
     """Path 1: None when the block is not exact this way (the next path then decides).
-    `repair` (path 3): records with too few or too many fields are rejected, each read again
-    alone by Python's csv module, instead of the whole block taking the exact path."""
+    `repair`: records with too few or too many fields are rejected, each read again alone by
+    Python's csv module, instead of the block taking another path."""
     n = len(layout.columns)
     marker = _absent(block)
     if marker is None or n < 2 or not block:  # n == 1: a blank line would read as a record
