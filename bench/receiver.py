@@ -51,6 +51,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening(port: int, seconds: float = 20) -> bool:
+    """Whether something accepts connections on the loopback port within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 class Nginx:
     """nginx on two loopback ports: `url` (http) and `tls_url` (https; trust `ca_file`)."""
 
@@ -71,15 +83,9 @@ class Nginx:
                                     cert=cert_file, key=key_file))
         self.proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(self.dir)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.tls_port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"nginx did not start: {(self.dir / 'error.log').read_text()}")
+        if not listening(self.tls_port):
+            self.stop()
+            raise RuntimeError(f"nginx did not start: {(self.dir / 'error.log').read_text()}")
 
     @property
     def url(self) -> str:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(BENCH))
 CLEAN_ENV = dict(os.environ)
 
 import data  # noqa: E402
-from receiver import Nginx, nginx_binary  # noqa: E402
+from receiver import Nginx, listening, nginx_binary  # noqa: E402
 
 SITE, KEY = "bench-site", "bench-key"
 PY = sys.executable
@@ -114,14 +114,8 @@ class Emulator:
         self.scheme = "https" if tls else "http"
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the emulator did not start")
+        if not listening(self.port):
+            raise RuntimeError("the emulator did not start")
 
     @property
     def url(self) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,3 +43,20 @@ def read_only(tmp_path):
         pytest.skip("mounting a read-only tmpfs needs root")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
+
+
+def started(cmd: list[str], port: int, seconds: float = 30) -> subprocess.Popen:
+    """A server process (moto, Azurite) once it accepts connections on `port`."""
+    import socket
+    import time
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError(f"{cmd[0]} did not listen on port {port} within {seconds:.0f} s")

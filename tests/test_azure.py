@@ -4,13 +4,9 @@ as from local disk, a resume refused against a replaced blob, a nightly state in
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-
 import polars as pl
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, started
 from emulated import KEY, SITE, start
 
 import backfill
@@ -29,17 +25,9 @@ pytestmark = pytest.mark.skipif(not AZURITE.exists(), reason="Azurite is not ins
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory):
     port = free_port()
-    proc = subprocess.Popen([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                             "--location", str(tmp_path_factory.mktemp("azurite")), "--silent",
-                             "--disableTelemetry", "--skipApiVersionCheck"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.1)
+    proc = started([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                    "--location", str(tmp_path_factory.mktemp("azurite")), "--silent",
+                    "--disableTelemetry", "--skipApiVersionCheck"], port)
     yield f"http://127.0.0.1:{port}/{ACCOUNT}"
     proc.terminate()
     proc.wait(10)

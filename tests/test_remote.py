@@ -19,7 +19,7 @@ import orjson
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, free_port, write
+from conftest import ROOT, free_port, started, write
 from emulated import KEY, SITE, start, stored
 
 import backfill
@@ -36,15 +36,7 @@ pytestmark = pytest.mark.skipif(shutil.which("moto_server") is None,
 @pytest.fixture(scope="module")
 def s3_server():
     port = free_port()
-    proc = subprocess.Popen(["moto_server", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.1)
+    proc = started(["moto_server", "-p", str(port)], port)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
