@@ -178,8 +178,8 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
 
     Exit code 0 when every row was delivered, 1 when some rows or operations were rejected (see
     the rejects file), 2 for a usage, mapping or input error found before sending (or another
-    run holding the checkpoint), 3 when the run stopped early (credentials refused, retries
-    exhausted, interrupted): the checkpoint is saved and the same command resumes.
+    run holding the checkpoint), 3 when the run stopped early (endpoint unreachable or wrong,
+    key refused, retries exhausted, interrupted): the same command resumes from the checkpoint.
 
     \b
     Examples:
