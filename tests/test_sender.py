@@ -72,3 +72,21 @@ def test_a_slow_answer_times_out_and_is_retryable():
 def test_a_refused_connection_is_retryable():
     outcome = post(answering(200), url=f"http://127.0.0.1:{free_port()}")
     assert outcome.kind is Kind.RETRY and "Connect" in outcome.detail
+
+
+def test_a_netrc_default_entry_does_not_meet_our_credentials(tmp_path, monkeypatch):
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("default login someone password other\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert post(answering(200)).kind is Kind.OK  # our Basic auth, no ValueError
+
+
+def test_proxies_come_from_the_environment(monkeypatch):
+    from backfill.delivery.sender import env_proxy
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert env_proxy("https://track.customer.io") == "http://proxy.internal:3128"
+    assert env_proxy("http://127.0.0.1:8080") is None

@@ -15,10 +15,12 @@ import asyncio
 import base64
 import os
 import ssl
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -126,6 +128,15 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for this URL (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`,
+    as curl and httpx read them), or None."""
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class Sender:
     """Posts bodies to one base URL with Basic auth; never logs the credentials. The session is
     made in the running event loop, at the first request."""
@@ -139,21 +150,25 @@ class Sender:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._concurrency = concurrency
         self.tls = tls_context() if self.base_url.startswith("https:") else None
+        self.proxy = env_proxy(self.base_url)
         self._session: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._concurrency, ssl=self.tls or False)
+            # not trust_env: it reads ~/.netrc on every request (in a thread), and a netrc
+            # `default` entry beside our Authorization header makes aiohttp raise
             self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
-                                                  timeout=self._timeout, trust_env=True)
+                                                  timeout=self._timeout)
         return self._session
 
     async def _request(self, method: str, path: str, body: bytes | None = None,
                        timeout: aiohttp.ClientTimeout | None = None
                        ) -> tuple[int, Mapping[str, str], bytes]:
         async with self.session.request(method, self.base_url + path, data=body,
-                                        timeout=timeout or self._timeout) as response:
+                                        timeout=timeout or self._timeout,
+                                        proxy=self.proxy) as response:
             return response.status, response.headers, await response.read()
 
     async def post(self, path: str, body: bytes) -> Outcome:
