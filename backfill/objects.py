@@ -11,6 +11,7 @@ here (`state.atomic.write_bytes`, `state.checkpoint`, `state.rejects`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,8 +68,24 @@ def read(url: str) -> bytes | None:
                absent=None)
 
 
-def write(url: str, data: bytes) -> None:
-    """Replace the object whole (a PUT is atomic: readers see the old object or the new)."""
+def download(url: str, target: Path) -> bool:
+    """The object streamed into the file `target` (never whole in memory); False when there is
+    no such object."""
+    import obstore
+
+    def fetch(store: Any, path: str) -> bool:
+        found = obstore.get(store, path)  # before the file is made: absent, nothing made
+        with target.open("wb") as out:
+            for piece in found.stream():
+                out.write(piece)
+        return True
+
+    return _do(url, "read it", fetch, absent=False)
+
+
+def write(url: str, data: bytes | Path) -> None:
+    """Replace the object whole (a PUT is atomic: readers see the old object or the new); a
+    file's bytes are streamed up (multipart for a large one), not read into memory."""
     import obstore
 
     _do(url, "write it", lambda store, path: obstore.put(store, path, data))

@@ -227,11 +227,12 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
         bar.close()
     errors = [t.exception() for t in workers if t.done() and not t.cancelled()
               and t.exception() is not None]
-    if errors:  # the cause, not the requests that gave up their retries because of it
-        raise min(errors, key=lambda e: isinstance(e, Interrupted))
-    if failures:
-        raise failures[0]
-    if interrupts:
+    # the cause (a worker's, then the reader's), not the requests that gave up their retries
+    # because of it
+    causes = [e for e in errors if not isinstance(e, Interrupted)] + failures
+    if causes:
+        raise causes[0]
+    if errors or interrupts:
         raise Interrupted("interrupted")
     tracker.complete()
     checkpoint.finished = True

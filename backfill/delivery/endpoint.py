@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from backfill.delivery.sender import REGIONS, Sender
 from backfill.errors import UsageError
+from backfill.state.report import plural
 from backfill.state.tally import Tally
 
 
@@ -54,8 +55,7 @@ def say_retries(tally: Tally, every: float = 5.0) -> Callable[[str, int, int], N
         now = time.monotonic()
         if now - last[0] >= every:
             last[0] = now
-            tries = tally.get("retries")
+            tries = plural(tally.get("retries"), "retry", "retries")
             tqdm.write(f"retrying: {detail} (try {failures + 1} of {attempts} for one request; "
-                       f"{tries:,} {'retry' if tries == 1 else 'retries'} so far)",
-                       file=sys.stderr)
+                       f"{tries} so far)", file=sys.stderr)
     return say

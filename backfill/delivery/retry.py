@@ -20,8 +20,15 @@ import orjson
 
 from backfill.contract import V2_PATH, Batch, Reject
 from backfill.delivery.ratelimit import RateLimiter
-from backfill.delivery.sender import Kind, Outcome, Sender, error_reason, wrong_endpoint
-from backfill.errors import CredentialsRefused, Interrupted, RetriesExhausted
+from backfill.delivery.sender import (
+    Kind,
+    Outcome,
+    Sender,
+    credentials_refused,
+    error_reason,
+    wrong_endpoint,
+)
+from backfill.errors import Interrupted, RetriesExhausted
 from backfill.state.tally import Tally
 
 # v1 paths name a segment or form: their 404 may be that id's, and rejects the request's rows
@@ -83,10 +90,7 @@ class Delivery:
             self.tally.add(requests=1, bytes_sent=batch.size)
             outcome = await self.sender.post(batch.path, batch.body)
             if outcome.kind is Kind.UNAUTHORIZED:
-                raise CredentialsRefused(
-                    "the Track API refused the credentials (HTTP "
-                    f"{outcome.status}): check the Site ID and API key in CUSTOMERIO_SITE_ID "
-                    "and CUSTOMERIO_API_KEY (or --site-id/--api-key), and the region")
+                raise credentials_refused(outcome.status or 401, self.sender.base_url)
             if outcome.kind is Kind.NOT_FOUND and not batch.path.startswith(V1_PATHS):
                 raise wrong_endpoint(self.sender.base_url, batch.path, outcome.status or 404)
             if outcome.kind is not Kind.RETRY:

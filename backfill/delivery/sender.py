@@ -106,6 +106,15 @@ def error_reason(error: dict[str, Any]) -> str:
     return ": ".join(parts) or orjson.dumps(error).decode()
 
 
+def credentials_refused(status: int, base_url: str, nothing_sent: bool = False
+                        ) -> CredentialsRefused:
+    """A 401/403: the Site ID, the API key or the region is wrong; nothing more is sent."""
+    return CredentialsRefused(
+        f"the Track API refused the credentials (HTTP {status} from {base_url}): check "
+        "CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY (or --site-id/--api-key) and the region"
+        + ("; nothing was sent" if nothing_sent else ""))
+
+
 def wrong_endpoint(base_url: str, path: str, status: int) -> WrongEndpoint:
     """A 404/405 for a path of the API itself: --endpoint is not the API's root."""
     return WrongEndpoint(
@@ -200,11 +209,7 @@ class Sender:
             except NETWORK as exc:
                 return f"checking {self.base_url}: {type(exc).__name__}; the requests retry"
             if status in (401, 403):
-                raise CredentialsRefused(
-                    f"the Track API refused the credentials (HTTP {status} from "
-                    f"{self.base_url}): check "
-                    "CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY (or --site-id/--api-key) and the "
-                    "region; nothing was sent")
+                raise credentials_refused(status, self.base_url, nothing_sent=True)
             if status in (404, 405):
                 raise wrong_endpoint(self.base_url, REGION_PATH, status)
             return None if status < 400 else \
@@ -222,9 +227,7 @@ class Sender:
             raise EndpointUnreachable(f"cannot reach {self.base_url}: {exc}; pass --region "
                                       "us|eu to skip the lookup, or --endpoint") from None
         if status in (401, 403):
-            raise CredentialsRefused(
-                "the Track API refused the credentials while looking up the region: check "
-                "CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY (or --site-id/--api-key)")
+            raise credentials_refused(status, self.base_url, nothing_sent=True)
         if status != 200:
             raise EndpointUnreachable(f"{self.base_url}/api/v1/accounts/region answered HTTP "
                                       f"{status}; pass --region us|eu to skip "

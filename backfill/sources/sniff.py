@@ -42,3 +42,12 @@ def format_of(path: str, declared: str | None) -> str | None:
         return declared
     base, _ = compression_of(path)
     return EXTENSIONS.get(Path(base).suffix.lower())
+
+
+MAGIC = ((b"\x1f\x8b", "gz"), (b"\x28\xb5\x2f\xfd", "zst"), (b"BZh", "bz2"))
+
+
+def sniff_compression(head: bytes) -> str | None:
+    """gzip, zstd or bzip2 by a file's first bytes, whatever its name says; None for others
+    (a file named .gz that is not gzip is read as it is)."""
+    return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)

@@ -15,6 +15,7 @@ from typing import IO
 
 from backfill.errors import InputError
 from backfill.sources import remote
+from backfill.sources.sniff import sniff_compression
 
 MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around
 READ_BYTES = 1024 * 1024
@@ -62,15 +63,6 @@ def open_bytes(path: str, compression: str | None, name: str) -> tuple[IO[bytes]
     if kind == "bz2":
         return bz2.BZ2File(buffered, mode="rb"), counted
     return buffered, counted
-
-
-MAGIC = ((b"\x1f\x8b", "gz"), (b"\x28\xb5\x2f\xfd", "zst"), (b"BZh", "bz2"))
-
-
-def sniff_compression(head: bytes) -> str | None:
-    """gzip, zstd or bzip2 by a file's first bytes, whatever its name says; None for others
-    (a file named .gz that is not gzip is read as it is)."""
-    return next((kind for magic, kind in MAGIC if head.startswith(magic)), "") or None
 
 
 def pieces(name: str, stream: IO[bytes]) -> Iterator[bytes]:

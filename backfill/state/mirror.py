@@ -42,28 +42,25 @@ class Mirror:
 
     def pull(self) -> None:
         """The state, its key texts and a stopped run's journal, copied here."""
-        data = objects.read(self.url)
-        if data is not None:
-            self.path.write_bytes(data)
+        objects.download(self.url, self.path)  # False: no state yet
         for part in PARTS:
             folder = Path(f"{self.path}.{part}")
             for url in objects.listing(f"{self.url}.{part}/"):
                 folder.mkdir(exist_ok=True)
-                (folder / url.rsplit("/", 1)[1]).write_bytes(objects.read(url) or b"")
+                objects.download(url, folder / url.rsplit("/", 1)[1])
         self._pulled = self._segments()
 
     def journaled(self, file: Path) -> None:
         """A journal file just written here, uploaded."""
-        objects.write(f"{self.url}.journal/{file.name}", file.read_bytes())
+        objects.write(f"{self.url}.journal/{file.name}", file)
 
     def push(self) -> None:
         """The local state (after a fold or a finished run) made the bucket's."""
         now = self._segments()
         for name, stamp in now.items():
             if self._pulled.get(name) != stamp:
-                objects.write(f"{self.url}.keys/{name}", (store.keys_dir(self.path) / name)
-                              .read_bytes())
-        objects.write(self.url, self.path.read_bytes())
+                objects.write(f"{self.url}.keys/{name}", store.keys_dir(self.path) / name)
+        objects.write(self.url, self.path)  # streamed: 10M keys are 160 MB
         for name in set(self._pulled) - set(now):
             objects.delete(f"{self.url}.keys/{name}")
         for url in objects.listing(f"{self.url}.journal/"):

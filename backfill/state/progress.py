@@ -9,6 +9,8 @@ from typing import IO
 
 from tqdm import tqdm
 
+from backfill.state.report import plural
+
 
 @contextmanager
 def progress(total: int, quiet: bool, unit: str = "B") -> Iterator[tqdm]:
@@ -55,7 +57,7 @@ class DeliveryBar:
         if retries:
             parts.append(_count(retries, "retry", "retries"))
         if rejected:
-            parts.append(f"{_count(rejected, 'rejected', 'rejected')}")
+            parts.append(_count(rejected, "rejected", "rejected"))
         self.bar.set_postfix_str(", ".join(parts), refresh=True)
 
     def close(self) -> None:
@@ -64,5 +66,4 @@ class DeliveryBar:
 
 def _count(n: int, one: str, many: str | None = None) -> str:
     """`1 row`, `45,000 rows`, `1.23M rows`: short enough for one line."""
-    number = f"{n:,}" if n < 100_000 else tqdm.format_sizeof(n, divisor=1000)
-    return f"{number} {one if n == 1 else many or one + 's'}"
+    return plural(n, one, many, None if n < 100_000 else tqdm.format_sizeof(n, divisor=1000))

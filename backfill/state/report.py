@@ -105,11 +105,11 @@ class Report:
     def to_text(self) -> str:
         lines = [f"note: {n}" for n in self.notes]  # before the summary, as they happened
         verb = "validated (nothing sent)" if self.mode == "validate" else "sent"
-        lines.append(f"{_n(self.rows_read, 'row')} read, {verb} in {self.elapsed_s:.1f} s")
+        lines.append(f"{plural(self.rows_read, 'row')} read, {verb} in {self.elapsed_s:.1f} s")
         if self.rows_skipped:
-            lines.append(f"  {_n(self.rows_skipped, 'row')} skipped (done by an earlier run)")
+            lines.append(f"  {plural(self.rows_skipped, 'row')} skipped (done by an earlier run)")
         good = (self.rows_read if self.mode == "validate" else self.rows_done) - self.rows_rejected
-        lines.append(f"  {_n(good, 'row')} mapped, {self.rows_rejected:,} rejected"
+        lines.append(f"  {plural(good, 'row')} mapped, {self.rows_rejected:,} rejected"
                      + (" (this run and the ones before it)" if self.resumed else "")
                      + (f" -> {self.rejects_path}" if self.rows_rejected and self.rejects_path
                         else ""))
@@ -133,17 +133,17 @@ class Report:
                          f"{self.rate:g} requests/s")
         else:
             lines.append(f"delivered{' in all runs' if self.resumed else ''}: "
-                         f"{_n(self.operations_delivered, 'operation')} in "
-                         f"{_n(self.requests, 'request')} ({_n(self.retries, 'retry', 'retries')})"
+                         f"{plural(self.operations_delivered, 'operation')} in "
+                         f"{plural(self.requests, 'request')} ({plural(self.retries, 'retry', 'retries')})"
                          f", {self.operations_rejected:,} refused by the API")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
 
 
-def _n(count: int, one: str, many: str | None = None) -> str:
-    """`1 row`, `2 rows`."""
-    return f"{count:,} {one if count == 1 else many or one + 's'}"
+def plural(count: int, one: str, many: str | None = None, shown: str | None = None) -> str:
+    """`1 row`, `2,000 rows` (`shown`: the count as written, if not with commas)."""
+    return f"{shown or f'{count:,}'} {one if count == 1 else many or one + 's'}"
 
 
 def _reject_group(item: dict[str, Any]) -> list[str]:
@@ -152,7 +152,7 @@ def _reject_group(item: dict[str, Any]) -> list[str]:
     examples = item["examples"]
     first = examples[0]["reason"] if examples else item["reason"]
     others = "" if item["count"] == 1 else " (and others like it)"
-    lines = [f"    [{item['stage']}] {_n(item['count'], 'row')}: {first}{others}"]
+    lines = [f"    [{item['stage']}] {plural(item['count'], 'row')}: {first}{others}"]
     for ex in examples:
         where = f"line {ex['line']}" if ex["line"] else f"row {ex['row']}"
         lines.append(f"        {ex['input']} {where}"
