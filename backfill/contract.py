@@ -107,6 +107,9 @@ class Parsed:
     records: int = 0  # rows numbered in this block (good and rejected)
     path: str = ""  # which parsing path was taken, for tests and profiling
     lines: int = 0  # physical lines in the block
+    # when `frame` holds only the columns the mapping reads: the frame of all of them (same
+    # row numbers), for the records of rejected rows
+    reread: Callable[[], pl.DataFrame] | None = None
 
 
 # A block's parsing, to run in any thread, and how far the source is read when it is handed out

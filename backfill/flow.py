@@ -20,7 +20,7 @@ from backfill.contract import ROW, Batch, EncodedChunk, Source
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
-from backfill.mapping.encode import Encoder
+from backfill.mapping.encode import Encoder, with_records
 from backfill.sources.files import offset
 from backfill.state.diff import POS, Differ, Verdict
 from backfill.state.keys import with_keys
@@ -122,12 +122,15 @@ class Nightly(Protocol):
 
 
 def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
-            nightly: Nightly | None = None
+            nightly: Nightly | None = None, reread: Callable[[], pl.DataFrame] | None = None
             ) -> tuple[EncodedChunk, list[int], tuple[Verdict, pl.Series] | None]:
     """In a pool thread: the chunk's operations, its rows that have none to send, and, with
     --state, the operations decided against the state (`Differ.lookup`) and the state's
-    positions of the keys of rejected rows."""
+    positions of the keys of rejected rows. `reread`: the block's frame of every column (this
+    one holds the mapping's), whose rows the rejects show."""
     encoded = encoder.encode(frame, name)
+    if reread is not None and encoded.rejects:
+        encoded.rejects[:] = with_records(encoded.rejects, reread())
     empty: list[int] = []
     if settle:
         empty = frame.select(ROW).join(encoded.ops.select(pl.col(ROW).unique()), on=ROW,
@@ -204,6 +207,8 @@ class _Flow:
             problems = check_columns(self.plan.mapping, reader.columns, inp.name)
             if problems:
                 raise MappingError(self.plan.mapping.path, problems)
+        if hasattr(reader, "read_only") and not any(op.rest for op in self.plan.mapping.operations):
+            reader.read_only(list(self.plan.mapping.columns_used()))
         skipped = self.tracker.skipped(index) if self.tracker else None
         # the next block's first row and line (a keyed database resumes at a later row)
         at = (reader.first_row, reader.first_line)
@@ -237,8 +242,8 @@ class _Flow:
             read_rejects = _not_skipped(read_rejects, skipped)
             skips = parsed.records - frame.height - len(read_rejects)
         self.tally.add(rows_read=parsed.records - skips, rows_skipped=skips)
-        future = self.pool.submit(_encode, self.encoder, frame, inp.name,
-                                  self.tracker is not None, self.nightly) if frame.height else None
+        future = self.pool.submit(_encode, self.encoder, frame, inp.name, self.tracker is not None,
+                                  self.nightly, parsed.reread) if frame.height else None
         self.mapping.append(_Pending(index, inp.name, read_rejects, future,
                                      self.done_before + done))
         while len(self.mapping) > self.ahead:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 import polars as pl
@@ -240,11 +240,23 @@ def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) ->
     return jsons.scatter(index, with_id)
 
 
+def _records(frame: pl.DataFrame, rows: pl.Series) -> dict[int, dict]:
+    """The rows numbered `rows`, each as {column: value} (what a reject shows)."""
+    data_cols = [c for c in frame.columns if c not in (ROW, LINE) and not c.startswith(INTERNAL)]
+    records = frame.join(rows.to_frame(ROW), on=ROW, how="semi").select(ROW, *data_cols)
+    return {r[0]: dict(zip(data_cols, r[1:], strict=True)) for r in records.iter_rows()}
+
+
+def with_records(rejects: list[Reject], frame: pl.DataFrame) -> list[Reject]:
+    """`rejects` showing their rows as in `frame` (the block read with all its columns, when the
+    encoded frame held only the mapping's)."""
+    by_row = _records(_jsonable(frame), pl.Series(ROW, [r.row for r in rejects], pl.Int64))
+    return [replace(r, record=by_row.get(r.row, r.record)) for r in rejects]
+
+
 def _rejects(rejected: pl.DataFrame, frame: pl.DataFrame, names: list[_Names],
              input_name: str) -> list[Reject]:
-    data_cols = [c for c in frame.columns if c not in (ROW, LINE) and not c.startswith(INTERNAL)]
-    records = frame.join(rejected.select(ROW), on=ROW, how="semi").select(ROW, *data_cols)
-    by_row = {r[0]: dict(zip(data_cols, r[1:], strict=True)) for r in records.iter_rows()}
+    by_row = _records(frame, rejected.get_column(ROW))
     out = []
     for r in rejected.iter_rows(named=True):
         for i, k in enumerate(names):

@@ -24,7 +24,7 @@ from backfill.contract import LINE, ROW, CsvOptions, Parsed
 from backfill.errors import InputError
 from backfill.sources import remote
 from backfill.sources.parse import CsvLayout, parse_csv_block
-from backfill.sources.parse_ndjson import parse_ndjson_block
+from backfill.sources.parse_ndjson import known_schema, parse_ndjson_block
 from backfill.sources.sniff import compression_of, format_of, other_delimiter, shown
 from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_pieces
 
@@ -70,7 +70,7 @@ class Input:
             reader.close()
 
     def open(self, csv: CsvOptions) -> InputReader:
-        return InputReader(self, csv)
+        return InputReader(self, csv, BLOCK_BYTES)
 
     def fingerprint(self) -> dict[str, Any]:
         return file_fingerprint(self.path)
@@ -160,7 +160,12 @@ class InputReader:
         self._temp: str | None = None
         self._header_lines = 0
         self._first_parsed: Parsed | None = None
+        self._wanted: list[str] | None = None
         self._open()
+
+    def read_only(self, columns: list[str]) -> None:
+        """Later NDJSON blocks may be read for these columns only (`parse_ndjson.known_schema`)."""
+        self._wanted = columns
 
     @property
     def first_line(self) -> int:
@@ -274,6 +279,8 @@ class InputReader:
         first = self._first
         self._first = None
         name = self.input.name
+        known = None if self._wanted is None or self._first_parsed is None else \
+            known_schema(self._first_parsed.frame.schema, self._wanted)
         for block, lossy in _chain(first, rest):
             if self._first_parsed is not None:
                 parsed, self._first_parsed = self._first_parsed, None
@@ -283,7 +290,7 @@ class InputReader:
                 yield (partial(parse_csv_block, block, layout, name, 1, 0, lossy),
                        self.bytes_done)
             else:
-                yield partial(parse_ndjson_block, block, name, 1, 0), self.bytes_done
+                yield partial(parse_ndjson_block, block, name, 1, 0, known), self.bytes_done
 
     def chunks(self) -> Iterator[Chunk]:
         """The input's chunks, parsed here, in order, with absolute row numbers."""
@@ -329,10 +336,12 @@ def offset(parsed: Parsed, first_row: int, first_line: int = 1) -> Parsed:
     if first_row == 0 and first_line == 1:
         return parsed
     lines = first_line - 1
-    frame = parsed.frame.with_columns(pl.col(ROW) + first_row, pl.col(LINE) + lines)
+    shift = (pl.col(ROW) + first_row, pl.col(LINE) + lines)
     rejects = [replace(r, row=r.row + first_row, line=None if r.line is None else r.line + lines)
                for r in parsed.rejects]
-    return Parsed(frame, rejects, parsed.records, parsed.path, parsed.lines)
+    reread = parsed.reread
+    return replace(parsed, frame=parsed.frame.with_columns(*shift), rejects=rejects,
+                   reread=reread and (lambda: reread().with_columns(*shift)))
 
 
 def _chain(first: tuple[bytes, bool], rest: Iterator[tuple[bytes, bool]]
