@@ -12,8 +12,8 @@ from backfill.contract import LINE, ROW
 from backfill.sources import parse_ndjson
 from backfill.sources.parse_ndjson import known_schema, parse_ndjson_block
 
-COLUMNS = ["id", "amount", "flag"]
-KNOWN = pl.Schema({"id": pl.String, "amount": pl.Float64, "flag": pl.Boolean})
+COLUMNS = ["id", "amount", "flag", "n"]
+KNOWN = pl.Schema({"id": pl.String, "amount": pl.Float64, "flag": pl.Boolean, "n": pl.Int64})
 
 
 def ndjson(rows: list[dict]) -> bytes:
@@ -35,7 +35,7 @@ def test_known_schema_only_for_plain_columns_the_first_block_has():
 
 
 def test_a_block_like_the_first_is_read_for_the_known_columns_only():
-    rows = [{"id": f"u{i}", "amount": i + 0.5, "flag": i % 2 == 0, "other": [i]}
+    rows = [{"id": f"u{i}", "amount": i + 0.5, "flag": i % 2 == 0, "n": i, "other": [i]}
             for i in range(200)]
     block = ndjson(rows)
     parsed = parse_ndjson_block(block, "e.ndjson", 1, 0, KNOWN)
@@ -48,24 +48,30 @@ def test_a_block_like_the_first_is_read_for_the_known_columns_only():
 
 
 @pytest.mark.parametrize("late", [
-    {"id": 7, "amount": 1.5, "flag": True},  # a number where the sample had text: still text
-    {"id": "u", "amount": 2, "flag": True},  # a whole number in a decimal column
+    {"id": 7, "amount": 1.5, "flag": True, "n": 1},  # a number after text: still text
+    {"id": "u", "amount": 2, "flag": True, "n": 1},  # a whole number in a decimal column
 ])
 def test_values_after_the_sample_that_inference_takes_alike(late):
-    rows = [{"id": f"u{i}", "amount": i + 0.5, "flag": True} for i in range(100)] + [late]
+    rows = [{"id": f"u{i}", "amount": i + 0.5, "flag": True, "n": i} for i in range(100)] + [late]
     parsed = parse_ndjson_block(ndjson(rows), "e.ndjson", 1, 0, KNOWN)
     assert parsed.path == "known"
     assert parsed.frame.equals(inferred(ndjson(rows)))
 
 
+GOOD = {"id": "u", "amount": 1.5, "flag": True, "n": 1}
+
+
 @pytest.mark.parametrize("rows", [
-    [{"id": i, "amount": 1.5, "flag": True} for i in range(100)],  # numbers only: Int64
-    [{"id": "u", "amount": i, "flag": True} for i in range(100)],  # whole numbers: Int64
-    [{"id": "u", "amount": 1.5} for _ in range(100)],  # flag absent: no column
-    [{"id": "u", "amount": 1.5, "flag": None} for _ in range(100)],  # flag null: Null
-    [{"id": "u", "amount": 1.5, "flag": True}] * 70 + [{"id": "u", "amount": "x", "flag": True}],
-    [{"id": "u", "amount": 1.5, "flag": True}] * 70 + [{"id": "u", "amount": 1.5, "flag": 1}],
-    [{"id": "u", "amount": 1.5, "flag": True}] * 70 + [[1, 2]],  # a line that is not an object
+    [{**GOOD, "id": i} for i in range(100)],  # numbers only: Int64
+    [{**GOOD, "amount": i} for i in range(100)],  # whole numbers: Int64
+    [{**GOOD, "n": 2**63} for _ in range(100)],  # beyond Int64
+    [{"id": "u", "amount": 1.5, "n": 1} for _ in range(100)],  # flag absent: no column
+    [{**GOOD, "flag": None} for _ in range(100)],  # flag null: Null
+    [GOOD] * 70 + [{**GOOD, "amount": "x"}],
+    [GOOD] * 70 + [{**GOOD, "flag": 1}],
+    [GOOD] * 70 + [{**GOOD, "n": 1.5}],
+    [GOOD] * 70 + [[1, 2]],  # a line that is not an object
+    [[1, 2]] + [GOOD] * 70,
 ])
 def test_blocks_the_known_schema_cannot_prove_are_inferred(rows):
     block = ndjson(rows)
@@ -82,7 +88,8 @@ VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
 
 CONFORMING = st.fixed_dictionaries({"id": st.text(max_size=3),
                                     "amount": st.floats(allow_nan=False, allow_infinity=False),
-                                    "flag": st.booleans()}, optional={"other": VALUES})
+                                    "flag": st.booleans(), "n": st.integers(-2**63, 2**63 - 1)},
+                                   optional={"other": VALUES})
 ANY = st.dictionaries(st.sampled_from(COLUMNS + ["other"]), VALUES)
 
 

@@ -62,8 +62,8 @@ def _read_known(block: bytes, known: pl.Schema, lines: int) -> pl.DataFrame | No
     would give. Read with a schema, a column of Int64 or Boolean fails on any other JSON type;
     Float64 takes whole numbers too, and String takes every type as text. Inference gives a
     column the common type of its values (Float64 for whole and decimal numbers, String once
-    one value is text), so types inferred from the block's first lines equal to `known` prove
-    the whole block's. A column absent from those lines, or all null, proves nothing: None."""
+    one value is text), so values of the known types in the block's first lines prove the whole
+    block's. A column absent from those lines, or all null there, proves nothing: None."""
     end = 0
     for _ in range(SAMPLE_LINES):
         end = block.find(b"\n", end) + 1
@@ -71,13 +71,32 @@ def _read_known(block: bytes, known: pl.Schema, lines: int) -> pl.DataFrame | No
             end = len(block)
             break
     try:
-        sample = pl.read_ndjson(block[:end], infer_schema_length=None)
-        if any(sample.schema.get(c) != t for c, t in known.items()):
+        sample = [orjson.loads(line) for line in block[:end].splitlines() if line.strip()]
+        if not all(_proves([o.get(c) for o in sample], t) for c, t in known.items()):
             return None
         df = pl.read_ndjson(block, schema=known)
     except Exception:  # a bad line, or a value of another type: inference decides
         return None
     return df if df.height == lines else None
+
+
+def _proves(values: list, dtype: pl.DataType) -> bool:
+    """Whether these values (a column of the sample, parsed) show that inference over any lines
+    holding them gives `dtype`, given that the other lines read with it."""
+    present = [v for v in values if v is not None]
+    if dtype == pl.String:
+        return any(isinstance(v, str) for v in present)
+    if not present or any(isinstance(v, bool) for v in present) != (dtype == pl.Boolean):
+        return False
+    if dtype == pl.Boolean:
+        return all(isinstance(v, bool) for v in present)
+    whole = [v for v in present if type(v) is int]
+    if any(not -2**63 <= v < 2**63 for v in whole):
+        return False  # polars reads a bigger number as another type
+    decimal = [v for v in present if type(v) is float]
+    if len(whole) + len(decimal) < len(present):
+        return False
+    return bool(decimal) if dtype == pl.Float64 else not decimal
 
 
 def _ndjson_exact(block: bytes, name: str, first_line: int, first_row: int) -> Parsed:
