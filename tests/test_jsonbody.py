@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backfill.mapping import jsonbody
-from backfill.mapping.jsonbody import Body, Obj
+from backfill.mapping.jsonbody import Body, Obj, cleaned, json_text, strip_nulls
 
 VALUES = st.one_of(st.none(), st.sampled_from(["", "a", 'q"u', "é", "null", ',"b":null']))
 
@@ -90,3 +90,18 @@ def test_past_max_patterns_a_kept_null_with_a_droppable_namesake_stays(monkeypat
                                                                        "a": pl.String})
     assert compiled.encode(rows.select(compiled.leaves)).to_list() == [
         '{"attributes":{"id":null}}', '{"id":"x","attributes":{"id":null}}']
+
+
+def test_cleaned_strips_only_the_texts_with_nulls_and_keeps_the_others_in_place():
+    """`cleaned` sends only the texts holding `":null` through the regular expressions: the
+    same texts as the expressions over every row, each in its row."""
+    rel = pl.Series("r", [{"role": "admin", "n": 1}, {"role": None, "n": 2}, None,
+                          {"role": "x:null", "n": None}, {"role": None, "n": None}])
+    frame = rel.to_frame()
+    got = frame.select(cleaned(pl.col("r"), {"role", "n"})).to_series().to_list()
+    every = frame.select(pl.when(pl.col("r").is_not_null()).then(
+        strip_nulls(json_text(pl.col("r")), {"role", "n"}))).to_series().to_list()
+    assert got == every == ['{"role":"admin","n":1}', '{"n":2}', None, '{"role":"x:null"}', "{}"]
+    clean = pl.DataFrame({"r": [{"role": "a", "n": 1}] * 3})
+    assert clean.select(cleaned(pl.col("r"), {"role"})).to_series().to_list() == \
+        ['{"role":"a","n":1}'] * 3

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
 import orjson
 import polars as pl
@@ -175,5 +176,20 @@ def strip_nulls(body: pl.Expr, keys: set[str]) -> pl.Expr:
 
 
 def cleaned(value: pl.Expr, keys: set[str]) -> pl.Expr:
-    """A nested value as JSON text without the `"key":null` members of these keys (null: null)."""
-    return pl.when(value.is_not_null()).then(strip_nulls(json_text(value), keys))
+    """A nested value as JSON text without the `"key":null` members of these keys (null: null).
+    Only the texts holding a `":null` go through the regular expressions (which copy every
+    text they are given: 0.19 s per 1M relationships, against 0.02 to find those few)."""
+    if not keys:
+        return pl.when(value.is_not_null()).then(json_text(value))
+    strip = partial(_strip_where_null, keys=frozenset(keys))
+    return pl.when(value.is_not_null()).then(
+        json_text(value).map_batches(strip, return_dtype=pl.String, is_elementwise=True))
+
+
+def _strip_where_null(texts: pl.Series, keys: frozenset[str]) -> pl.Series:
+    where = texts.str.contains('":null', literal=True).fill_null(False)
+    if not where.any():
+        return texts
+    at = where.arg_true()
+    stripped = texts.gather(at).to_frame("t").select(strip_nulls(pl.col("t"), set(keys)))
+    return texts.clone().scatter(at, stripped.to_series())
