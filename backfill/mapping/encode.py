@@ -232,12 +232,13 @@ def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) ->
     present = jsons.is_not_null()
     if not present.any():
         return jsons
-    index = present.arg_true()
-    texts = jsons.gather(index)
-    ids = ulids(texts, timestamps.gather(index), rows.gather(index))
+    every = present.all()  # mostly: then no gather and scatter of every text
+    index = None if every else present.arg_true()
+    texts, stamps, rows = (s if every else s.gather(index) for s in (jsons, timestamps, rows))
+    ids = ulids(texts, stamps, rows)
     with_id = pl.select(pl.concat_str([pl.lit('{"id":"'), pl.lit(ids), pl.lit('",'),
                                        texts.str.slice(1)])).to_series()
-    return jsons.scatter(index, with_id)
+    return with_id.alias(jsons.name) if every else jsons.scatter(index, with_id)
 
 
 def _records(frame: pl.DataFrame, rows: pl.Series) -> dict[int, dict]:
