@@ -8,7 +8,6 @@ stop. Kept apart from `flow` so that `validate` does not load the network stack.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import signal
 import sys
 import threading
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from backfill import objects
 from backfill.contract import Batch
 from backfill.delivery.endpoint import checked_endpoint, say_retries
+from backfill.delivery.handoff import Handoff
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
@@ -180,7 +180,7 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
                        tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None
                        ) -> None:
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=opts.concurrency * 2)
+    queue: Handoff[Batch] = Handoff(loop, opts.concurrency * 2)
     stop = threading.Event()
     failures: list[BaseException] = []
     interrupts = 0
@@ -208,7 +208,7 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
     bar, began = DeliveryBar(plan.size(), opts.quiet, plan.unit), time.monotonic()
     try:
         producer = threading.Thread(target=_produce, daemon=True, name="reader", args=(
-            plan, tally, tracker, bar, stop, failures, loop, queue, opts.concurrency, nightly))
+            plan, tally, tracker, bar, stop, failures, queue, opts.concurrency, nightly))
         producer.start()
         workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
         saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar,
@@ -253,27 +253,27 @@ def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
 
 def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
              stop: threading.Event,
-             failures: list[BaseException], loop: asyncio.AbstractEventLoop,
-             queue: asyncio.Queue, workers: int, nightly: Nightly | None) -> None:
+             failures: list[BaseException], queue: Handoff[Batch], workers: int,
+             nightly: Nightly | None) -> None:
     """The reader thread: the flow's bodies into the queue, then one end mark a worker."""
     try:
         # ahead: 1 when every row is sent (the queue of bodies runs ahead); with --state most
         # rows are not, and the encoders need the depth (2: 17.9 s against 18.8 on 10M rows)
         ahead = 1 if nightly is None else 2
         for batch in batches(plan, tally, bar.moved, tracker, stop, ahead, nightly=nightly):
-            if not _put(loop, queue, batch, stop):
+            if not queue.put(batch, stop):
                 return
     except BaseException as exc:  # handed to the event loop, raised there
         failures.append(exc)
         stop.set()
     finally:
         for _ in range(workers):
-            if not _put(loop, queue, None, stop):
+            if not queue.put(None, stop):
                 break
 
 
 async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_s: float,
-                      queue: asyncio.Queue) -> None:
+                      queue: Handoff[Batch]) -> None:
     """Wait for the workers; on a failure or a stop, let requests in flight finish (bounded)."""
     pending = set(workers)
     while pending:
@@ -282,32 +282,14 @@ async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_
         failed = any(t.exception() is not None for t in done if not t.cancelled())
         if failed or stop.is_set():
             stop.set()
-            while not queue.empty():  # unsent bodies are not acknowledged: resent on resume
-                queue.get_nowait()
-            for _ in pending:
-                queue.put_nowait(None)
+            queue.drain()  # unsent bodies are not acknowledged: resent on resume
+            queue.end(len(pending))
             if pending:
                 _, late = await asyncio.wait(pending, timeout=drain_s)
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
             return
-
-
-def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, item: Batch | None,
-         stop: threading.Event) -> bool:
-    """From the reader thread: wait for room in the queue unless the run is stopping."""
-    future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-    while True:
-        try:
-            future.result(timeout=0.2)
-            return True
-        except concurrent.futures.TimeoutError:
-            if stop.is_set():
-                future.cancel()
-                return False
-        except (concurrent.futures.CancelledError, RuntimeError):
-            return False
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,

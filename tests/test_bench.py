@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 def test_the_suite_runs_on_a_tiny_input(tmp_path):
     out = tmp_path / "results.json"
     done = subprocess.run([sys.executable, "bench/run.py", "--rows", "3000", "--events", "2000",
-                           "--rate-seconds", "2", "--mapping-rows", "500", "--json", str(out)],
+                           "--rate-seconds", "2", "--mapping-rows", "500", "--repeat", "1",
+                           "--json", str(out)],
                           cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
