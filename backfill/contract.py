@@ -196,6 +196,7 @@ class Batch:
     suffix: bytes = SUFFIX
     whole: bytes | None = field(default=None, repr=False)  # the body, when built ahead
     keys: pl.DataFrame | None = field(default=None, repr=False)  # per operation, with --state
+    _spans: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, dtype in (("sizes", pl.Int64), ("inputs", pl.Int32), ("rows", pl.Int64)):
@@ -225,7 +226,13 @@ class Batch:
 
     @property
     def spans(self) -> tuple[tuple[int, int, int], ...]:
-        """Per input, in order: (input index, first row, last row)."""
+        """Per input, in order: (input index, first row, last row). Computed once, by the
+        packer's thread (`delivery.packer`), not by the event loop's at each acknowledgement."""
+        if self._spans is None:
+            object.__setattr__(self, "_spans", self._find_spans())
+        return self._spans
+
+    def _find_spans(self) -> tuple[tuple[int, int, int], ...]:
         if self.inputs.n_unique() == 1:
             return ((self.inputs[0], self.rows[0], self.rows[-1]),)
         frame = pl.DataFrame({"i": self.inputs, "r": self.rows})
