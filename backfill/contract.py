@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import orjson
@@ -100,7 +100,7 @@ class Reject:
 @dataclass
 class Parsed:
     """A parsed block of one input: rows numbered from 0 and lines from 1 within the block until
-    the source makes them absolute (`sources.files.offset`)."""
+    the source makes them absolute (`offset`)."""
 
     frame: pl.DataFrame
     rejects: list[Reject] = field(default_factory=list)
@@ -110,6 +110,25 @@ class Parsed:
     # when `frame` holds only the columns the mapping reads: the frame of all of them (same
     # row numbers), for the records of rejected rows
     reread: Callable[[], pl.DataFrame] | None = None
+
+
+def offset(parsed: Parsed, first_row: int, first_line: int = 1) -> Parsed:
+    """Make a block's row and line numbers absolute: its first row is `first_row`, its first
+    line `first_line` (a block numbers them from 0 and 1)."""
+    if first_row == 0 and first_line == 1:
+        return parsed
+    shift = (pl.col(ROW) + first_row, pl.col(LINE) + first_line - 1)
+    reread = parsed.reread
+    return replace(parsed, frame=parsed.frame.with_columns(*shift),
+                   rejects=shifted(parsed.rejects, first_row, first_line),
+                   reread=reread and (lambda: reread().with_columns(*shift)))
+
+
+def shifted(rejects: list[Reject], first_row: int, first_line: int) -> list[Reject]:
+    """`offset` for a block's read rejects alone."""
+    lines = first_line - 1
+    return [replace(r, row=r.row + first_row, line=None if r.line is None else r.line + lines)
+            for r in rejects]
 
 
 # A block's parsing, to run in any thread, and how far the source is read when it is handed out
@@ -130,7 +149,7 @@ class Reader(Protocol):
 
     def tasks(self) -> Iterator[Task]:
         """In data order: thunks that parse one block each, numbering its rows from 0 and its
-        lines from 1; the flow makes them absolute (`sources.files.offset`)."""
+        lines from 1; the flow makes them absolute (`offset`)."""
 
     def close(self) -> None: ...
 

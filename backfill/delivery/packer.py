@@ -144,11 +144,13 @@ class Cut:
         sizes, inputs, rows = (done.get_column(c) for c in (NBYTES, INPUT, ROW))
         keys = done.select(INPUT, ROW, *KEYED) if KH in done.columns else None
         parts = list(zip(bounds[:-1], bounds[1:], strict=True))
-        if build:  # the chunk's operations joined by polars once, each body one copy of a part
-            text = memoryview(done.get_column(JSON).str.join(",").cast(pl.Binary).item())
-            ends = (sizes + 1).cum_sum().gather([b - 1 for b in bounds[1:]]).to_list()
-            wholes = [b"".join((PREFIX, text[start:end - 1], SUFFIX))
-                      for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+        if build:  # each body made whole by polars: one allocation a body, no chunk-wide text
+            body = pl.Series(bounds[1:-1], dtype=pl.Int64).search_sorted(
+                pl.int_range(0, done.height, eager=True), side="right")  # each op's body
+            wholes = done.select(pl.lit(body).alias("b"), JSON).group_by("b", maintain_order=True)\
+                .agg(pl.concat_str(pl.lit(PREFIX.decode()), pl.col(JSON).str.join(","),
+                                   pl.lit(SUFFIX.decode())).cast(pl.Binary).alias("w"))\
+                .get_column("w").to_list()
             built = [Batch(memoryview(w)[len(PREFIX):len(w) - len(SUFFIX)], sizes.slice(a, b - a),
                            inputs.slice(a, b - a), rows.slice(a, b - a), whole=w,
                            keys=_slice(keys, a, b))

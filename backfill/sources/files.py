@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from backfill.contract import LINE, ROW, CsvOptions, Parsed
+from backfill.contract import LINE, ROW, CsvOptions, Parsed, offset
 from backfill.errors import InputError
 from backfill.sources import remote
 from backfill.sources.parse import CsvLayout, parse_csv_block
@@ -328,20 +328,6 @@ def _parquet_slice(lazy: pl.LazyFrame, name: str, start: int, n: int) -> Parsed:
     frame = df.with_columns(pl.int_range(0, df.height, dtype=pl.Int64).alias(ROW),
                             pl.lit(None, dtype=pl.Int64).alias(LINE))
     return Parsed(frame, [], df.height, "parquet")
-
-
-def offset(parsed: Parsed, first_row: int, first_line: int = 1) -> Parsed:
-    """Make a block's row and line numbers absolute: its first row is `first_row`, its first
-    line `first_line` (a block numbers them from 0 and 1)."""
-    if first_row == 0 and first_line == 1:
-        return parsed
-    lines = first_line - 1
-    shift = (pl.col(ROW) + first_row, pl.col(LINE) + lines)
-    rejects = [replace(r, row=r.row + first_row, line=None if r.line is None else r.line + lines)
-               for r in parsed.rejects]
-    reread = parsed.reread
-    return replace(parsed, frame=parsed.frame.with_columns(*shift), rejects=rejects,
-                   reread=reread and (lambda: reread().with_columns(*shift)))
 
 
 def _chain(first: tuple[bytes, bool], rest: Iterator[tuple[bytes, bool]]
