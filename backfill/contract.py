@@ -117,18 +117,13 @@ def offset(parsed: Parsed, first_row: int, first_line: int = 1) -> Parsed:
     line `first_line` (a block numbers them from 0 and 1)."""
     if first_row == 0 and first_line == 1:
         return parsed
-    shift = (pl.col(ROW) + first_row, pl.col(LINE) + first_line - 1)
-    reread = parsed.reread
-    return replace(parsed, frame=parsed.frame.with_columns(*shift),
-                   rejects=shifted(parsed.rejects, first_row, first_line),
-                   reread=reread and (lambda: reread().with_columns(*shift)))
-
-
-def shifted(rejects: list[Reject], first_row: int, first_line: int) -> list[Reject]:
-    """`offset` for a block's read rejects alone."""
     lines = first_line - 1
-    return [replace(r, row=r.row + first_row, line=None if r.line is None else r.line + lines)
-            for r in rejects]
+    shift = (pl.col(ROW) + first_row, pl.col(LINE) + lines)
+    rejects = [replace(r, row=r.row + first_row, line=None if r.line is None else r.line + lines)
+               for r in parsed.rejects]
+    reread = parsed.reread
+    return replace(parsed, frame=parsed.frame.with_columns(*shift), rejects=rejects,
+                   reread=reread and (lambda: reread().with_columns(*shift)))
 
 
 # A block's parsing, to run in any thread, and how far the source is read when it is handed out

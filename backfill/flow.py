@@ -16,7 +16,7 @@ from typing import Protocol
 
 import polars as pl
 
-from backfill.contract import ROW, Batch, EncodedChunk, Parsed, Source, offset, shifted
+from backfill.contract import ROW, Batch, EncodedChunk, Source, offset
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
@@ -121,17 +121,12 @@ class Nightly(Protocol):
 
 
 def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
-            nightly: Nightly | None = None, reread: Callable[[], pl.DataFrame] | None = None,
-            shift: tuple[int, int] | None = None
+            nightly: Nightly | None = None, reread: Callable[[], pl.DataFrame] | None = None
             ) -> tuple[EncodedChunk, list[int], tuple[Verdict, pl.Series] | None]:
     """In a pool thread: the chunk's operations, its rows that have none to send, and, with
     --state, the operations decided against the state (`Differ.lookup`) and the state's
     positions of the keys of rejected rows. `reread`: the block's frame of every column (this
-    one holds the mapping's), whose rows the rejects show. `shift`: the block's first row and
-    line, when its rows are still numbered from 0 (`contract.offset`)."""
-    if shift is not None:
-        moved = offset(Parsed(frame, reread=reread), *shift)
-        frame, reread = moved.frame, moved.reread
+    one holds the mapping's), whose rows the rejects show."""
     encoded = encoder.encode(frame, name)
     if reread is not None and encoded.rejects:
         encoded.rejects[:] = with_records(encoded.rejects, reread())
@@ -238,16 +233,16 @@ class _Flow:
         """The next parsed block, in order: absolute rows and lines, skips, then its mapping.
         Returns the first row and line of the block after it."""
         parse, done = self.parsing.popleft()
-        parsed, shift = parse.result(), at  # rows made absolute in the pool (`_encode`)...
-        read_rejects, frame, skips = shifted(parsed.rejects, *at), parsed.frame, 0
-        if skipped is not None:  # ...unless a resume skips rows by their numbers here
-            parsed, shift = offset(parsed, *at), None
-            frame = parsed.frame.filter(~skipped)
+        parsed = offset(parse.result(), *at)
+        frame, read_rejects = parsed.frame, parsed.rejects
+        skips = 0
+        if skipped is not None:
+            frame = frame.filter(~skipped)
             read_rejects = _not_skipped(read_rejects, skipped)
             skips = parsed.records - frame.height - len(read_rejects)
         self.tally.add(rows_read=parsed.records - skips, rows_skipped=skips)
         future = self.pool.submit(_encode, self.encoder, frame, inp.name, self.tracker is not None,
-                                  self.nightly, parsed.reread, shift) if frame.height else None
+                                  self.nightly, parsed.reread) if frame.height else None
         self.mapping.append(_Pending(index, inp.name, read_rejects, future,
                                      self.done_before + done))
         while len(self.mapping) > self.ahead:
