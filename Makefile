@@ -29,10 +29,10 @@ test: $(STAMP) $(AZURITE)
 
 # The benchmark suite: 1M and 5M-row people CSVs, a 1M-line events NDJSON, the peers, every
 # shipped mapping on its sample file scaled to 200k rows, and the rate test, each command run 3
-# times (about 12 minutes on 2 cores), then a 10M-row nightly run against validate
-# (bench/nightly.py, about 5 minutes), 1M rows from a local S3 server against disk (bench/remote.py, 1 minute) and 1M and
-# 5M rows from PostgreSQL against CSV (bench/database.py, 3 minutes). Numbers go to
-# bench/*.json and BENCHMARKS.md.
+# times (about 12 minutes on 2 cores); then a 10M-row nightly run against validate
+# (bench/nightly.py, about 5 minutes), 1M rows from a local S3 server against disk
+# (bench/remote.py, 1 minute) and 1M and 5M rows from PostgreSQL against CSV (bench/database.py,
+# 3 minutes). Numbers go to bench/*.json and BENCHMARKS.md.
 bench: $(STAMP)
 	-[ -x /usr/sbin/nginx ] || (command -v apt-get >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
