@@ -16,8 +16,9 @@ COLUMNS = ["id", "amount", "flag", "n"]
 KNOWN = pl.Schema({"id": pl.String, "amount": pl.Float64, "flag": pl.Boolean, "n": pl.Int64})
 
 
-def ndjson(rows: list[dict]) -> bytes:
-    return b"".join(orjson.dumps(r) + b"\n" for r in rows)
+def ndjson(rows: list) -> bytes:
+    """One JSON line a row; a bytes row is written as it is (a bad line)."""
+    return b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in rows)
 
 
 def inferred(block: bytes) -> pl.DataFrame:
@@ -70,8 +71,6 @@ GOOD = {"id": "u", "amount": 1.5, "flag": True, "n": 1}
     [GOOD] * 70 + [{**GOOD, "amount": "x"}],
     [GOOD] * 70 + [{**GOOD, "flag": 1}],
     [GOOD] * 70 + [{**GOOD, "n": 1.5}],
-    [GOOD] * 70 + [[1, 2]],  # a line that is not an object
-    [[1, 2]] + [GOOD] * 70,
 ])
 def test_blocks_the_known_schema_cannot_prove_are_inferred(rows):
     block = ndjson(rows)
@@ -79,6 +78,20 @@ def test_blocks_the_known_schema_cannot_prove_are_inferred(rows):
     assert parsed.path != "known" and parsed.reread is None
     plain = parse_ndjson_block(block, "e.ndjson", 1, 0)
     assert parsed.frame.equals(plain.frame) and parsed.rejects == plain.rejects
+
+
+@pytest.mark.parametrize("rows", [
+    [GOOD] * 70 + [[1, 2]],  # a line that is not an object
+    [b'{"id": "u", broken'] + [GOOD] * 70,  # a line that is not JSON
+])
+def test_a_block_with_bad_lines_reads_its_good_lines_for_the_known_columns(rows):
+    block = ndjson(rows)
+    parsed = parse_ndjson_block(block, "e.ndjson", 1, 0, KNOWN)
+    plain = parse_ndjson_block(block, "e.ndjson", 1, 0)
+    assert parsed.path == plain.path == "exact" and parsed.reread is not None
+    assert len(parsed.rejects) == 1 and parsed.rejects == plain.rejects
+    assert parsed.frame.equals(inferred(block))
+    assert parsed.reread().equals(plain.frame)
 
 
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
@@ -90,16 +103,18 @@ CONFORMING = st.fixed_dictionaries({"id": st.text(max_size=3),
                                     "amount": st.floats(allow_nan=False, allow_infinity=False),
                                     "flag": st.booleans(), "n": st.integers(-2**63, 2**63 - 1)},
                                    optional={"other": VALUES})
-ANY = st.dictionaries(st.sampled_from(COLUMNS + ["other"]), VALUES)
+ANY = st.one_of(st.dictionaries(st.sampled_from(COLUMNS + ["other"]), VALUES),
+                st.sampled_from([b'{"id": "u", broken', b"[1, 2]", b'"text"']))  # bad lines
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(CONFORMING, min_size=3, max_size=3), st.lists(ANY, max_size=8),
        st.integers(0, 3))
 def test_the_known_path_gives_what_inference_gives(head, tail, shown):
-    """Whatever the lines after the sample hold, the known path's frame equals inference's on
-    those columns (samples of 3 lines here; `shown` of them conform to the known types, so
-    that some samples prove the schema and some do not)."""
+    """Whatever the lines after the sample hold (bad lines too), the known path's frame equals
+    inference's on those columns, and its rejects are the same (samples of 3 lines here;
+    `shown` of them conform to the known types, so that some samples prove the schema and some
+    do not)."""
     rows = head[:shown] + tail + head[shown:]
     block = ndjson(rows)
     before, parse_ndjson.SAMPLE_LINES = parse_ndjson.SAMPLE_LINES, 3
@@ -107,8 +122,13 @@ def test_the_known_path_gives_what_inference_gives(head, tail, shown):
         parsed = parse_ndjson_block(block, "e.ndjson", 1, 0, KNOWN)
     finally:
         parse_ndjson.SAMPLE_LINES = before
-    if parsed.path == "known":
+    plain = parse_ndjson_block(block, "e.ndjson", 1, 0)
+    assert parsed.rejects == plain.rejects and parsed.records == plain.records
+    if parsed.reread is None:  # every column read: inference's frame
+        assert parsed.frame.equals(plain.frame)
+    else:  # the known columns only (a block with bad lines too): inference's on those
         assert parsed.frame.equals(inferred(block))
+        assert parsed.reread().equals(plain.frame)
 
 
 @pytest.mark.parametrize("rows, expected", [

@@ -49,7 +49,7 @@ def parse_ndjson_block(block: bytes, input_name: str, first_line: int, first_row
         df = None
     if df is not None and df.height == lines:
         return Parsed(_numbered(df, first_line, first_row), [], lines, "fast", lines)
-    return _ndjson_exact(block, input_name, first_line, first_row)
+    return _ndjson_exact(block, input_name, first_line, first_row, known)
 
 
 def _numbered(df: pl.DataFrame, first_line: int, first_row: int) -> pl.DataFrame:
@@ -99,7 +99,8 @@ def _proves(values: list, dtype: pl.DataType) -> bool:
     return bool(decimal) if dtype == pl.Float64 else not decimal
 
 
-def _ndjson_exact(block: bytes, name: str, first_line: int, first_row: int) -> Parsed:
+def _ndjson_exact(block: bytes, name: str, first_line: int, first_row: int,
+                  known: pl.Schema | None = None) -> Parsed:
     good: list[bytes] = []
     rows: list[int] = []
     linenos: list[int] = []
@@ -131,10 +132,17 @@ def _ndjson_exact(block: bytes, name: str, first_line: int, first_row: int) -> P
             rows.append(row)
             linenos.append(line)
         row += 1
-    df = _read_objects(good) if good else pl.DataFrame()
+    df, reread = None, None
+    if known is not None and good:  # the good lines, as the known path reads a whole block
+        df = _read_known(b"\n".join(good), known, len(good))
+        if df is not None:
+            def reread() -> pl.DataFrame:
+                return _ndjson_exact(block, name, first_line, first_row).frame
+    if df is None:
+        df = _read_objects(good) if good else pl.DataFrame()
     df = df.with_columns(pl.Series(ROW, rows, dtype=pl.Int64),
                          pl.Series(LINE, linenos, dtype=pl.Int64))
-    return Parsed(df, rejects, row - first_row, "exact", _physical_lines(block))
+    return Parsed(df, rejects, row - first_row, "exact", _physical_lines(block), reread)
 
 
 def _read_objects(lines: list[bytes]) -> pl.DataFrame:
