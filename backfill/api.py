@@ -11,7 +11,6 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -24,7 +23,7 @@ from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
 from backfill.state.atomic import check_writable
-from backfill.state.progress import progress
+from backfill.state.progress import moved, progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
 from backfill.state.tally import Tally
@@ -126,7 +125,7 @@ def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLik
     with _dump(dump_batches) as dump, RejectsWriter(rejects_path) as writer, \
             progress(p.size(), quiet, p.unit) as bar:
         tally = Tally(writer)
-        for batch in flow.batches(p, tally, _moved(bar), build=dump is not None):
+        for batch in flow.batches(p, tally, moved(bar), build=dump is not None):
             if dump is not None:
                 dump.write(batch.body + b"\n")
     rejected = tally.get("rows_rejected")
@@ -240,13 +239,6 @@ def _unkept(p: flow.Plan, rejects_path: str | None, rejected: int) -> list[str]:
         return []
     return [f"{rejected:,} rejects of {p.sources[0].name} were counted but not kept: pass "
             "rejects=PATH to keep them"]
-
-
-def _moved(bar: Any) -> Callable[[int], None]:
-    def moved(done: int) -> None:
-        bar.update(done - bar.n)
-
-    return moved
 
 
 class _dump:  # noqa: N801 - used as a context manager, like open()

@@ -129,6 +129,7 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
 
     Exit code 0 when every row maps cleanly, 1 when some rows were rejected (see the rejects
     file), 2 for a usage, mapping or input error.
+
     \b
     Examples:
       backfill validate configs/people.yaml sample_data/people.csv
@@ -137,8 +138,9 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
     """
     from backfill import api
 
-    report = api.validate(mapping, api.command_line_source(inputs, database, query), rejects_path, dump_path,
-                          format=fmt, rate=rate, quiet=quiet)
+    source = api.command_line_source(inputs, database, query)
+    report = api.validate(mapping, source, rejects_path, dump_path, format=fmt, rate=rate,
+                          quiet=quiet)
     _finish(report, report_path)
 
 
@@ -192,9 +194,9 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
     from backfill import api
 
     try:
-        report = api.run(mapping, api.command_line_source(inputs, database, query), site_id=site_id or "",
-                         api_key=api_key or "",
-                         endpoint=endpoint, region=region, rate=rate, concurrency=concurrency,
+        report = api.run(mapping, api.command_line_source(inputs, database, query),
+                         site_id=site_id or "", api_key=api_key or "", endpoint=endpoint,
+                         region=region, rate=rate, concurrency=concurrency,
                          checkpoint=checkpoint_path, rejects=rejects_path, restart=restart,
                          format=fmt, retries=retries, quiet=quiet, default_region="auto",
                          state=state_path, missing=missing, max_deletes=max_deletes, full=full,
@@ -256,8 +258,7 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
 @click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", default="site", show_default=True,
               show_envvar=True, help="The credentials it accepts (as the run's, from the "
               "same variables).")
-@click.option("--api-key", envvar="CUSTOMERIO_API_KEY", default="key", show_default=True,
-              show_envvar=True)
+@click.option("--api-key", envvar="CUSTOMERIO_API_KEY", default="key", show_default=True, show_envvar=True)
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of 503s.")
 @click.option("--throttle-rate", type=click.FloatRange(0, 1), default=0.0,
               help="Share of 429s with Retry-After.")
@@ -279,8 +280,7 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
 def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: str,
              api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
              drop_rate: float, lost_answer_rate: float, latency_ms: str, max_body: int,
-             invalid: str, seed: int | None, tls_cert: str | None,
-             tls_key: str | None) -> None:
+             invalid: str, seed: int | None, tls_cert: str | None, tls_key: str | None) -> None:
     """A local Track API: rehearse an import end to end, or test against faults.
 
     \b

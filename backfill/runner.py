@@ -17,8 +17,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from backfill import objects
 from backfill.contract import Batch
 from backfill.delivery.endpoint import checked_endpoint, say_retries
@@ -32,7 +30,7 @@ from backfill.nightly import Nightly, NightlyOptions
 from backfill.state.atomic import check_writable
 from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
 from backfill.state.lock import RunLock
-from backfill.state.progress import DeliveryBar, progress
+from backfill.state.progress import DeliveryBar, moved, progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
 from backfill.state.tally import Tally
@@ -153,17 +151,13 @@ def _nightly(plan: Plan, opts: RunOptions, tally: Tally) -> Nightly | None:
             say(f"--missing {opts.nightly.missing}: reading the input once for its keys, "
                 "before anything is sent")
         with progress(plan.size(), opts.quiet, plan.unit) as bar:
-            for _ in batches(plan, counts, _moved(bar), build=False, nightly=nightly):
+            for _ in batches(plan, counts, moved(bar), build=False, nightly=nightly):
                 pass
         nightly.census = False
         nightly.check_deletes(counts.get("rows_read"), counts.report().rejects_by_stage
                               .get("read", 0))
         nightly.differ.restart()
     return nightly
-
-
-def _moved(bar: tqdm) -> Callable[[int], None]:
-    return lambda done: bar.update(done - bar.n)
 
 
 def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) -> None:

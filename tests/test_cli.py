@@ -87,6 +87,17 @@ def test_help_has_an_example():
     assert result.exit_code == 0 and "Example" in result.output
 
 
+@pytest.mark.parametrize("command", ["validate", "run", "init", "status", "emulator", "demo"])
+def test_help_shows_its_examples_one_a_line(command):
+    """click rewraps a paragraph unless `\\b` starts one of its own: the examples would run
+    together into one wrapped line."""
+    result = run(command, "--help")
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() in ("Examples:", "Example:"))
+    assert lines[at + 1].strip().startswith(("backfill ", "export "))
+    assert lines[at + 1].startswith("    ")
+
+
 def test_sample_data_validates_with_its_known_bad_rows(root, tmp_path, monkeypatch):
     monkeypatch.chdir(root)
     result = run("validate", "configs/people.yaml", "--rejects", tmp_path / "r.ndjson",

@@ -20,7 +20,7 @@ from backfill.sources.parse import _physical_lines
 # Types whose reading with a given schema fails on a value of another JSON type, or (String,
 # Float64) takes it as inference would once one line of the block shows the type (see below).
 SCALARS = (pl.String, pl.Int64, pl.Float64, pl.Boolean)
-SAMPLE_LINES = 64  # lines of a block whose types are inferred to prove the known schema holds
+SAMPLE_LINES = 64  # a block's first lines, whose values prove the known schema holds
 
 
 def known_schema(first: pl.Schema, columns: list[str]) -> pl.Schema | None:

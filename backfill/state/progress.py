@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
 
@@ -23,6 +23,11 @@ def progress(total: int, quiet: bool, unit: str = "B") -> Iterator[tqdm]:
         yield bar
     finally:
         bar.close()
+
+
+def moved(bar: tqdm) -> Callable[[int], None]:
+    """A flow's `on_progress`: the bar moved to how far the input is read."""
+    return lambda done: bar.update(done - bar.n)
 
 
 class DeliveryBar:

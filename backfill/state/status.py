@@ -18,11 +18,10 @@ def status(path: str | os.PathLike, as_json: bool = False) -> str:
     """A checkpoint (JSON) or a state (Parquet), told apart by their first bytes; either may
     be in object storage."""
     if objects.is_url(path):
-        data = objects.read(os.fspath(path))
-        if data is not None and data[:4] == b"PAR1":
-            with tempfile.TemporaryDirectory() as folder:
-                (Path(folder) / "state").write_bytes(data)
-                return _state(Path(folder) / "state", path, as_json)
+        with tempfile.TemporaryDirectory() as folder:  # streamed: a state of 10M keys is 160 MB
+            local = Path(folder) / "state"
+            if objects.download(os.fspath(path), local) and store.is_state(local):
+                return _state(local, path, as_json)
     elif store.is_state(path):
         return _state(path, path, as_json)
     cp = checkpoint.load(path, fix="status reads a run's checkpoint "
