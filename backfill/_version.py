@@ -1,3 +1,3 @@
 """The version of backfill, in a module of its own so that any module can name it."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

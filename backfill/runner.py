@@ -26,6 +26,7 @@ from backfill.delivery.retry import Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
 from backfill.errors import Interrupted, Stopped, UsageError
 from backfill.flow import Plan, batches
+from backfill.mapping.model import with_id_scheme
 from backfill.nightly import Nightly, NightlyOptions
 from backfill.state.atomic import check_writable
 from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
@@ -73,6 +74,7 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
         return Checkpoint(digest, fps), False, notes
     if existing is None:
         return Checkpoint(digest, fps), False, []
+    notes = []
     changes = existing.differences(digest, fps)
     if changes:
         raise UsageError(
@@ -80,12 +82,16 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
             + "; ".join(changes) + ". Resuming would skip or repeat the wrong rows. Put the "
             "original inputs and mapping back to resume, or pass --restart to start over "
             "(rows sent before are sent again; events keep their ids, so the API drops "
-            "the repeats).")
+            "the repeats, unless backfill 0.2 sent them: see dedupe_id: auto-v1).")
+    if existing.event_ids != "auto" and any(op.dedupe_id == "auto" for op in plan.mapping.operations):
+        plan.mapping = with_id_scheme(plan.mapping, existing.event_ids)
+        notes = [f"{opts.checkpoint} was begun by backfill 0.2: its events keep that version's "
+                 f"ids ({existing.event_ids}), so the API still drops the repeats of this resume"]
     for i, source in enumerate(plan.sources):
         if source.keyed:  # after its last key done, or over when it has none yet
             existing.done[i] = RowSet(source.resume_from(existing.resume[i])) \
                 if i in existing.resume else RowSet()
-    return existing, True, []
+    return existing, True, notes
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:

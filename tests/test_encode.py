@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 
 from backfill.contract import LINE, OPS_SCHEMA, ROW
+from backfill.errors import MappingError
 from backfill.mapping.config import parse_mapping
 from backfill.mapping.encode import Encoder
 from backfill.mapping.eventid import ulids
@@ -142,6 +143,22 @@ def test_event_ids_are_deterministic_ulids():
     x, no_time = pl.Series(["x", "x"]), pl.Series([None, None], dtype=pl.Int64)
     a, b = ulids(x, no_time, pl.Series([1, 2])).to_list()
     assert a != b  # no timestamp: the row counts
+
+
+@pytest.mark.parametrize("scheme", ["auto", "auto-v1"])
+def test_each_id_scheme_hashes_the_event_as_sent(scheme):
+    """`auto` and `auto-v1` hash the same JSON (the event without its id), each its own way."""
+    enc = Encoder(mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, "
+                          f"timestamp: t, dedupe_id: {scheme}}}\n"))
+    [op] = ops_of(enc.encode(frame(u=["1"], n=["buy"], t=["1700000000"]), "f"))
+    sent = orjson.dumps({k: v for k, v in op.items() if k != "id"})
+    assert op["id"] == ulids(pl.Series([sent.decode()]), pl.Series([1700000000]), pl.Series([0]),
+                             scheme).item()
+
+
+def test_a_dedupe_id_that_is_not_text_is_a_mapping_error():
+    with pytest.raises(MappingError, match="dedupe_id is auto, auto-v1, none or a column"):
+        mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, dedupe_id: 3}\n")
 
 
 @pytest.mark.parametrize("cols, reason", [

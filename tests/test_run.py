@@ -160,6 +160,32 @@ def test_an_unfinished_checkpoint_refuses_a_changed_input(job):
     assert "--restart" in result.output
 
 
+def test_a_resume_of_a_run_begun_by_backfill_0_2_keeps_its_event_ids(job):
+    """Rows in flight when 0.2 stopped are sent again: with 0.2's ids, so the API drops them."""
+    tmp, mapping, data = job
+    emu, _ = start(tmp)
+    try:
+        assert run(emu, mapping, [data]).exit_code == 0
+    finally:
+        emu.stop()
+    checkpoint = tmp / "people.csv.checkpoint.json"
+    old = orjson.loads(checkpoint.read_bytes())
+    assert old.pop("event_ids") == "auto"
+    old["finished"] = False  # as 0.2 left it: half done, no event_ids
+    old["inputs"][0]["done"] = {"watermark": 3000, "ranges": []}
+    checkpoint.write_bytes(orjson.dumps(old))
+    emu, store = start(tmp / "again")
+    try:
+        result = run(emu, mapping, [data])
+    finally:
+        emu.stop()
+    assert result.exit_code == 0, result.output
+    assert "begun by backfill 0.2" in result.output and "auto-v1" in result.output
+    rest = csv_rows(data)[3000:]
+    assert stored(store) == identify_and_event(rest, ["email", "bio"], scheme="auto-v1")
+    assert orjson.loads(checkpoint.read_bytes())["event_ids"] == "auto-v1"
+
+
 def test_credentials_never_reach_any_artefact(job):
     tmp, mapping, data = job
     emu, _ = start(tmp, faults=Faults(fail_rate=1.0, seed=1))

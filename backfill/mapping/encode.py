@@ -25,7 +25,7 @@ from backfill.mapping.config import Mapping, Operation
 from backfill.mapping.convert import convert_texts
 from backfill.mapping.eventid import ulids
 from backfill.mapping.jsonbody import Body
-from backfill.mapping.model import null_markers
+from backfill.mapping.model import ID_SCHEMES, null_markers
 
 RECENT_S = 72 * 3600  # Customer.io: events newer than this can trigger campaigns
 RECENT_REASON = ("the event is from the last 72 hours (or has no time): it could trigger "
@@ -139,7 +139,7 @@ def _texts(out: pl.DataFrame, c: CompiledOp, k: _Names) -> pl.DataFrame:
         out = out.with_columns(pl.col(k.json).str.replace(mark, pl.col(col), literal=True))
     if _auto_id(c.op):
         out = out.with_columns(_with_event_ids(
-            out.get_column(k.json), out.get_column(k.timestamp), out.get_column(ROW)))
+            out.get_column(k.json), out.get_column(k.timestamp), out.get_column(ROW), c.op.dedupe_id))
     size_reason = limits.operation_too_large(pl.col(k.json))
     return out.with_columns(pl.coalesce(pl.col(k.limits), size_reason).alias(k.limits))
 
@@ -224,18 +224,19 @@ def _prepare_json(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
 
 
 def _auto_id(op: Operation) -> bool:
-    return op.is_event and op.dedupe_id == "auto"
+    return op.is_event and op.dedupe_id in ID_SCHEMES
 
 
-def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series) -> pl.Series:
-    """Prefix each event's JSON with its deterministic id (a hash per event, in Python)."""
+def _with_event_ids(jsons: pl.Series, timestamps: pl.Series, rows: pl.Series,
+                    scheme: str) -> pl.Series:
+    """Prefix each event's JSON with its deterministic id (`scheme`: one of model.ID_SCHEMES)."""
     present = jsons.is_not_null()
     if not present.any():
         return jsons
     every = present.all()  # mostly: then no gather and scatter of every text
     index = None if every else present.arg_true()
     texts, stamps, rows = (s if every else s.gather(index) for s in (jsons, timestamps, rows))
-    ids = ulids(texts, stamps, rows)
+    ids = ulids(texts, stamps, rows, scheme)
     with_id = pl.select(pl.concat_str([pl.lit('{"id":"'), pl.lit(ids), pl.lit('",'),
                                        texts.str.slice(1)])).to_series()
     return with_id.alias(jsons.name) if every else jsons.scatter(index, with_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from backfill.contract import CsvOptions
@@ -19,6 +19,8 @@ OBJECT_IDS = ("object_type_id", "object_id")
 MAX_NAME_BYTES = 150
 
 ATTRIBUTE_KEYS = ("attributes", "rest", "exclude", "nulls")
+# the `dedupe_id` values that derive an event id from its content (mapping/eventid.py)
+ID_SCHEMES = ("auto", "auto-v1")
 EVENT_KEYS = ("!identifiers", "!name", "timestamp", *ATTRIBUTE_KEYS, "dedupe_id")
 RELATIONSHIP_KEYS = ("!identifiers", "!relationships")
 # Keys each (type, action) accepts beyond type/action/when; "!" marks a required key.
@@ -117,7 +119,7 @@ class Operation:
     nulls: str = "skip"
     relationships: tuple[Relationship, ...] = ()
     name: Value | None = None
-    dedupe_id: str = "auto"  # "auto" | "none" | "column"
+    dedupe_id: str = "auto"  # one of ID_SCHEMES | "none" | "column"
     dedupe_column: str | None = None
     device: Device | None = None
     primary: Fields = ()
@@ -181,6 +183,13 @@ class Mapping:
             for name in op.exclude:
                 used.setdefault(name, op.line)
         return used
+
+
+def with_id_scheme(mapping: Mapping, scheme: str) -> Mapping:
+    """`mapping` with its `dedupe_id: auto` events using `scheme` (one of ID_SCHEMES) instead."""
+    return replace(mapping, operations=tuple(
+        replace(op, dedupe_id=scheme) if op.dedupe_id == "auto" else op
+        for op in mapping.operations))
 
 
 def null_markers(mapping: Mapping) -> dict[str | None, frozenset[str]]:

@@ -15,6 +15,7 @@ from backfill.mapping.model import (
     COMMON_KEYS,
     CONVERSIONS,
     DELIVERY_EVENTS,
+    ID_SCHEMES,
     IDENTIFIER_KEYS,
     MAX_NAME_BYTES,
     OBJECT_IDS,
@@ -145,15 +146,15 @@ class OperationParser:
         return rest, exclude, nulls
 
     def dedupe(self, node: CommentedMap, where: str) -> tuple[str, str | None]:
-        """dedupe_id: (auto | none | column, the column)."""
+        """dedupe_id: (auto | auto-v1 | none | column, the column)."""
         dedupe = node.get("dedupe_id", "auto")
         if dedupe is None or dedupe is False or dedupe == "none":
             return "none", None
-        if dedupe == "auto":
-            return "auto", None
+        if dedupe in ID_SCHEMES:
+            return dedupe, None
         if isinstance(dedupe, str):
             return "column", dedupe
-        self.problem(line_of(node, "dedupe_id"), f"{where}: dedupe_id is auto, none or a column")
+        self.problem(line_of(node, "dedupe_id"), f"{where}: dedupe_id is auto, auto-v1, none or a column")
         return "auto", None
 
     def specific(self, node: CommentedMap, typ: str, action: str, where: str, line: int,

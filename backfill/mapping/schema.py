@@ -78,7 +78,8 @@ def _definitions() -> dict[str, Any]:
         "delivery_identifiers": _ids(IDENTIFIER_KEYS["delivery"], "the delivery id"),
         "anonymous_identifiers": _ids(IDENTIFIER_KEYS["anonymous"], "an anonymous person"),
         "nulls": {"enum": ["skip", "clear"]},
-        "dedupe_id": {"description": "auto (a ULID from the event's content), none, or a column",
+        "dedupe_id": {"description": "auto (a ULID from the event's content), auto-v1 (the ids of "
+                                     "backfill 0.2 and earlier), none, or a column",
                       "type": "string"},
         "device": {"type": "object", "required": ["token"], "additionalProperties": False,
                    "properties": {"token": {"$ref": REF + "value"},

@@ -81,6 +81,9 @@ class Checkpoint:
     counters: dict[str, Any] = field(default_factory=dict)
     resume: dict[int, Any] = field(default_factory=dict)  # input -> where a keyed source resumes
     finished: bool = False
+    # what `dedupe_id: auto` means for this run's events: a resume keeps the ids the run began
+    # with (a checkpoint without it was written by backfill 0.2, whose ids are `auto-v1`)
+    event_ids: str = "auto"
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     updated: str = ""
 
@@ -93,6 +96,7 @@ class Checkpoint:
         updated = datetime.now(UTC).isoformat(timespec="seconds") if stamp else self.updated
         return orjson.dumps({
             "version": VERSION, "mapping": self.mapping, "finished": self.finished,
+            "event_ids": self.event_ids,
             "started": self.started, "updated": updated,
             "inputs": [{"fingerprint": fp, "done": d.to_json(),
                         **({"resume": self.resume[i]} if i in self.resume else {})}
@@ -110,6 +114,7 @@ class Checkpoint:
             done=[RowSet.from_json(i["done"]) for i in obj["inputs"]],
             resume={n: i["resume"] for n, i in enumerate(obj["inputs"]) if "resume" in i},
             counters=obj.get("counters", {}), finished=bool(obj.get("finished")),
+            event_ids=obj.get("event_ids", "auto-v1"),
             started=obj.get("started", ""), updated=obj.get("updated", ""),
         )
 
