@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
-import polars_hash  # noqa: F401  (registers the `nchash` namespace used below)
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = pl.Series([a + b for a in CROCKFORD for b in CROCKFORD], dtype=pl.String)
@@ -46,7 +45,13 @@ def ulids(contents: pl.Series, timestamps: pl.Series, rows: pl.Series,
         hashed = pl.when(pl.col("t").is_null()).then(
             pl.concat_str(pl.col("c"), pl.lit("\x00row:"), pl.col("r").cast(pl.String))
         ).otherwise(pl.col("c"))
-    hi, lo = _v1(frame, hashed) if scheme == "auto-v1" else _v2(hashed)
+    if scheme == "auto-v1":
+        hi, lo = _v1(frame, hashed)
+    else:  # hashed once: each of hi and lo would hash again
+        import polars_hash  # noqa: F401  (its `nchash` namespace; loaded by event mappings only)
+
+        frame = frame.with_columns(hashed.nchash.xxh3_128().alias("h"))
+        hi, lo = _v2(pl.col("h"))
     parts = frame.select(  # computed once each: the base32 digits read them several times
         (pl.col("t").fill_null(0).clip(0, MAX_MS // 1000 + 1) * 1000).clip(0, MAX_MS).alias("ms"),
         hi.cast(pl.Int64).alias("hi"), lo.cast(pl.Int64).alias("lo"))
@@ -54,9 +59,9 @@ def ulids(contents: pl.Series, timestamps: pl.Series, rows: pl.Series,
                                        *_base32(pl.col("lo"), 8)])).to_series()
 
 
-def _v2(hashed: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """The first 40 and the next 40 bits of the XXH3-128 of each text."""
-    digest = hashed.nchash.xxh3_128()  # a UInt128: its canonical bytes, big-endian
+def _v2(digest: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The first 40 and the next 40 bits of an XXH3-128 (a UInt128: its canonical bytes are
+    big-endian)."""
     return (digest // pl.lit(2**88, pl.UInt128),
             digest // pl.lit(2**48, pl.UInt128) % pl.lit(2**40, pl.UInt128))
 
