@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from conftest import write
 from emulated import KEY, run, start, stored
 from oracle import csv_rows, identify_and_event
 
+from backfill.cli import cli
 from backfill.emulator import Faults
 
 MAPPING = """\
@@ -184,6 +186,8 @@ def test_a_resume_of_a_run_begun_by_backfill_0_2_keeps_its_event_ids(job):
     rest = csv_rows(data)[3000:]
     assert stored(store) == identify_and_event(rest, ["email", "bio"], scheme="auto-v1")
     assert orjson.loads(checkpoint.read_bytes())["event_ids"] == "auto-v1"
+    said = CliRunner().invoke(cli, ["status", str(checkpoint)]).output
+    assert "dedupe_id: auto events get BLAKE2b ids (auto-v1)" in said
 
 
 def test_credentials_never_reach_any_artefact(job):

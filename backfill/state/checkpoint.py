@@ -197,4 +197,8 @@ def describe(checkpoint: Checkpoint, path: str) -> str:
     lines.append(f"  rejected: {c.get('rows_rejected', 0):,} rows, "
                  f"{c.get('operations_rejected', 0):,} operations refused by the API")
     lines.append(f"  mapping fingerprint {checkpoint.mapping}")
+    lines.append("  dedupe_id: auto events get " + (
+        "XXH3 ids (backfill 0.3 on)" if checkpoint.event_ids == "auto" else
+        f"BLAKE2b ids ({checkpoint.event_ids}): the run was begun by backfill 0.2, and a resume "
+        "keeps its ids"))
     return "\n".join(lines)
