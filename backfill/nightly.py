@@ -99,6 +99,9 @@ class Nightly:
                 tally.warn("--event-watermark: events without a timestamp in the mapping are "
                            "sent every night")
         self.watermark = self.info.event_watermark if self.info is not None else None
+        # the ids of `dedupe_id: auto` events (an event's key holds its id): a state keeps
+        # those it began with, even when rebuilt (`runner.keep_event_ids`)
+        self.event_ids = self.info.event_ids if self.info is not None else "auto"
         self.differ = Differ(state, opts.full, events, self.watermark)
         self.census = False
         self.undo: pl.DataFrame | None = None  # the keys to undo, decided by the census
@@ -188,7 +191,8 @@ class Nightly:
         old = store.hashes(self.path) if self.info is not None and not self.rebuild \
             else pl.DataFrame(schema=store.HASHES)
         info = store.StateInfo(mapping=self.digest, canary=canary(), last_run=counts,
-                               event_watermark=max(latest) if latest else None)
+                               event_watermark=max(latest) if latest else None,
+                               event_ids=self.event_ids)
         keys = store.write(self.path, store.apply(old, entries), entries, info)
         store.discard_journal(self.path)
         if self.mirror is not None:

@@ -74,7 +74,6 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
         return Checkpoint(digest, fps), False, notes
     if existing is None:
         return Checkpoint(digest, fps), False, []
-    notes = []
     changes = existing.differences(digest, fps)
     if changes:
         raise UsageError(
@@ -83,15 +82,11 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
             "original inputs and mapping back to resume, or pass --restart to start over "
             "(rows sent before are sent again; events keep their ids, so the API drops "
             "the repeats, unless backfill 0.2 sent them: see dedupe_id: auto-v1).")
-    if existing.event_ids != "auto" and any(op.dedupe_id == "auto" for op in plan.mapping.operations):
-        plan.mapping = with_id_scheme(plan.mapping, existing.event_ids)
-        notes = [f"{opts.checkpoint} was begun by backfill 0.2: its events keep that version's "
-                 f"ids ({existing.event_ids}), so the API still drops the repeats of this resume"]
     for i, source in enumerate(plan.sources):
         if source.keyed:  # after its last key done, or over when it has none yet
             existing.done[i] = RowSet(source.resume_from(existing.resume[i])) \
                 if i in existing.resume else RowSet()
-    return existing, True, notes
+    return existing, True, []
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:
@@ -115,7 +110,7 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
         tally.note(*notes, *([checked] if checked else []))
-        nightly = _nightly(plan, opts, tally)
+        nightly = _nightly(plan, opts, tally, checkpoint)
         if resumed:
             tally.carry(checkpoint.counters)
         tracker = RunTracker(checkpoint.done)
@@ -144,12 +139,34 @@ NIGHT_COUNTS = ("rows_read", "rows_new", "rows_changed", "rows_unchanged", "rows
                 "operations_delivered", "operations_mirrored")
 
 
-def _nightly(plan: Plan, opts: RunOptions, tally: Tally) -> Nightly | None:
-    """With --state: the state loaded; with --missing, the census pass and the breaker."""
+def keep_event_ids(plan: Plan, checkpoint: Checkpoint, nightly: Nightly | None,
+                   tally: Tally) -> None:
+    """A run or a state begun by backfill 0.2 keeps 0.2's event ids (`dedupe_id: auto-v1`):
+    the events a resume sends again, and tonight's events compared with the state's by their
+    bytes, must have the ids they were sent with, or the API would keep both copies."""
+    by_run = checkpoint.event_ids != "auto"
+    scheme = checkpoint.event_ids if by_run else nightly.event_ids if nightly else "auto"
+    if scheme == "auto" or not any(op.dedupe_id == "auto" for op in plan.mapping.operations):
+        return
+    plan.mapping = with_id_scheme(plan.mapping, scheme)
+    checkpoint.event_ids = scheme
+    if nightly is not None:
+        nightly.event_ids = scheme
+    tally.note(f"{'this run' if by_run else 'its state'} was begun by backfill 0.2: "
+               f"dedupe_id: auto events keep 0.2's ids ({scheme}), so the API drops the ones "
+               "sent before")
+
+
+def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint
+             ) -> Nightly | None:
+    """With --state: the state loaded; with --missing, the census pass and the breaker. Either
+    way, the event ids the run or state began with (`keep_event_ids`)."""
     if opts.nightly is None:
+        keep_event_ids(plan, checkpoint, None, tally)
         return None
     say = None if opts.quiet else lambda text: print(f"note: {text}", file=sys.stderr)
     nightly = Nightly(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally, say)
+    keep_event_ids(plan, checkpoint, nightly, tally)
     if nightly.mirrors:
         counts = Tally()
         nightly.census = True

@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 
 import orjson
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT, write
 from emulated import KEY, SITE, start, stored
+from oracle import event_id
 
 import backfill
 from backfill.cli import cli
 from backfill.emulator import Faults
 from backfill.errors import UsageError
 from backfill.state import store as state_store
+from backfill.state.checkpoint import mapping_hash
 
 MAPPING = """\
 version: 1
@@ -258,6 +262,39 @@ def test_without_the_watermark_events_are_keyed_by_their_bytes(job):
     assert run("\n".join(lines[:20]) + "\n").operations_delivered == 20
     late = run("\n".join([lines[25], *lines[:20], lines[29]]) + "\n")  # out of order, two new
     assert late.operations_delivered == 2 and late.rows_unchanged == 20
+
+
+def test_a_state_begun_by_backfill_0_2_keeps_its_event_ids(job):
+    """0.2 keyed its events by their bytes, BLAKE2b ids included: tonight's events get the same
+    ids, or every one would look new and be sent again (and the API would keep both copies)."""
+    emu, store, folder = job
+    mapping = write(folder / "events.yaml", EVENTS)
+    lines = [orjson.dumps({"user_id": "u1", "name": "seen", "at": 1_700_000_000 + t}).decode()
+             for t in range(30)]
+    data = write(folder / "e.ndjson", "\n".join(lines[:20]) + "\n")
+    state = folder / "e.state"
+    # night 1 as 0.2 ran it: its ids (auto-v1), and a state that does not say which ids it holds
+    as_02 = write(folder / "v1.yaml", EVENTS + "    dedupe_id: auto-v1\n")
+    backfill.run(as_02, [data], site_id=SITE, api_key=KEY, endpoint=emu.url, state=state)
+    meta = orjson.loads(pl.read_parquet_metadata(state)[state_store.META])
+    meta.pop("event_ids")
+    meta["mapping"] = mapping_hash(mapping.read_text())
+    pl.read_parquet(state).write_parquet(
+        state, metadata={state_store.META: orjson.dumps(meta).decode()})
+    assert state_store.read_info(state).event_ids == "auto-v1"
+
+    write(data, "\n".join([*lines[:20], lines[25], lines[29]]) + "\n")  # two new
+    second = backfill.run(mapping, [data], site_id=SITE, api_key=KEY, endpoint=emu.url,
+                          state=state)
+    assert second.operations_delivered == 2 and second.rows_unchanged == 20
+    assert any("begun by backfill 0.2" in note for note in second.notes)
+    with sqlite3.connect(store.path) as con:
+        sent = [orjson.loads(b) for (b,) in con.execute("SELECT body FROM operations")]
+    assert len(sent) == 22
+    for event in sent:  # every id is 0.2's: the BLAKE2b of the event as sent, without its id
+        rest = {k: v for k, v in event.items() if k != "id"}
+        assert event["id"] == event_id(rest, "auto-v1")
+    assert state_store.read_info(state).event_ids == "auto-v1"
 
 
 def test_each_nights_rejects_are_kept_with_its_date_and_said_first(job):

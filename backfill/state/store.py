@@ -50,6 +50,7 @@ class StateInfo:
     last_run: dict[str, Any] = field(default_factory=dict)  # the report's counts
     version: int = VERSION
     event_watermark: int | None = None  # --event-watermark: the latest event time sent
+    event_ids: str = "auto"  # what `dedupe_id: auto` made (a state of backfill 0.2: auto-v1)
 
 
 def check_writable(path: str | os.PathLike) -> None:
@@ -71,7 +72,8 @@ def read_info(path: str | os.PathLike) -> StateInfo | None:
     if not Path(path).exists():
         return None
     try:
-        info = StateInfo(**orjson.loads(pl.read_parquet_metadata(path)[META]))
+        info = StateInfo(**{"event_ids": "auto-v1",  # written by 0.2, which did not say
+                            **orjson.loads(pl.read_parquet_metadata(path)[META])})
         if info.version != VERSION:
             raise ValueError(f"version {info.version}, this program reads {VERSION}")
         return info
@@ -237,4 +239,7 @@ def describe(info: StateInfo, path: str | os.PathLike) -> str:
         lines.append(f"  delivered {run.get('operations_delivered', 0):,} operations, "
                      f"{run.get('operations_mirrored', 0):,} of them undoing missing keys")
     lines.append(f"  mapping fingerprint {info.mapping}")
+    if info.event_ids != "auto":
+        lines.append(f"  dedupe_id: auto events get BLAKE2b ids ({info.event_ids}): the state "
+                     "was begun by backfill 0.2, and keeps its ids")
     return "\n".join(lines)
