@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ulid import ULID
 
+from backfill.errors import UsageError
 from backfill.mapping.eventid import MAX_MS, ulids
 
 HASHES = {"auto": lambda data: xxhash.xxh3_128_digest(data)[:10],
@@ -49,3 +50,21 @@ def test_ids_are_the_published_ones(scheme, ids):
     got = ulids(pl.Series(['{"a":1}', "é"]), pl.Series([1_700_000_000, None]), pl.Series([0, 1]),
                 scheme)
     assert got.to_list() == ids
+
+
+def test_a_broken_hashing_library_stops_before_anything_is_read(monkeypatch):
+    """Ids that differ from the published ones, or a library that cannot load: a clear error."""
+    from backfill.mapping import eventid
+    from backfill.mapping.config import parse_mapping
+    from backfill.mapping.encode import Encoder
+
+    mapping = parse_mapping("version: 1\noperations:\n  - {type: person, action: event, "
+                            "identifiers: {id: u}, name: n}\n", "m.yaml")
+    Encoder(mapping)  # this machine's hashing gives the published ids
+    for broken in (lambda digest: (digest // 3, digest % 5),
+                   lambda digest: (_ for _ in ()).throw(ImportError("no polars_hash"))):
+        eventid.check_scheme.cache_clear()
+        monkeypatch.setattr(eventid, "_v2", broken)
+        with pytest.raises(UsageError, match="event ids .dedupe_id: auto. cannot be made"):
+            Encoder(mapping)
+    eventid.check_scheme.cache_clear()

@@ -23,7 +23,7 @@ from backfill.mapping.assemble import operation
 from backfill.mapping.compile import INTERNAL, CompiledOp, Compiler
 from backfill.mapping.config import Mapping, Operation
 from backfill.mapping.convert import convert_texts
-from backfill.mapping.eventid import ulids
+from backfill.mapping.eventid import check_scheme, ulids
 from backfill.mapping.jsonbody import Body
 from backfill.mapping.model import ID_SCHEMES, null_markers
 
@@ -41,6 +41,8 @@ class Encoder:
         self._nulls = null_markers(mapping)  # `null_values`, per column and for all
         # events at or after this can trigger campaigns (`recent_events`), fixed for the run
         self.recent_after = int(time.time()) - RECENT_S
+        for scheme in {op.dedupe_id for op in mapping.operations if _auto_id(op)}:
+            check_scheme(scheme)
 
     def compile(self, schema: pl.Schema) -> tuple[Compiler, list[CompiledOp]]:
         key = tuple(schema.items())

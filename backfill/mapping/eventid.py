@@ -17,8 +17,11 @@ Both parts are turned into base32 by polars, two characters at a time.
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 
 import polars as pl
+
+from backfill.errors import UsageError
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = pl.Series([a + b for a in CROCKFORD for b in CROCKFORD], dtype=pl.String)
@@ -70,6 +73,29 @@ def _v1(frame: pl.DataFrame, hashed: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """The first 40 and the next 40 bits of the 10-byte BLAKE2b of each text."""
     digests = pl.lit(_digests(frame.select(hashed.cast(pl.Binary)).to_series().to_list()))
     return _bits(digests.bin.head(8)) // 2**24, _bits(digests.bin.slice(2, 8)) % 2**40
+
+
+# One event's published ids: this machine must give them, or every id would differ from the ids
+# sent before (a changed or broken hashing library), and replays would duplicate events.
+_KNOWN = ('{"a":1}', 1_700_000_000, {"auto": "01HF7YAT007J6185K3NKTT3DNQ",
+                                       "auto-v1": "01HF7YAT008AMMVHJS8ZV0FKZD"})
+
+
+@cache
+def check_scheme(scheme: str) -> None:
+    """Raise UsageError unless `scheme` gives its published ids here; once per process, before
+    anything is read (a library that fails to load would otherwise stop a run in its middle)."""
+    text, stamp, want = _KNOWN
+    try:
+        got = ulids(pl.Series([text]), pl.Series([stamp]), pl.Series([0]), scheme).item()
+        why = f"they differ from the published ones ({got}, not {want[scheme]})"
+    except Exception as exc:  # noqa: BLE001 - an import or a plugin error alike
+        got, why = None, f"{type(exc).__name__}: {exc}"
+    if got != want[scheme]:
+        raise UsageError(
+            f"event ids (dedupe_id: {scheme}) cannot be made on this machine: {why}. Reinstall "
+            "backfill's dependencies (pip install --force-reinstall polars-hash), or set "
+            "dedupe_id: none or a column in the mapping")
 
 
 _BLAKE2B = hashlib.blake2b(digest_size=10)
