@@ -162,14 +162,18 @@ def test_an_unfinished_checkpoint_refuses_a_changed_input(job):
     assert "--restart" in result.output
 
 
-def test_a_resume_of_a_run_begun_by_backfill_0_2_keeps_its_event_ids(job):
-    """Rows in flight when 0.2 stopped are sent again: with 0.2's ids, so the API drops them."""
-    tmp, mapping, data = job
+def run_to_the_end(tmp, mapping, data) -> None:
     emu, _ = start(tmp)
     try:
         assert run(emu, mapping, [data]).exit_code == 0
     finally:
         emu.stop()
+
+
+def test_a_resume_of_a_run_begun_by_backfill_0_2_keeps_its_event_ids(job):
+    """Rows in flight when 0.2 stopped are sent again: with 0.2's ids, so the API drops them."""
+    tmp, mapping, data = job
+    run_to_the_end(tmp, mapping, data)
     checkpoint = tmp / "people.csv.checkpoint.json"
     old = orjson.loads(checkpoint.read_bytes())
     assert old.pop("event_ids") == "auto"
@@ -205,15 +209,7 @@ def test_credentials_never_reach_any_artefact(job):
 
 def test_status_prints_what_the_checkpoint_holds(job):
     tmp, mapping, data = job
-    emu, _ = start(tmp)
-    try:
-        assert run(emu, mapping, [data]).exit_code == 0
-    finally:
-        emu.stop()
-    from click.testing import CliRunner
-
-    from backfill.cli import cli
-
+    run_to_the_end(tmp, mapping, data)
     result = CliRunner().invoke(cli, ["status", str(tmp / "people.csv.checkpoint.json")])
     assert result.exit_code == 0
     assert "finished run" in result.output and "6,000 rows done" in result.output
