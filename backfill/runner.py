@@ -29,7 +29,7 @@ from backfill.flow import Plan, batches
 from backfill.mapping.model import with_id_scheme
 from backfill.nightly import Nightly, NightlyOptions
 from backfill.state.atomic import check_writable
-from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, mapping_hash, save
+from backfill.state.checkpoint import Checkpoint, RowSet, archive, earlier_event_ids, load, mapping_hash, save
 from backfill.state.lock import RunLock
 from backfill.state.progress import DeliveryBar, moved, progress
 from backfill.state.rejects import RejectsWriter
@@ -71,9 +71,9 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
                              else Path(opts.rejects).exists()):
             notes.append(f"its rejects {opts.rejects}: kept as "
                          f"{archive(opts.rejects, existing)}")
-        return Checkpoint(digest, fps), False, notes
-    if existing is None:
-        return Checkpoint(digest, fps), False, []
+        return Checkpoint(digest, fps, event_ids=existing.event_ids), False, notes
+    if existing is None:  # --restart keeps the ids of what was sent before too
+        return Checkpoint(digest, fps, event_ids=earlier_event_ids(opts.checkpoint)), False, []
     changes = existing.differences(digest, fps)
     if changes:
         raise UsageError(
@@ -81,7 +81,7 @@ def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, 
             + "; ".join(changes) + ". Resuming would skip or repeat the wrong rows. Put the "
             "original inputs and mapping back to resume, or pass --restart to start over "
             "(rows sent before are sent again; events keep their ids, so the API drops "
-            "the repeats, unless backfill 0.2 sent them: see dedupe_id: auto-v1).")
+            "the repeats).")
     for i, source in enumerate(plan.sources):
         if source.keyed:  # after its last key done, or over when it has none yet
             existing.done[i] = RowSet(source.resume_from(existing.resume[i])) \
@@ -141,9 +141,10 @@ NIGHT_COUNTS = ("rows_read", "rows_new", "rows_changed", "rows_unchanged", "rows
 
 def keep_event_ids(plan: Plan, checkpoint: Checkpoint, nightly: Nightly | None,
                    tally: Tally) -> None:
-    """A run or a state begun by backfill 0.2 keeps 0.2's event ids (`dedupe_id: auto-v1`):
-    the events a resume sends again, and tonight's events compared with the state's by their
-    bytes, must have the ids they were sent with, or the API would keep both copies."""
+    """A job whose checkpoint or state records runs of backfill 0.2 keeps 0.2's event ids
+    (`dedupe_id: auto-v1`): events sent again (a resume, a new run of the same export) and
+    events compared with the state's by their bytes must have the ids they were sent with,
+    or the API would keep both copies."""
     by_run = checkpoint.event_ids != "auto"
     scheme = checkpoint.event_ids if by_run else nightly.event_ids if nightly else "auto"
     if scheme == "auto" or not any(op.dedupe_id == "auto" for op in plan.mapping.operations):
@@ -152,9 +153,9 @@ def keep_event_ids(plan: Plan, checkpoint: Checkpoint, nightly: Nightly | None,
     checkpoint.event_ids = scheme
     if nightly is not None:
         nightly.event_ids = scheme
-    tally.note(f"{'this run' if by_run else 'its state'} was begun by backfill 0.2: "
-               f"dedupe_id: auto events keep 0.2's ids ({scheme}), so the API drops the ones "
-               "sent before")
+    tally.note(f"dedupe_id: auto events keep backfill 0.2's ids ({scheme}), as in the earlier "
+               f"runs its {'checkpoint' if by_run else 'state'} records, so the API drops the "
+               "repeats of what they sent (docs/mapping.md)")
 
 
 def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint

@@ -287,7 +287,7 @@ def test_a_state_begun_by_backfill_0_2_keeps_its_event_ids(job):
     second = backfill.run(mapping, [data], site_id=SITE, api_key=KEY, endpoint=emu.url,
                           state=state)
     assert second.operations_delivered == 2 and second.rows_unchanged == 20
-    assert any("begun by backfill 0.2" in note for note in second.notes)
+    assert any("keep backfill 0.2's ids (auto-v1)" in note for note in second.notes)
     with sqlite3.connect(store.path) as con:
         sent = [orjson.loads(b) for (b,) in con.execute("SELECT body FROM operations")]
     assert len(sent) == 22

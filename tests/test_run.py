@@ -170,25 +170,27 @@ def run_to_the_end(tmp, mapping, data) -> None:
         emu.stop()
 
 
-def test_a_resume_of_a_run_begun_by_backfill_0_2_keeps_its_event_ids(job):
-    """Rows in flight when 0.2 stopped are sent again: with 0.2's ids, so the API drops them."""
+@pytest.mark.parametrize("how", ["resume", "new run", "restart"])
+def test_a_job_begun_by_backfill_0_2_keeps_its_event_ids(job, how):
+    """Events sent again (in flight when 0.2 stopped, or tonight's same export after 0.2's last
+    run, or a --restart) get 0.2's ids, so the API drops them as repeats."""
     tmp, mapping, data = job
     run_to_the_end(tmp, mapping, data)
     checkpoint = tmp / "people.csv.checkpoint.json"
     old = orjson.loads(checkpoint.read_bytes())
-    assert old.pop("event_ids") == "auto"
-    old["finished"] = False  # as 0.2 left it: half done, no event_ids
+    assert old.pop("event_ids") == "auto"  # as 0.2 wrote it: no event_ids
+    old["finished"] = how == "new run"
     old["inputs"][0]["done"] = {"watermark": 3000, "ranges": []}
     checkpoint.write_bytes(orjson.dumps(old))
     emu, store = start(tmp / "again")
     try:
-        result = run(emu, mapping, [data])
+        result = run(emu, mapping, [data], *(["--restart"] if how == "restart" else []))
     finally:
         emu.stop()
     assert result.exit_code == 0, result.output
-    assert "begun by backfill 0.2" in result.output and "auto-v1" in result.output
-    rest = csv_rows(data)[3000:]
-    assert stored(store) == identify_and_event(rest, ["email", "bio"], scheme="auto-v1")
+    assert "keep backfill 0.2's ids (auto-v1)" in result.output
+    sent = csv_rows(data)[3000:] if how == "resume" else csv_rows(data)
+    assert stored(store) == identify_and_event(sent, ["email", "bio"], scheme="auto-v1")
     assert orjson.loads(checkpoint.read_bytes())["event_ids"] == "auto-v1"
     said = CliRunner().invoke(cli, ["status", str(checkpoint)]).output
     assert "dedupe_id: auto events get BLAKE2b ids (auto-v1)" in said

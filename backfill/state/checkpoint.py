@@ -161,6 +161,16 @@ def load(path: str | Path, fix: str = "move it away or pass --restart to start o
         raise UsageError(f"{path}: not a readable checkpoint ({exc}); {fix}") from None
 
 
+def earlier_event_ids(path: str | Path | None) -> str:
+    """The event ids of the run recorded at `path` (a job keeps its events' ids from run to
+    run); "auto" when none is, or when the file cannot be read."""
+    try:
+        earlier = load(path) if path is not None else None
+    except (UsageError, OSError):
+        return "auto"
+    return earlier.event_ids if earlier is not None else "auto"
+
+
 def archive(path: str | Path, checkpoint: Checkpoint) -> str:
     """Keep a finished run's file (its checkpoint, its rejects) beside it, named with the run's
     date: `people.csv.checkpoint.2026-11-30T020000.json`."""
@@ -199,6 +209,6 @@ def describe(checkpoint: Checkpoint, path: str) -> str:
     lines.append(f"  mapping fingerprint {checkpoint.mapping}")
     lines.append("  dedupe_id: auto events get " + (
         "XXH3 ids (backfill 0.3 on)" if checkpoint.event_ids == "auto" else
-        f"BLAKE2b ids ({checkpoint.event_ids}): the run was begun by backfill 0.2, and a resume "
-        "keeps its ids"))
+        f"BLAKE2b ids ({checkpoint.event_ids}), as backfill 0.2 gave them: the runs at this "
+        "checkpoint keep them"))
     return "\n".join(lines)

@@ -240,6 +240,6 @@ def describe(info: StateInfo, path: str | os.PathLike) -> str:
                      f"{run.get('operations_mirrored', 0):,} of them undoing missing keys")
     lines.append(f"  mapping fingerprint {info.mapping}")
     if info.event_ids != "auto":
-        lines.append(f"  dedupe_id: auto events get BLAKE2b ids ({info.event_ids}): the state "
-                     "was begun by backfill 0.2, and keeps its ids")
+        lines.append(f"  dedupe_id: auto events get BLAKE2b ids ({info.event_ids}), as backfill "
+                     "0.2 gave them: the state keeps them")
     return "\n".join(lines)
