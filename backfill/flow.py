@@ -16,7 +16,7 @@ from typing import Protocol
 
 import polars as pl
 
-from backfill.contract import ROW, Batch, EncodedChunk, Source, offset
+from backfill.contract import ROW, Batch, EncodedChunk, Reader, Source, offset
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
@@ -34,6 +34,9 @@ class Plan:
     sources: list[Source]
     checked: list[bool] = field(default_factory=list)  # per source: columns known and checked
     warnings: list[str] = field(default_factory=list)  # said in each reading's report
+    # the first source's reader that found its columns, read on by the first reading (an
+    # NDJSON block's type inference, 65 ms for 4 MB, is then done once, not twice)
+    readers: dict[int, Reader] = field(default_factory=dict)
 
     @property
     def unit(self) -> str:
@@ -46,15 +49,21 @@ class Plan:
 def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | None = None
               ) -> Plan:
     """Check every source's columns against the mapping before any data is mapped."""
-    problems, checked = [], []
-    for source in sources:
-        columns = source.columns(mapping.source.csv)
+    problems, checked, readers = [], [], {}
+    for i, source in enumerate(sources):
+        opened = getattr(source, "opened", None) if i == 0 else None  # files.Input
+        if opened is not None:
+            columns, reader = opened(mapping.source.csv)
+            if reader is not None:
+                readers[0] = reader
+        else:
+            columns = source.columns(mapping.source.csv)
         checked.append(columns is not None)
         if columns:
             problems += check_columns(mapping, columns, source.name)
     if problems:
         raise MappingError(mapping.path, _unique(problems))
-    return Plan(mapping, sources, checked, warnings or [])
+    return Plan(mapping, sources, checked, warnings or [], readers)
 
 
 def _unique(items: list) -> list:
@@ -200,7 +209,7 @@ class _Flow:
         self.done_before = 0
 
     def input(self, index: int, inp: Source, stop: threading.Event | None) -> Iterator[Batch]:
-        reader = inp.open(self.plan.mapping.source.csv)
+        reader = self.plan.readers.pop(index, None) or inp.open(self.plan.mapping.source.csv)
         self.tally.warn(*reader.warnings)
         if not self.plan.checked[index] and reader.columns:
             problems = check_columns(self.plan.mapping, reader.columns, inp.name)

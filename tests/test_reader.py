@@ -152,3 +152,23 @@ def test_a_declared_delimiter_is_never_second_guessed(tmp_path):
     path = write(tmp_path / "one.csv", "a;b\n1;2\n")
     reader, frames, _ = read_all(path, CsvOptions(delimiter=",", detect=False))
     assert reader.columns == ["a;b"] and not reader.warnings
+
+
+def test_an_ndjson_first_block_is_parsed_once_for_its_columns_and_its_rows(tmp_path, monkeypatch):
+    """The plan checks the columns with the reader the first reading then reads on; other
+    inputs are opened again (their readers are not all kept while the first is read)."""
+    import backfill
+    from backfill.sources import files
+
+    lines = "".join(f'{{"user_id":"u{i}","name":"seen","at":{1_700_000_000 + i}}}\n'
+                    for i in range(300))
+    inputs = [write(tmp_path / f"e{n}.ndjson", lines) for n in range(2)]
+    mapping = write(tmp_path / "m.yaml", "version: 1\noperations:\n  - {type: person, action: "
+                    "event, identifiers: {id: user_id}, name: name, timestamp: at}\n")
+    first_blocks = []
+    real = files.parse_ndjson_block
+    monkeypatch.setattr(files, "parse_ndjson_block", lambda block, name, *a, **k: (
+        first_blocks.append(name), real(block, name, *a, **k))[1])
+    report = backfill.validate(mapping, inputs)
+    assert report.rows_read == 600 and report.operations_packed == 600
+    assert sorted(first_blocks) == sorted([str(inputs[0]), str(inputs[1]), str(inputs[1])])

@@ -61,11 +61,21 @@ class Input:
     def columns(self, csv: CsvOptions) -> list[str] | None:
         """A CSV's header needs only its first lines; NDJSON's columns come from its first
         block; stdin can be read once only: its columns are checked as it is read."""
+        columns, reader = self.opened(csv)
+        if reader is not None:
+            reader.close()
+        return columns
+
+    def opened(self, csv: CsvOptions) -> tuple[list[str] | None, InputReader | None]:
+        """`columns`, and for NDJSON the reader that found them, which can serve as `open`'s
+        (it has read and parsed the first block, and nothing more)."""
         if self.path == "-":
-            return None
+            return None, None
         reader = InputReader(self, csv, HEADER_BYTES if self.format == "csv" else BLOCK_BYTES)
+        if self.format == "ndjson":
+            return reader.columns, reader
         try:
-            return reader.columns
+            return reader.columns, None
         finally:
             reader.close()
 
