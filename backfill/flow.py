@@ -209,7 +209,9 @@ class _Flow:
         self.done_before = 0
 
     def input(self, index: int, inp: Source, stop: threading.Event | None) -> Iterator[Batch]:
-        reader = self.plan.readers.pop(index, None) or inp.open(self.plan.mapping.source.csv)
+        reader = self.plan.readers.pop(index, None)
+        if reader is None or not reader.current():  # the file was replaced since the plan
+            reader = inp.open(self.plan.mapping.source.csv)
         self.tally.warn(*reader.warnings)
         if not self.plan.checked[index] and reader.columns:
             problems = check_columns(self.plan.mapping, reader.columns, inp.name)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backfill.errors import UsageError
-from backfill.sources.files import file_fingerprint as fingerprint
+from backfill.sources.identity import file_fingerprint as fingerprint
 from backfill.state.checkpoint import Checkpoint, RowSet, archive, load, save
 
 

@@ -172,3 +172,23 @@ def test_an_ndjson_first_block_is_parsed_once_for_its_columns_and_its_rows(tmp_p
     report = backfill.validate(mapping, inputs)
     assert report.rows_read == 600 and report.operations_packed == 600
     assert sorted(first_blocks) == sorted([str(inputs[0]), str(inputs[1]), str(inputs[1])])
+
+
+def test_a_file_replaced_after_the_plan_is_read_anew(tmp_path):
+    """The plan's reader holds the old file open: the first reading must not use it then (a
+    checkpoint fingerprints the file at the path, and a resume would skip the wrong rows)."""
+    from backfill.api import plan as make_plan
+    from backfill.flow import batches
+    from backfill.state.tally import Tally
+
+    path = write(tmp_path / "e.ndjson", '{"user_id":"u1","name":"old","at":1700000000}\n')
+    mapping = write(tmp_path / "m.yaml", "version: 1\noperations:\n  - {type: person, action: "
+                    "event, identifiers: {id: user_id}, name: name, timestamp: at}\n")
+    plan = make_plan(mapping, path)
+    assert plan.readers[0].current()
+    replaced = write(tmp_path / "new.ndjson", "".join(
+        f'{{"user_id":"u{i}","name":"new","at":1700000000}}\n' for i in range(3)))
+    replaced.replace(path)
+    assert not plan.readers[0].current()
+    bodies = b"".join(batch.body for batch in batches(plan, Tally()))
+    assert bodies.count(b'"name":"new"') == 3 and b'"name":"old"' not in bodies

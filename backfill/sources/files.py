@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import io
 import os
 import tempfile
@@ -23,6 +22,7 @@ import polars as pl
 from backfill.contract import LINE, ROW, CsvOptions, Parsed, offset
 from backfill.errors import InputError
 from backfill.sources import remote
+from backfill.sources.identity import file_fingerprint, identity
 from backfill.sources.parse import CsvLayout, parse_csv_block
 from backfill.sources.parse_ndjson import known_schema, parse_ndjson_block
 from backfill.sources.sniff import compression_of, format_of, other_delimiter, shown
@@ -30,7 +30,6 @@ from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_p
 
 BLOCK_BYTES = 4 * 1024 * 1024
 HEADER_BYTES = 64 * 1024  # read to check a CSV's columns (a longer header is read on to its end)
-SAMPLE = 64 * 1024  # bytes hashed at the start, middle and end of a file for its fingerprint
 PARQUET_ROWS = 100_000
 
 
@@ -67,12 +66,13 @@ class Input:
         return columns
 
     def opened(self, csv: CsvOptions) -> tuple[list[str] | None, InputReader | None]:
-        """`columns`, and for NDJSON the reader that found them, which can serve as `open`'s
-        (it has read and parsed the first block, and nothing more)."""
+        """`columns`, and for a local NDJSON file the reader that found them, which can serve
+        as `open`'s while the file is the same (`InputReader.current`): it has read and parsed
+        the first block, and nothing more."""
         if self.path == "-":
             return None, None
         reader = InputReader(self, csv, HEADER_BYTES if self.format == "csv" else BLOCK_BYTES)
-        if self.format == "ndjson":
+        if self.format == "ndjson" and reader.current():
             return reader.columns, reader
         try:
             return reader.columns, None
@@ -84,22 +84,6 @@ class Input:
 
     def fingerprint(self) -> dict[str, Any]:
         return file_fingerprint(self.path)
-
-
-def file_fingerprint(path: str) -> dict[str, Any]:
-    """Path, size, mtime and a hash of sampled content (start, middle, end)."""
-    if path == "-":
-        return {"path": "-"}
-    if remote.is_url(path):
-        return remote.fingerprint(path)
-    st = os.stat(path)
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for offset in sorted({0, max(st.st_size // 2 - SAMPLE // 2, 0),
-                              max(st.st_size - SAMPLE, 0)}):
-            fh.seek(offset)
-            h.update(fh.read(SAMPLE))
-    return {"path": path, "size": st.st_size, "mtime": int(st.st_mtime), "sample": h.hexdigest()}
 
 
 @dataclass
@@ -171,7 +155,13 @@ class InputReader:
         self._header_lines = 0
         self._first_parsed: Parsed | None = None
         self._wanted: list[str] | None = None
+        self._stat = identity(inp.path)
         self._open()
+
+    def current(self) -> bool:
+        """Whether a local file is still the one this reader opened (the same inode, size and
+        modification time): a reader kept from the plan is used only then."""
+        return self._stat is not None and identity(self.input.path) == self._stat
 
     def read_only(self, columns: list[str]) -> None:
         """Later NDJSON blocks may be read for these columns only (`parse_ndjson.known_schema`)."""
