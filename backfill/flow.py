@@ -16,11 +16,12 @@ from typing import Protocol
 
 import polars as pl
 
-from backfill.contract import ROW, Batch, EncodedChunk, Reader, Source, offset
+from backfill.contract import ROW, Batch, EncodedChunk, Source, offset
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
 from backfill.mapping.encode import Encoder, with_records
+from backfill.sources.files import Input, InputReader
 from backfill.state.diff import POS, Differ, Verdict
 from backfill.state.keys import with_keys
 from backfill.state.tally import Tally
@@ -36,7 +37,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # said in each reading's report
     # the first source's reader that found its columns, read on by the first reading (an
     # NDJSON block's type inference, 65 ms for 4 MB, is then done once, not twice)
-    readers: dict[int, Reader] = field(default_factory=dict)
+    readers: dict[int, InputReader] = field(default_factory=dict)
 
     @property
     def unit(self) -> str:
@@ -51,9 +52,8 @@ def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | Non
     """Check every source's columns against the mapping before any data is mapped."""
     problems, checked, readers = [], [], {}
     for i, source in enumerate(sources):
-        opened = getattr(source, "opened", None) if i == 0 else None  # files.Input
-        if opened is not None:
-            columns, reader = opened(mapping.source.csv)
+        if i == 0 and isinstance(source, Input):
+            columns, reader = source.opened(mapping.source.csv)
             if reader is not None:
                 readers[0] = reader
         else:
@@ -209,15 +209,15 @@ class _Flow:
         self.done_before = 0
 
     def input(self, index: int, inp: Source, stop: threading.Event | None) -> Iterator[Batch]:
-        reader = self.plan.readers.pop(index, None)
-        if reader is None or not reader.current():  # the file was replaced since the plan
-            reader = inp.open(self.plan.mapping.source.csv)
+        kept = self.plan.readers.pop(index, None)
+        reader = kept if kept is not None and kept.current() else \
+            inp.open(self.plan.mapping.source.csv)  # none, or the file was replaced since
         self.tally.warn(*reader.warnings)
         if not self.plan.checked[index] and reader.columns:
             problems = check_columns(self.plan.mapping, reader.columns, inp.name)
             if problems:
                 raise MappingError(self.plan.mapping.path, problems)
-        if hasattr(reader, "read_only") and not any(op.rest for op in self.plan.mapping.operations):
+        if isinstance(reader, InputReader) and not any(op.rest for op in self.plan.mapping.operations):
             reader.read_only(list(self.plan.mapping.columns_used()))
         skipped = self.tracker.skipped(index) if self.tracker else None
         # the next block's first row and line (a keyed database resumes at a later row)

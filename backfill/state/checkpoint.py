@@ -207,8 +207,13 @@ def describe(checkpoint: Checkpoint, path: str) -> str:
     lines.append(f"  rejected: {c.get('rows_rejected', 0):,} rows, "
                  f"{c.get('operations_rejected', 0):,} operations refused by the API")
     lines.append(f"  mapping fingerprint {checkpoint.mapping}")
-    lines.append("  dedupe_id: auto events get " + (
-        "XXH3 ids (backfill 0.3 on)" if checkpoint.event_ids == "auto" else
-        f"BLAKE2b ids ({checkpoint.event_ids}), as backfill 0.2 gave them: the runs at this "
-        "checkpoint keep them"))
+    lines += event_ids_said(checkpoint.event_ids, "the runs at this checkpoint keep them")
     return "\n".join(lines)
+
+
+def event_ids_said(scheme: str, kept: str) -> list[str]:
+    """`status`'s line on a job's event ids, when they are not this version's (`auto`)."""
+    if scheme == "auto":
+        return []
+    return [f"  dedupe_id: auto events get BLAKE2b ids ({scheme}), as backfill 0.2 gave them: "
+            f"{kept}"]

@@ -30,6 +30,7 @@ from backfill.contract import INPUT, OP, ROW
 from backfill.errors import UsageError
 from backfill.state import atomic
 from backfill.state.atomic import atomic_write
+from backfill.state.checkpoint import event_ids_said
 from backfill.state.keys import CH, KEY, KH, key_hash
 
 VERSION = 2
@@ -239,7 +240,5 @@ def describe(info: StateInfo, path: str | os.PathLike) -> str:
         lines.append(f"  delivered {run.get('operations_delivered', 0):,} operations, "
                      f"{run.get('operations_mirrored', 0):,} of them undoing missing keys")
     lines.append(f"  mapping fingerprint {info.mapping}")
-    if info.event_ids != "auto":
-        lines.append(f"  dedupe_id: auto events get BLAKE2b ids ({info.event_ids}), as backfill "
-                     "0.2 gave them: the state keeps them")
+    lines += event_ids_said(info.event_ids, "the state keeps them")
     return "\n".join(lines)
