@@ -72,6 +72,13 @@ def test_quoted_newlines_shift_the_physical_lines():
     assert rows(p) == [(10, 2, "1", "A\nB\nC", "1"), (11, 5, "2", "x", "2")]
 
 
+def test_a_lone_newline_in_a_quoted_field_of_a_crlf_file_counts_as_a_line():
+    # "\r\n" endings get the markers; the "\n" inside the quotes gets none, and is still a line
+    p = parse_csv_block(b'1,"A\nB",1\r\n2,x,2\r\n', LAYOUT, "f.csv", 2, 10)
+    assert p.path == "marked"
+    assert rows(p) == [(10, 2, "1", "A\nB", "1"), (11, 4, "2", "x", "2")]
+
+
 def test_short_and_long_rows_are_rejected_and_the_rest_kept():
     block = b"1,a,1\n2,b\n3,c,3,extra\n\n4,d,\n"
     p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)

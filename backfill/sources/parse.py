@@ -111,10 +111,13 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
     line_expr = index + first_line
     if height != lines:  # quoted fields span lines: their markers come out, lines are counted
         newline = "\r\n" if b"\r" in block else "\n"
+        marked_columns = _having(df, n, marker)
         df = df.with_columns(pl.col(c).str.replace_all(tail.decode() + newline, newline,
-                                                       literal=True)
-                             for c in _having(df, n, marker))
-        spanning = _having(df, n, "\n")
+                                                       literal=True) for c in marked_columns)
+        # every "\n" got a marker before it, inside the same quoted field: the columns holding
+        # a marker are the ones holding a newline (a second scan of every column: 10 ms a block).
+        # With "\r\n" endings a lone "\n" in a quoted field got none: look for it.
+        spanning = marked_columns if newline == "\n" else _having(df, n, "\n")
         if not spanning:
             return None
         embedded = pl.sum_horizontal(
