@@ -48,11 +48,16 @@ def plan(group_sizes: Sequence[int] | pl.Series, limit: int = MAX_BATCH_BYTES) -
     """
     sizes = group_sizes if isinstance(group_sizes, pl.Series) else pl.Series(
         list(group_sizes), dtype=pl.Int64)
-    n = len(sizes)
+    return _ends((sizes.cast(pl.Int64) + 1).cum_sum(), limit)
+
+
+def _ends(cumulative: pl.Series, limit: int) -> list[int]:
+    """`plan` on the groups' running total: bytes of groups [0, j] plus one comma each."""
+    n = len(cumulative)
     if n == 0:
         return []
     # c[j] = bytes of groups [0, j) plus one comma each; body [s, e) = overhead + c[e]-c[s]-1
-    c = [0, *(sizes.cast(pl.Int64) + 1).cum_sum().to_list()]
+    c = [0, *cumulative.to_list()]
     budget = limit - BATCH_OVERHEAD + 1
     ends = []
     start = 0
@@ -103,20 +108,22 @@ class Packer:
     def _cut(self, frame: pl.DataFrame, final: bool) -> Cut:
         if frame.height == 0:
             return Cut()
-        key = pl.col(ROW) if frame.get_column(INPUT).n_unique() == 1 else pl.struct(INPUT, ROW)
-        group = frame.select(key.rle_id()).to_series()
-        if group[-1] + 1 == frame.height:  # one operation per row: groups are operations
-            sizes, starts = frame.get_column(NBYTES), None
-        else:
-            groups = frame.with_columns(group.alias("__g")).group_by("__g", maintain_order=True)\
-                .agg((pl.col(NBYTES).sum() + pl.len() - 1).alias("size"), pl.len().alias("n"))
-            sizes = groups.get_column("size")
-            starts = [0, *groups.get_column("n").cum_sum().to_list()]  # group -> first op
+        key = [ROW] if frame.get_column(INPUT).n_unique() == 1 else [INPUT, ROW]
+        # the first operation of each row: a row's operations (a group) share one body. The
+        # running total at each group's last operation is the groups' (no group_by: 4 ms a
+        # chunk of 90k operations, in the thread that orders the chunks)
+        firsts = frame.select(pl.any_horizontal(pl.col(c) != pl.col(c).shift(1) for c in key)
+                              .fill_null(True).arg_true()).to_series()
+        running = (frame.get_column(NBYTES).cast(pl.Int64) + 1).cum_sum()
+        if len(firsts) < frame.height:  # rows of more than one operation
+            lasts = pl.concat([firsts.slice(1).cast(pl.Int64) - 1,
+                               pl.Series([frame.height - 1], dtype=pl.Int64)])
+            running = running.gather(lasts)
 
-        def first_op(g: int) -> int:
-            return g if starts is None else starts[g]
+        def first_op(g: int) -> int:  # group -> its first operation
+            return frame.height if g == len(firsts) else firsts[g]
 
-        ends = plan(sizes, self.limit)
+        ends = _ends(running, self.limit)
         full = len(ends) if final else len(ends) - 1
         if full < len(ends):
             self._pending = frame.slice(first_op(ends[full - 1] if full else 0))
