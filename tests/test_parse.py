@@ -113,6 +113,14 @@ def test_invalid_utf8_rejects_the_row_only():
     assert p.rejects[0].row == 1 and "not valid in the declared encoding" in p.rejects[0].reason
 
 
+def test_short_and_long_rows_of_a_block_with_invalid_utf8_are_read_again_alone():
+    p = parse_csv_block(b"1,\xff,1\n2,b\n3,c,3\n4,d,4,5\n", LAYOUT, "f.csv", 2, 0)
+    assert p.path == "marked+rejects" and [r[2] for r in rows(p)] == ["3"]
+    assert [(r.row, r.line, r.record) for r in p.rejects] == [
+        (0, 2, {"id": "1", "name": "\ufffd", "zip": "1"}), (1, 3, {"id": "2", "name": "b"}),
+        (3, 5, {"id": "4", "name": "d", "zip": "4", "_extra_fields": ["5"]})]
+
+
 def test_a_real_replacement_character_is_kept():
     p = parse_csv_block("1,\ufffd,1\n".encode(), LAYOUT, "f.csv", 2, 0)
     assert not p.rejects and rows(p)[0][3] == "\ufffd"
