@@ -86,6 +86,17 @@ def test_a_value_that_cannot_be_converted_rejects_its_row(column, value, reason)
     assert out.ops["__row"].to_list() == [1]
 
 
+@pytest.mark.parametrize("rows", [[0, 1, 2], [5, 9, 7]])
+def test_operations_come_in_row_then_mapping_order(rows):
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: u}}\n"
+                          "  - {type: object, action: identify, identifiers: "
+                          "{object_type_id: {value: '1'}, object_id: o}}\n"))
+    chunk = frame(u=["a", "", "c"], o=["x", "y", "z"]).with_columns(pl.Series(ROW, rows))
+    out = enc.encode(chunk, "f")  # the second row has no person: it is rejected whole
+    kept = sorted(r for i, r in enumerate(rows) if i != 1)
+    assert out.ops.select("__row", "__op").rows() == [(r, op) for r in kept for op in (0, 1)]
+
+
 def test_rest_exclude_and_nulls_clear():
     enc = Encoder(mapping("""\
   - type: object
