@@ -59,6 +59,9 @@ def test_every_path_agrees_with_pythons_csv_module(records, newline, final_newli
         block = block.removesuffix(newline.encode())
     p = parse_csv_block(block, LAYOUT, "f.csv", 2, 0)
     exact = _csv_exact(block, LAYOUT, "f.csv", 2, 0, False)
+    for hint in ({"c0"}, {"c1"}, {"c2"}, {"c0", "c2"}):  # a hint never changes the result
+        hinted = parse_csv_block(block, LAYOUT, "f.csv", 2, 0, spanned=set(hint))
+        assert (hinted.frame.rows(), hinted.lines) == (p.frame.rows(), p.lines)
     assert p.frame.rows() == exact.frame.rename(
         dict(zip(exact.frame.columns[:3], LAYOUT.columns, strict=True))).rows()
     assert [(r.row, r.line, r.reason) for r in p.rejects] == [
@@ -77,6 +80,19 @@ def test_a_lone_newline_in_a_quoted_field_of_a_crlf_file_counts_as_a_line():
     p = parse_csv_block(b'1,"A\nB",1\r\n2,x,2\r\n', LAYOUT, "f.csv", 2, 10)
     assert p.path == "marked"
     assert rows(p) == [(10, 2, "1", "A\nB", "1"), (11, 4, "2", "x", "2")]
+
+
+def test_columns_with_quoted_newlines_are_kept_from_block_to_block_and_never_change_a_result():
+    spanned: set[str] = set()
+    first = parse_csv_block(b'1,"A\nB",1\n2,x,2\n', LAYOUT, "f.csv", 2, 0, spanned=spanned)
+    assert first.path == "marked" and spanned == {"c1"}  # `name`, as a positional column
+    # the next block has newlines in `zip` too: the hint alone leaves a line uncounted, so every
+    # column is scanned, and the lines are right
+    block = b'3,"C\nD","9\n8"\n4,y,4\n'
+    p = parse_csv_block(block, LAYOUT, "f.csv", 4, 2, spanned=spanned)
+    assert rows(p) == [(2, 4, "3", "C\nD", "9\n8"), (3, 7, "4", "y", "4")]
+    assert spanned == {"c1", "c2"}
+    assert rows(parse_csv_block(block, LAYOUT, "f.csv", 4, 2)) == rows(p)
 
 
 def test_short_and_long_rows_are_rejected_and_the_rest_kept():

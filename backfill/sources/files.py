@@ -281,13 +281,14 @@ class InputReader:
         name = self.input.name
         known = None if self._wanted is None or self._first_parsed is None else \
             known_schema(self._first_parsed.frame.schema, self._wanted)
+        spanned: set[str] = set()  # CSV columns with quoted newlines so far (parse.py)
         for block, lossy in _chain(first, rest):
             if self._first_parsed is not None:
                 parsed, self._first_parsed = self._first_parsed, None
                 yield (lambda parsed=parsed: parsed), self.bytes_done
             elif self.input.format == "csv":
                 layout = CsvLayout(tuple(self.columns), self.options.delimiter, self.options.quote)
-                yield (partial(parse_csv_block, block, layout, name, 1, 0, lossy),
+                yield (partial(parse_csv_block, block, layout, name, 1, 0, lossy, spanned),
                        self.bytes_done)
             else:
                 yield partial(parse_ndjson_block, block, name, 1, 0, known), self.bytes_done

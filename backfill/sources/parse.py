@@ -46,21 +46,23 @@ def _positional(n: int) -> list[str]:
 
 def parse_csv_block(
     block: bytes, layout: CsvLayout, input_name: str, first_line: int, first_row: int,
-    lossy: bool = False,
+    lossy: bool = False, spanned: set[str] | None = None,
 ) -> Parsed:
-    """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding."""
+    """Parse a block of whole CSV records. `lossy`: the block had bytes invalid in its encoding.
+    `spanned`: a set the reader keeps from block to block (see `_unmarked`); the result never
+    depends on it."""
     n = len(layout.columns)
     # polars checks the UTF-8 as it reads: the block is decoded here only when the marked path
     # fails, to tell invalid bytes (read again, lossily) from malformed records
     parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                         "utf8-lossy" if lossy else "utf8", repair=True)
+                         "utf8-lossy" if lossy else "utf8", repair=True, spanned=spanned)
     if parsed is None and not lossy:
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             lossy = True
             parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,
-                                 "utf8-lossy", repair=True)
+                                 "utf8-lossy", repair=True, spanned=spanned)
     if parsed is None:
         try:
             df = _read(block, _positional(n), layout)  # parsed once; the line path reuses it
@@ -79,7 +81,8 @@ MARKERS = ("\x1f", "\x1e", "\x1d", "\x1c")
 
 
 def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, first_row: int,
-                lossy: bool, encoding: str, repair: bool = False) -> Parsed | None:
+                lossy: bool, encoding: str, repair: bool = False,
+                spanned: set[str] | None = None) -> Parsed | None:
     """Path 1: None when the block is not exact this way (the next path then decides).
     `repair`: records with too few or too many fields are rejected, each read again alone by
     Python's csv module, instead of the block taking another path."""
@@ -110,20 +113,11 @@ def _csv_marked(block: bytes, layout: CsvLayout, name: str, first_line: int, fir
     index = pl.int_range(0, height, dtype=pl.Int64)
     line_expr = index + first_line
     if height != lines:  # quoted fields span lines: their markers come out, lines are counted
-        newline = "\r\n" if b"\r" in block else "\n"
-        marked_columns = _having(df, n, marker)
-        df = df.with_columns(pl.col(c).str.replace_all(tail.decode() + newline, newline,
-                                                       literal=True) for c in marked_columns)
-        # every "\n" got a marker before it, inside the same quoted field: the columns holding
-        # a marker are the ones holding a newline (a second scan of every column: 10 ms a block).
-        # With "\r\n" endings a lone "\n" in a quoted field got none: look for it.
-        spanning = marked_columns if newline == "\n" else _having(df, n, "\n")
-        if not spanning:
+        unmarked = _unmarked(df, n, tail.decode(), "\r\n" if b"\r" in block else "\n", lines,
+                             spanned)
+        if unmarked is None:
             return None
-        embedded = pl.sum_horizontal(
-            pl.col(c).str.count_matches("\n", literal=True) for c in spanning).cast(pl.Int64)
-        if height + (df.select(embedded.sum()).item() or 0) != lines:
-            return None
+        df, embedded = unmarked
         line_expr = index + first_line + embedded.cum_sum() - embedded
     df = df.select(pl.exclude("__end"), (index + first_row).alias(ROW), line_expr.alias(LINE))
     rejects: list[Reject] = []
@@ -162,11 +156,39 @@ def _reread(bad: pl.DataFrame, block: bytes, layout: CsvLayout, name: str,
     return rejects
 
 
-def _having(df: pl.DataFrame, n: int, text: str) -> list[str]:
+def _unmarked(df: pl.DataFrame, n: int, tail: str, newline: str, lines: int,
+              spanned: set[str] | None) -> tuple[pl.DataFrame, pl.Expr] | None:
+    """The markers that landed inside quoted fields taken out, and each record's newlines inside
+    its fields; None when those do not account for every physical line of the block.
+
+    Every "\n" got a marker before it, inside the same quoted field: the columns holding a marker
+    are the ones holding a newline. With "\r\n" endings a lone "\n" in a quoted field got none:
+    it is looked for. `spanned` (kept by the reader, block to block): the columns that held such
+    fields before, scanned alone first (a scan of every column took 10 ms a 4 MB block); when
+    their newlines are all the block's, no other column holds one, as the lines are all counted.
+    """
+    every = _positional(n)
+    hinted = [c for c in every if c in spanned] if spanned and newline == "\n" else []
+    for columns in ([hinted] if hinted else []) + [every]:
+        marked = _having(df, columns, tail[-1])
+        fixed = df.with_columns(pl.col(c).str.replace_all(tail + newline, newline, literal=True)
+                                for c in marked)
+        spanning = marked if newline == "\n" else _having(fixed, every, "\n")
+        if not spanning:
+            continue
+        embedded = pl.sum_horizontal(
+            pl.col(c).str.count_matches("\n", literal=True) for c in spanning).cast(pl.Int64)
+        if df.height + (fixed.select(embedded.sum()).item() or 0) == lines:
+            if spanned is not None:
+                spanned.update(spanning)
+            return fixed, embedded
+    return None
+
+
+def _having(df: pl.DataFrame, columns: list[str], text: str) -> list[str]:
     """The columns where some value contains `text`."""
-    cols = _positional(n)
-    hits = df.select(pl.col(c).str.contains(text, literal=True).any() for c in cols).row(0)
-    return [c for c, hit in zip(cols, hits, strict=True) if hit]
+    hits = df.select(pl.col(c).str.contains(text, literal=True).any() for c in columns).row(0)
+    return [c for c, hit in zip(columns, hits, strict=True) if hit]
 
 
 def _absent(block: bytes) -> str | None:
