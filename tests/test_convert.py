@@ -62,6 +62,38 @@ def test_any_mix_agrees(values, as_):
     assert fast(values, as_) == reference(values, as_)
 
 
+def remembered(chunks: list[list[str | None]], as_: str) -> list[tuple[list, list]]:
+    """Chunks converted one after the other with one hint and one memo, as the encoder does."""
+    hint: dict[str, int] = {}
+    memo: dict[str, dict] = {}
+    out = []
+    for values in chunks:
+        frame = pl.DataFrame({"t": values}, schema={"t": pl.String})
+        got = convert_texts(frame, {("t", as_, None): "v"}, hint, memo)
+        out.append((got["v"].to_list(), got["v_failed"].to_list()))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.sampled_from(SAMPLES),
+                                   st.lists(PIECES, max_size=8).map("".join)),
+                         min_size=1, max_size=12), min_size=2, max_size=4),
+       st.sampled_from(["int", "float", "bool", "timestamp"]))
+def test_values_remembered_from_chunk_to_chunk_agree(chunks, as_):
+    # odd values repeat from chunk to chunk: read once, remembered, the same result
+    assert remembered(chunks, as_) == [reference(values, as_) for values in chunks]
+
+
+def test_odd_values_are_read_once_then_remembered():
+    memo: dict[str, dict] = {}
+    hint = {"v": 1}  # ISO times ending in Z read first: the odd values are left
+    for _ in range(2):
+        frame = pl.DataFrame({"t": ["2024-01-02T03:04:05Z", "N/A", "2023-02-30"] * 2})
+        out = convert_texts(frame, {("t", "timestamp", None): "v"}, hint, memo)
+        assert out["v_failed"].to_list() == [False, True, True] * 2
+    assert memo == {"v": {"N/A": (None, True), "2023-02-30": (None, True)}}
+
+
 @pytest.mark.parametrize("hint", [{}, {"v": 0}, {"v": 1}, {"v": 2}, {"v": 3}, {"v": 5}])
 def test_the_hint_changes_the_order_of_the_readings_not_the_result(hint):
     frame = pl.DataFrame({"t": ["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05Z", "x", ""]})

@@ -80,6 +80,7 @@ class Compiler:
         self.bodies = 0
         self.shares = 0
         self.first_reading: dict[str, int] = {}  # convert_texts' hint, chunk to chunk
+        self.unread: dict[str, dict] = {}  # and its memo of odd values
 
     def dtype(self, column: str) -> pl.DataType:
         return self.schema.get(column, pl.String)

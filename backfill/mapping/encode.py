@@ -70,7 +70,7 @@ class Encoder:
             frame = _null_markers(frame, self._nulls)
         compiler, ops = self.compile(frame.schema)
         frame = _prepare_json(frame, compiler.json_columns)
-        frame = convert_texts(frame, compiler.converted, compiler.first_reading)
+        frame = convert_texts(frame, compiler.converted, compiler.first_reading, compiler.unread)
         n = len(ops)
         names = [_Names.of(i) for i in range(n)]
         lazy = frame.lazy()
