@@ -21,7 +21,7 @@ from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
 from backfill.mapping.encode import Encoder, with_records
-from backfill.sources.files import Input, InputReader
+from backfill.sources.files import BLOCK_BYTES, REQUEST_A_ROW_BLOCK_BYTES, Input, InputReader
 from backfill.state.diff import POS, Differ, Verdict
 from backfill.state.keys import with_keys
 from backfill.state.tally import Tally
@@ -38,6 +38,7 @@ class Plan:
     # the first source's reader that found its columns, read on by the first reading (an
     # NDJSON block's type inference, 65 ms for 4 MB, is then done once, not twice)
     readers: dict[int, InputReader] = field(default_factory=dict)
+    block_bytes: int = BLOCK_BYTES  # of a file's blocks (files.REQUEST_A_ROW_BLOCK_BYTES)
 
     @property
     def unit(self) -> str:
@@ -51,9 +52,11 @@ def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | Non
               ) -> Plan:
     """Check every source's columns against the mapping before any data is mapped."""
     problems, checked, readers = [], [], {}
+    block = REQUEST_A_ROW_BLOCK_BYTES if any(op.type == "form" for op in mapping.operations) \
+        else BLOCK_BYTES
     for i, source in enumerate(sources):
         if i == 0 and isinstance(source, Input):
-            columns, reader = source.opened(mapping.source.csv)
+            columns, reader = source.opened(mapping.source.csv, block)
             if reader is not None:
                 readers[0] = reader
         else:
@@ -63,7 +66,7 @@ def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | Non
             problems += check_columns(mapping, columns, source.name)
     if problems:
         raise MappingError(mapping.path, _unique(problems))
-    return Plan(mapping, sources, checked, warnings or [], readers)
+    return Plan(mapping, sources, checked, warnings or [], readers, block)
 
 
 def _unique(items: list) -> list:
@@ -210,8 +213,9 @@ class _Flow:
 
     def input(self, index: int, inp: Source, stop: threading.Event | None) -> Iterator[Batch]:
         kept = self.plan.readers.pop(index, None)
+        csv = self.plan.mapping.source.csv  # opened again: no kept reader, or a replaced file
         reader = kept if kept is not None and kept.current() else \
-            inp.open(self.plan.mapping.source.csv)  # none, or the file was replaced since
+            inp.open(csv, self.plan.block_bytes) if isinstance(inp, Input) else inp.open(csv)
         self.tally.warn(*reader.warnings)
         if not self.plan.checked[index] and reader.columns:
             problems = check_columns(self.plan.mapping, reader.columns, inp.name)

@@ -192,3 +192,40 @@ def test_a_file_replaced_after_the_plan_is_read_anew(tmp_path):
     assert not plan.readers[0].current()
     bodies = b"".join(batch.body for batch in batches(plan, Tally()))
     assert bodies.count(b'"name":"new"') == 3 and b'"name":"old"' not in bodies
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "parquet"])
+def test_form_submissions_are_read_in_smaller_blocks(tmp_path, monkeypatch, fmt):
+    """Each form submission is a request of its own, held as an object until it is sent: forms
+    are read in smaller blocks (and Parquet slices) than other operations, every row still
+    read once."""
+    import polars as pl
+
+    import backfill
+    from backfill import flow
+    from backfill.mapping.encode import Encoder
+    from backfill.sources import files
+
+    monkeypatch.setattr(flow, "BLOCK_BYTES", 8192)
+    monkeypatch.setattr(flow, "REQUEST_A_ROW_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(files, "BLOCK_BYTES", 8192)
+    monkeypatch.setattr(files, "PARQUET_ROWS", 400)
+    heights: list[int] = []
+    encode = Encoder.encode
+    monkeypatch.setattr(Encoder, "encode", lambda self, frame, *a: (
+        heights.append(frame.height), encode(self, frame, *a))[1])
+    table = pl.DataFrame({"id": [f"u{i}" for i in range(2000)],
+                          "email": [f"a{i}@example.com" for i in range(2000)]})
+    path = tmp_path / f"f.{fmt}"
+    getattr(table, f"write_{fmt}")(path)
+    forms = write(tmp_path / "forms.yaml", "version: 1\noperations:\n  - {type: form, action: "
+                  "submit, form_id: {value: f1}, data: {id: id, email: email}}\n")
+    people = write(tmp_path / "people.yaml", "version: 1\noperations:\n  - {type: person, "
+                   "action: identify, identifiers: {id: id}, attributes: {email: email}}\n")
+    largest = {}
+    for name, mapping in (("forms", forms), ("people", people)):
+        heights.clear()
+        report = backfill.validate(mapping, str(path))
+        assert report.rows_read == 2000 and sum(heights) == 2000
+        largest[name] = max(heights)
+    assert largest["forms"] * 3 < largest["people"], largest
