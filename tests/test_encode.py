@@ -97,6 +97,25 @@ def test_operations_come_in_row_then_mapping_order(rows):
     assert out.ops.select("__row", "__op").rows() == [(r, op) for r in kept for op in (0, 1)]
 
 
+def test_a_frame_in_pieces_some_left_empty_is_encoded_with_its_rejects():
+    # a boolean filter of a frame in pieces (an NDJSON block's) leaves empty pieces; polars 2.1
+    # panicked formatting a reject reason over such a frame
+    pieces = [pl.DataFrame({"user_id": [f"{i}a", f"{i}b", f"{i}c"],
+                            "t": ["1700000000"] + ["2023-02-30" if i in (1, 3) else "1700000001"] * 2})
+              for i in range(5)]
+    chunked = pl.concat(pieces, rechunk=False).with_columns(
+        pl.int_range(0, 15, dtype=pl.Int64).alias(ROW), pl.lit(None, pl.Int64).alias(LINE))
+    frame = chunked.filter(pl.Series([r in (4, 5, 10, 11, 13, 14) for r in range(15)]))
+    assert [len(piece) for piece in frame.get_column("t").get_chunks()] == [0, 2, 0, 2, 2]
+    enc = Encoder(mapping("  - {type: person, action: identify, identifiers: {id: user_id}, "
+                          "timestamp: {column: t, as: timestamp}}\n"))
+    out = enc.encode(frame, "f")
+    assert [(r.row, r.reason) for r in out.rejects] == [
+        (row, "timestamp: column 't' value \"2023-02-30\" is not a timestamp")
+        for row in (4, 5, 10, 11)]
+    assert out.ops["__row"].to_list() == [13, 14]
+
+
 def test_rest_exclude_and_nulls_clear():
     enc = Encoder(mapping("""\
   - type: object

@@ -65,6 +65,8 @@ class Encoder:
             frame = frame.with_columns(pl.int_range(0, frame.height, dtype=pl.Int64).alias(ROW))
         if LINE not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
+        if _empty_pieces(frame):  # polars 2.1 panics formatting a reason over such a frame
+            frame = frame.rechunk()
         frame = read = _jsonable(frame)  # rejects show the row as read, null markers and all
         if self._nulls:
             frame = _null_markers(frame, self._nulls)
@@ -192,6 +194,13 @@ def _null_markers(frame: pl.DataFrame, markers: dict[str | None, frozenset[str]]
             emptied.append(pl.when(column.str.strip_chars().is_in(sorted(texts)))
                            .then(None).otherwise(column).alias(name))
     return frame.with_columns(emptied) if emptied else frame
+
+
+def _empty_pieces(frame: pl.DataFrame) -> bool:
+    """Whether a column comes in pieces of which one is empty: what a filter by a boolean
+    Series leaves of a frame in pieces (an NDJSON block's, a caller's concatenation)."""
+    return any(n > 1 and any(len(piece) == 0 for piece in frame.to_series(i).get_chunks())
+               for i, n in enumerate(frame.n_chunks("all")))
 
 
 def _jsonable(frame: pl.DataFrame) -> pl.DataFrame:
