@@ -65,7 +65,7 @@ class Encoder:
             frame = frame.with_columns(pl.int_range(0, frame.height, dtype=pl.Int64).alias(ROW))
         if LINE not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
-        if _empty_pieces(frame):  # polars 2.1 panics formatting a reason over such a frame
+        if _empty_pieces(frame):  # polars 2.1 panics formatting a reason over it (pola-rs/polars#25525)
             frame = frame.rechunk()
         frame = read = _jsonable(frame)  # rejects show the row as read, null markers and all
         if self._nulls:
