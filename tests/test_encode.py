@@ -161,6 +161,48 @@ def test_relationships_and_when():
     assert out.ops.select("__row", "__op").rows() == [(0, 0), (1, 1)]
 
 
+def test_relationships_present_in_a_row_are_listed_in_order_with_their_empty_values_left_out():
+    enc = Encoder(mapping("""\
+  - type: object
+    action: add_relationships
+    identifiers: {object_type_id: {value: "1"}, object_id: o}
+    relationships:
+      - identifiers: {id: a, email: ae}
+        attributes: {role: ar, since: {column: s, as: int}}
+      - identifiers: {id: b}
+        attributes: {role: br}
+"""))
+    null = pl.Series([None] * 4, dtype=pl.String)
+    out = enc.encode(frame(o=["x", "y", "z", "w"], a=["1", "", "3", ""], ae=["", "e@x", "", ""],
+                           ar=["admin", "", "", ""], s=["7", "", "", ""], b=["9", "8", "", ""],
+                           br=null), "f")
+    assert [o["cio_relationships"] for o in ops_of(out)] == [
+        [{"identifiers": {"id": "1"}, "relationship_attributes": {"role": "admin", "since": 7}},
+         {"identifiers": {"id": "9"}, "relationship_attributes": {}}],
+        [{"identifiers": {"email": "e@x"}, "relationship_attributes": {}},
+         {"identifiers": {"id": "8"}, "relationship_attributes": {}}],
+        [{"identifiers": {"id": "3"}, "relationship_attributes": {}}],
+    ]
+    assert out.ops["__row"].to_list() == [0, 1, 2]  # the last row has none: nothing to add
+
+
+def test_nulls_clear_keeps_a_relationship_attribute_named_like_an_identifier():
+    # its null is sent, as `nulls: clear` says, though the identifier of that name is left out
+    enc = Encoder(mapping("""\
+  - type: object
+    action: identify
+    identifiers: {object_type_id: {value: "1"}, object_id: o}
+    nulls: clear
+    relationships:
+      - identifiers: {id: pid, email: pemail}
+        attributes: {email: ae}
+"""))
+    out = enc.encode(frame(o=["acme"], pid=["7"], pemail=pl.Series([None], dtype=pl.String),
+                           ae=pl.Series([None], dtype=pl.String)), "f")
+    assert ops_of(out)[0]["cio_relationships"] == [
+        {"identifiers": {"id": "7"}, "relationship_attributes": {"email": None}}]
+
+
 def test_event_ids_are_deterministic_ulids():
     enc = Encoder(mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, "
                           "timestamp: t}\n"))

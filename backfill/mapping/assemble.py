@@ -32,9 +32,9 @@ def operation(c: Compiler, op: Operation) -> tuple[CompiledOp, list[str]]:
     applies = c.applies(op)
     if op.action in ("add_relationships", "delete_relationships") and \
             relationships is not None:
-        applies = applies & relationships.is_not_null()
+        applies = applies & relationships
     body = Body(parts.obj, c.prefix())
     mapping_reason = pl.when(applies).then(limits.first_reason(parts.mapping))
     limit_reason = pl.when(applies).then(limits.first_reason(parts.limits))
     return (CompiledOp(op, body, applies, mapping_reason, limit_reason, parts.placeholders,
-                       parts.timestamp, shared=parts.shared), parts.problems)
+                       parts.timestamp, shared=parts.shared, lists=parts.lists), parts.problems)

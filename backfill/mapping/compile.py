@@ -53,6 +53,33 @@ class CompiledOp:
     path: pl.Expr | None = None  # v1 operations: the request path of each row
     # columns computed before the rest, in order, each once: relationships, embedded texts
     shared: list[pl.Expr] = field(default_factory=list)
+    lists: list[Listed] = field(default_factory=list)  # JSON lists made before the body
+
+
+@dataclass
+class Listed:
+    """A JSON list of objects (a row's relationships), made after the query from the objects'
+    bodies, before the operation's own body: `[` the present ones, in order `]`, or null when
+    none is. Each object's empty members are left out as in any body (`jsonbody.py`), with no
+    regular expression over its text."""
+
+    column: str  # the column of the list's text, which the operation's placeholder names
+    items: list[tuple[Body, str]]  # each object's body, and the column saying where it is
+    presence: list[pl.Expr]  # those columns, for the query
+
+    @property
+    def leaves(self) -> list[pl.Expr]:
+        return [e for body, _ in self.items for e in body.leaves] + self.presence
+
+    def text(self, frame: pl.DataFrame) -> pl.Series:
+        """The list's text per row of a frame holding the leaves and the presence columns."""
+        present = [pl.col(column) for _, column in self.items]
+        texts = [pl.when(p).then(body.encode(frame)) for (body, _), p in
+                 zip(self.items, present, strict=True)]
+        inner = texts[0] if len(texts) == 1 else \
+            pl.concat_str(texts, separator=",", ignore_nulls=True)
+        return frame.select(pl.when(pl.any_horizontal(present)).then(
+            pl.concat_str([pl.lit("["), inner, pl.lit("]")])).alias(self.column)).to_series()
 
 
 @dataclass
@@ -65,6 +92,7 @@ class Parts:
     # (JSON text of a placeholder, the column whose JSON text replaces it), replaced last first
     placeholders: list[tuple[str, str]] = field(default_factory=list)
     shared: list[pl.Expr] = field(default_factory=list)  # columns computed first, in order
+    lists: list[Listed] = field(default_factory=list)  # JSON lists made before the body
     problems: list[str] = field(default_factory=list)  # mapping problems found by compiling
     timestamp: pl.Expr = field(default_factory=lambda: pl.lit(None, dtype=pl.Int64))
 
@@ -231,6 +259,17 @@ class Compiler:
         self.shares += 1
         shared.append(expr.alias(column))
         return pl.col(column)
+
+    def listed(self, name: str, objects: list[tuple[Obj, pl.Expr]], parts: Parts) -> pl.Expr:
+        """A JSON list of the objects present in a row (each with where it is), made after the
+        query (`Listed`), put in through a placeholder; null where none is present."""
+        items = [(Body(obj, self.prefix()), present) for obj, present in objects]
+        listed = Listed(f"__list{self.bodies}", [(b, f"{b.prefix}present") for b, _ in items],
+                        [present.alias(f"{b.prefix}present") for b, present in items])
+        parts.lists.append(listed)
+        mark = f"\x00backfill-json-{len(parts.placeholders)}\x00"
+        parts.placeholders.append((orjson.dumps(mark).decode(), listed.column))
+        return pl.when(pl.any_horizontal([p for _, p in objects])).then(pl.lit(mark)).alias(name)
 
     def embed(self, name: str, text: pl.Expr, placeholders: list[tuple[str, str]],
                shared: list[pl.Expr]) -> pl.Expr:

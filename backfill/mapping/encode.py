@@ -81,12 +81,14 @@ class Encoder:
         out = lazy.select(  # lazy: each common subexpression is computed once
             pl.col(ROW), pl.col(LINE),
             *[e for c in ops if isinstance(c.body, Body) for e in c.body.leaves],
+            *[e for c in ops for listed in c.lists for e in listed.leaves],
             *[c.body.alias(k.json) for c, k in zip(ops, names, strict=True)
               if not isinstance(c.body, Body)],
             *[c.applies.alias(k.applies) for c, k in zip(ops, names, strict=True)],
             *[c.mapping.alias(k.mapping) for c, k in zip(ops, names, strict=True)],
             *[c.limits.alias(k.limits) for c, k in zip(ops, names, strict=True)],
-            *[pl.col(col) for c in ops for _, col in c.placeholders],
+            *[pl.col(col) for c in ops for _, col in c.placeholders  # lists come after
+              if col not in {listed.column for listed in c.lists}],
             *[c.timestamp.cast(pl.Int64).alias(k.timestamp)
               for c, k in zip(ops, names, strict=True) if c.op.is_event],
             *[c.path.alias(k.path) for c, k in zip(ops, names, strict=True)
@@ -137,6 +139,8 @@ class Encoder:
 def _texts(out: pl.DataFrame, c: CompiledOp, k: _Names) -> pl.DataFrame:
     """An operation's JSON text where it applies: encoded, embedded texts put in, its `auto`
     id added; and its size checked."""
+    for listed in c.lists:  # the lists its placeholders name (relationships)
+        out = out.with_columns(listed.text(out))
     json = c.body.encode(out) if isinstance(c.body, Body) else out.get_column(k.json)
     out = out.with_columns(pl.when(pl.col(k.applies)).then(json).alias(k.json))
     for mark, col in reversed(c.placeholders):  # an embedded text may hold marks

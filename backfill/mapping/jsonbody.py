@@ -22,20 +22,25 @@ import orjson
 import polars as pl
 
 MAX_PATTERNS = 24
+# `droppable` of an object sent as `{}` when all its members are left out (a relationship's
+# attributes), where a plain object is sent as null (`False`) or left out (`True`)
+EMPTY_AS_OBJECT = "{}"
+_EMPTY_MARK = "\x00backfill-empty-object\x00"
 
 
 @dataclass
 class Member:
     key: str
     value: pl.Expr | Obj
-    droppable: bool = False  # left out when null (an object: when all its members are)
+    # left out when null (an object: when all its members are); an object may be EMPTY_AS_OBJECT
+    droppable: bool | str = False
 
 
 @dataclass
 class Obj:
     members: list[Member] = field(default_factory=list)
 
-    def add(self, key: str, value: pl.Expr | Obj, droppable: bool = False) -> None:
+    def add(self, key: str, value: pl.Expr | Obj, droppable: bool | str = False) -> None:
         self.members.append(Member(key, value, droppable))
 
     def expr(self) -> pl.Expr:
@@ -80,7 +85,7 @@ class Body:
         if keys is not None and keys.n_unique() <= MAX_PATTERNS:
             text = self._grouped(frame, keys, nullable, frozenset())
         elif not nullable:
-            text = frame.select(self._encoded(0, [], frozenset())).to_series()
+            text = _each_row(frame, self._encoded(0, [], frozenset()))
         else:  # too many patterns: group by the members whose key keeps its null elsewhere
             grouped = [c for c in nullable if self.key[c] in self.kept][:62]
             cut = frozenset(self.key[c] for c in nullable if c not in grouped)
@@ -93,16 +98,16 @@ class Body:
         """Rows grouped by which `members` are null (`keys`), each group encoded without them;
         the null members whose keys are in `cut` are cut out of the text by name."""
         if keys is None:
-            return frame.select(self._encoded(0, members, cut)).to_series()
+            return _each_row(frame, self._encoded(0, members, cut))
         counts = keys.value_counts(sort=False, name="n").sort(keys.name)
         if counts.height == 1:
-            return frame.select(self._encoded(counts.item(0, 0), members, cut)).to_series()
+            return _each_row(frame, self._encoded(counts.item(0, 0), members, cut))
         order = keys.arg_sort()
         leaves = frame.select(c.meta.output_name() for c in self.leaves).gather(order)
         texts, start = [], 0
         for pattern, length in counts.iter_rows():
             part = leaves.slice(start, length)
-            texts.append(part.select(self._encoded(pattern, members, cut)).to_series())
+            texts.append(_each_row(part, self._encoded(pattern, members, cut)))
             start += length
         placed = pl.DataFrame({"at": order, "text": pl.concat(texts)}).sort("at")
         return placed.get_column("text")
@@ -113,6 +118,9 @@ class Body:
         dropped = frozenset(c for b, c in enumerate(members) if pattern >> b & 1)
         if (dropped, cut) not in self._patterns:  # built once per set of empty members
             text = _struct(self.tree, set(dropped)).struct.json_encode()
+            if _emptied(self.tree, set(dropped)):
+                text = text.str.replace_all(orjson.dumps(_EMPTY_MARK).decode(), "{}",
+                                            literal=True)
             if cut:
                 text = strip_nulls(text, set(cut))
                 objects = _keys(self.tree, droppable=True, leaves=False) - self.kept
@@ -122,6 +130,15 @@ class Body:
                     text = text.str.replace_all(f',"(?:{alt})":\\{{\\}}', "")
             self._patterns[(dropped, cut)] = text
         return self._patterns[(dropped, cut)]
+
+
+def _each_row(frame: pl.DataFrame, text: pl.Expr) -> pl.Series:
+    """`text` for each row of the frame, even where every member left is a literal (an
+    object whose column members are all empty in these rows: a relationship that is absent)."""
+    out = frame.select(text)
+    if out.height == frame.height:
+        return out.to_series()
+    return frame.select(pl.first().alias("__row_of"), text.alias("__each")).get_column("__each")
 
 
 def _pattern(frame: pl.DataFrame, members: list[str]) -> pl.Series:
@@ -147,6 +164,13 @@ def _struct(tree: list, dropped: set[str]) -> pl.Expr:
     return pl.struct(fields) if fields else pl.lit(None, dtype=pl.Struct({"_": pl.Null}))
 
 
+def _emptied(tree: list, dropped: set[str]) -> bool:
+    """Whether an EMPTY_AS_OBJECT object has all its members left out."""
+    return any(isinstance(value, list) and (
+        (droppable == EMPTY_AS_OBJECT and not _fields(value, dropped)) or _emptied(value, dropped))
+        for _, value, droppable in tree)
+
+
 def _fields(tree: list, dropped: set[str]) -> list[pl.Expr]:
     out = []
     for key, value, droppable in tree:
@@ -154,6 +178,8 @@ def _fields(tree: list, dropped: set[str]) -> list[pl.Expr]:
             inner = _fields(value, dropped)
             if inner:
                 out.append(pl.struct(inner).alias(key))
+            elif droppable == EMPTY_AS_OBJECT:  # a mark, sent as {} (`Body._encoded`)
+                out.append(pl.lit(_EMPTY_MARK).alias(key))
             elif not droppable:
                 out.append(pl.lit(None).alias(key))
         elif value not in dropped:

@@ -12,7 +12,7 @@ import polars as pl
 from backfill.mapping import limits
 from backfill.mapping.compile import Compiler, Parts
 from backfill.mapping.config import DELIVERY_EVENTS, PLATFORMS, Operation
-from backfill.mapping.jsonbody import Obj, cleaned
+from backfill.mapping.jsonbody import EMPTY_AS_OBJECT, Obj, cleaned
 
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 
@@ -136,11 +136,17 @@ def attributes(c: Compiler, op: Operation, parts: Parts) -> None:
 
 
 def relationships(c: Compiler, op: Operation, parts: Parts) -> pl.Expr:
-    """`cio_relationships`: the non-empty relationships of a row, or null when none; returned
-    so that add/delete_relationships apply only to rows that have some."""
+    """`cio_relationships`: the non-empty relationships of a row, left out when none; returns
+    where a row has some (add/delete_relationships apply only there).
+
+    Each relationship is an object of its own, its empty members left out as in any body, put
+    in a list after the query (`Compiler.listed`: 10 ms less a 30k-row block than a list of
+    structs cleaned by key name). A relationship attribute holding nested values with keys
+    (NDJSON objects) keeps the list of structs, whose empty members go by key name."""
     skip = op.nulls == "skip"
-    rels = []
+    rels, objects = [], []
     keys: set[str] = set()  # keys whose empty values go from the relationships
+    nested = False
     for i, rel in enumerate(op.relationships):
         other = "object" if op.type == "person" else "person"
         where = f"relationship {i}"
@@ -148,8 +154,10 @@ def relationships(c: Compiler, op: Operation, parts: Parts) -> pl.Expr:
         parts.limits += [pl.when(rpresent).then(r) for r in rlimits]
         keys.update(m.key for m in rids.members if m.droppable)  # fallbacks
         members = [rids.expr().alias("identifiers")]
+        obj = Obj()
+        obj.add("identifiers", rids)
         if rel.attributes:
-            fields = []
+            fields, attributes = [], Obj()
             for n, v in rel.attributes:
                 f = c.value(v, skip, f"{where} attribute '{n}':")
                 parts.mapping += [pl.when(rpresent).then(r) for r in f.failures]
@@ -158,9 +166,17 @@ def relationships(c: Compiler, op: Operation, parts: Parts) -> pl.Expr:
                         limits.value_too_long(n, f.size, f"{where} attribute")))
                 if skip:
                     keys.add(n)
+                nested = nested or bool(f.nested_keys)
                 fields.append(c.placeheld(n, f, parts.placeholders))
+                attributes.add(n, fields[-1], droppable=skip)
             members.append(pl.struct(fields).alias("relationship_attributes"))
+            obj.add("relationship_attributes", attributes, droppable=EMPTY_AS_OBJECT)
         rels.append(pl.when(rpresent).then(pl.struct(members)))
+        objects.append((obj, rpresent))
+    if keys and not nested:
+        parts.obj.add("cio_relationships", c.listed("cio_relationships", objects, parts),
+                      droppable=True)
+        return pl.any_horizontal([present for _, present in objects])
     # `list.drop_nulls` on structs took 100+ ms per 30k rows; this filter takes 3
     rel_list = pl.concat_list(rels).list.filter(pl.element().is_not_null())
     # computed once: the checks, `applies` and the JSON all read it
@@ -168,4 +184,4 @@ def relationships(c: Compiler, op: Operation, parts: Parts) -> pl.Expr:
     parts.obj.add("cio_relationships", c.embed(
         "cio_relationships", cleaned(column, keys), parts.placeholders, parts.shared)
         if keys else column, droppable=True)
-    return column
+    return column.is_not_null()
