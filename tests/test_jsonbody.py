@@ -77,6 +77,25 @@ def test_an_object_whose_members_are_all_empty_is_left_out(n):
     assert compiled.encode(frame).to_list() == ['{"id":"1"}'] * n
 
 
+@pytest.mark.parametrize("max_patterns", [jsonbody.MAX_PATTERNS, 0])
+def test_an_object_sent_as_empty_and_rows_left_with_literals_only(monkeypatch, max_patterns):
+    # a relationship's attributes are sent as {} when all are empty; where its identifiers are
+    # empty too (an absent relationship), only literals are left: each row still gets a text
+    monkeypatch.setattr(jsonbody, "MAX_PATTERNS", max_patterns)
+    ids, attrs, rel = Obj(), Obj(), Obj()
+    ids.add("id", pl.col("id"), droppable=True)
+    attrs.add("role", pl.col("role"), droppable=True)
+    rel.add("identifiers", ids)
+    rel.add("relationship_attributes", attrs, droppable=jsonbody.EMPTY_AS_OBJECT)
+    compiled = Body(rel, "__t_")
+    frame = pl.DataFrame({"id": ["1", "2", None, None], "role": ["r", None, "s", None]})
+    texts = compiled.encode(frame.select(compiled.leaves)).to_list()
+    assert len(texts) == 4  # the last two are not sent (`compile.Listed`): any text will do
+    assert [orjson.loads(t) for t in texts[:2]] == [
+        {"identifiers": {"id": "1"}, "relationship_attributes": {"role": "r"}},
+        {"identifiers": {"id": "2"}, "relationship_attributes": {}}]
+
+
 def test_past_max_patterns_a_kept_null_with_a_droppable_namesake_stays(monkeypatch):
     """Cut out by name, `"id":null` would also go where `id` keeps its null (nulls: clear)."""
     monkeypatch.setattr(jsonbody, "MAX_PATTERNS", 0)
