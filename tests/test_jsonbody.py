@@ -88,9 +88,9 @@ def test_an_object_sent_as_empty_and_rows_left_with_literals_only(monkeypatch, m
     rel.add("identifiers", ids)
     rel.add("relationship_attributes", attrs, droppable=jsonbody.EMPTY_AS_OBJECT)
     compiled = Body(rel, "__t_")
-    frame = pl.DataFrame({"id": ["1", "2", None, None], "role": ["r", None, "s", None]})
+    frame = pl.DataFrame({"id": ["1", "2", None, None, None], "role": ["r", None, "s", None, None]})
     texts = compiled.encode(frame.select(compiled.leaves)).to_list()
-    assert len(texts) == 4  # the last two are not sent (`compile.Listed`): any text will do
+    assert len(texts) == 5  # the last three are not sent (`compile.Listed`): any text will do
     assert [orjson.loads(t) for t in texts[:2]] == [
         {"identifiers": {"id": "1"}, "relationship_attributes": {"role": "r"}},
         {"identifiers": {"id": "2"}, "relationship_attributes": {}}]
