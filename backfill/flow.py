@@ -21,7 +21,8 @@ from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
 from backfill.mapping.encode import Encoder, with_records
-from backfill.sources.files import BLOCK_BYTES, REQUEST_A_ROW_BLOCK_BYTES, Input, InputReader
+from backfill.sources import files
+from backfill.sources.files import Input, InputReader
 from backfill.state.diff import POS, Differ, Verdict
 from backfill.state.keys import with_keys
 from backfill.state.tally import Tally
@@ -38,7 +39,7 @@ class Plan:
     # the first source's reader that found its columns, read on by the first reading (an
     # NDJSON block's type inference, 65 ms for 4 MB, is then done once, not twice)
     readers: dict[int, InputReader] = field(default_factory=dict)
-    block_bytes: int = BLOCK_BYTES  # of a file's blocks (files.REQUEST_A_ROW_BLOCK_BYTES)
+    block_bytes: int = field(default_factory=lambda: files.BLOCK_BYTES)  # of a file's blocks
 
     @property
     def unit(self) -> str:
@@ -52,8 +53,8 @@ def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | Non
               ) -> Plan:
     """Check every source's columns against the mapping before any data is mapped."""
     problems, checked, readers = [], [], {}
-    block = REQUEST_A_ROW_BLOCK_BYTES if any(op.type == "form" for op in mapping.operations) \
-        else BLOCK_BYTES
+    block = files.REQUEST_A_ROW_BLOCK_BYTES if any(op.type == "form" for op in mapping.operations) \
+        else files.BLOCK_BYTES
     for i, source in enumerate(sources):
         if i == 0 and isinstance(source, Input):
             columns, reader = source.opened(mapping.source.csv, block)

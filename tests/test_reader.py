@@ -202,12 +202,10 @@ def test_form_submissions_are_read_in_smaller_blocks(tmp_path, monkeypatch, fmt)
     import polars as pl
 
     import backfill
-    from backfill import flow
     from backfill.mapping.encode import Encoder
     from backfill.sources import files
 
-    monkeypatch.setattr(flow, "BLOCK_BYTES", 8192)
-    monkeypatch.setattr(flow, "REQUEST_A_ROW_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(files, "REQUEST_A_ROW_BLOCK_BYTES", 2048)
     monkeypatch.setattr(files, "BLOCK_BYTES", 8192)
     monkeypatch.setattr(files, "PARQUET_ROWS", 400)
     heights: list[int] = []

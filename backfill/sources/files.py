@@ -68,14 +68,15 @@ class Input:
             reader.close()
         return columns
 
-    def opened(self, csv: CsvOptions, block_bytes: int = BLOCK_BYTES
+    def opened(self, csv: CsvOptions, block_bytes: int | None = None
                ) -> tuple[list[str] | None, InputReader | None]:
         """`columns`, and for a local NDJSON file the reader that found them, which can serve
         as `open`'s while the file is the same (`InputReader.current`): it has read and parsed
         the first block, and nothing more."""
         if self.path == "-":
             return None, None
-        reader = InputReader(self, csv, HEADER_BYTES if self.format == "csv" else block_bytes)
+        reader = InputReader(self, csv, HEADER_BYTES if self.format == "csv" else
+                             block_bytes or BLOCK_BYTES)
         if self.format == "ndjson" and reader.current():
             return reader.columns, reader
         try:
@@ -83,8 +84,8 @@ class Input:
         finally:
             reader.close()
 
-    def open(self, csv: CsvOptions, block_bytes: int = BLOCK_BYTES) -> InputReader:
-        return InputReader(self, csv, block_bytes)
+    def open(self, csv: CsvOptions, block_bytes: int | None = None) -> InputReader:
+        return InputReader(self, csv, block_bytes or BLOCK_BYTES)
 
     def fingerprint(self) -> dict[str, Any]:
         return file_fingerprint(self.path)
