@@ -284,6 +284,10 @@ def test_a_state_in_the_bucket_outlives_the_runner_and_a_kill_9(s3, tmp_path):
     assert not objects(".journal/")
     said = CliRunner().invoke(cli, ["status", f"{where}/people.state"])
     assert said.exit_code == 0 and "nightly state of 29,900 keys" in said.output, said.output
+    said = CliRunner().invoke(cli, ["status", f"{where}/people.checkpoint.json"])
+    assert said.exit_code == 0 and "mapping fingerprint" in said.output, said.output
+    said = CliRunner().invoke(cli, ["status", f"{where}/nothing.json"])
+    assert said.exit_code == 2 and "no such checkpoint or state" in said.output, said.output
     report = orjson.loads((tmp_path / "r.json").read_bytes())
     assert report["requests"] == 0 and report["rows_unchanged"] == len(ids)
     got = stored(store)

@@ -153,8 +153,11 @@ def load(path: str | Path, fix: str = "move it away or pass --restart to start o
         data = objects.read(str(path))
     else:
         data = Path(path).read_bytes() if Path(path).exists() else None
-    if data is None:
-        return None
+    return None if data is None else parse(data, path, fix)
+
+
+def parse(data: bytes, path: str | Path, fix: str) -> Checkpoint:
+    """The checkpoint in `data`, read from `path`; `fix`: what the error says to do."""
     try:
         return Checkpoint.from_bytes(data)
     except (ValueError, KeyError, TypeError) as exc:

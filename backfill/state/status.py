@@ -17,15 +17,18 @@ from backfill.state import checkpoint, store
 def status(path: str | os.PathLike, as_json: bool = False) -> str:
     """A checkpoint (JSON) or a state (Parquet), told apart by their first bytes; either may
     be in object storage."""
-    if objects.is_url(path):
+    fix = "status reads a run's checkpoint (<input>.checkpoint.json) or a --state file"
+    if objects.is_url(path):  # downloaded once, then read as whichever it is
         with tempfile.TemporaryDirectory() as folder:  # streamed: a state of 10M keys is 160 MB
-            local = Path(folder) / "state"
-            if objects.download(os.fspath(path), local) and store.is_state(local):
+            local = Path(folder) / "object"
+            found = objects.download(os.fspath(path), local)
+            if found and store.is_state(local):
                 return _state(local, path, as_json)
+            cp = checkpoint.parse(local.read_bytes(), path, fix) if found else None
     elif store.is_state(path):
         return _state(path, path, as_json)
-    cp = checkpoint.load(path, fix="status reads a run's checkpoint "
-                          "(<input>.checkpoint.json) or a --state file")
+    else:
+        cp = checkpoint.load(path, fix=fix)
     if cp is None:
         raise UsageError(f"{path}: no such checkpoint or state")
     return cp.to_bytes(stamp=False).decode() if as_json else checkpoint.describe(cp, os.fspath(path))
