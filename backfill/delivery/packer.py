@@ -1,7 +1,9 @@
 """Greedy packing of operations into `/api/v2/batch` bodies of at most 500,000 bytes. Pure.
 
-A row's operations are a group that never straddles two bodies. `plan` computes the cut points on
-the group sizes (Python, one bisect per body); polars joins the ready-made JSON texts of each body.
+A row's operations are a group that never straddles two bodies. The cut points are computed on
+the groups' running total of bytes, which polars gathers at each group's last operation (`_ends`,
+one bisect per body; `plan` is the same on group sizes); polars joins the ready-made JSON texts
+of each body.
 The last, unfilled body of a chunk waits for the next chunk, so bodies stay full across chunks.
 """
 
