@@ -64,16 +64,16 @@ class Listed:
     regular expression over its text."""
 
     column: str  # the column of the list's text, which the operation's placeholder names
-    items: list[tuple[Body, str]]  # each object's body, and the column saying where it is
-    presence: list[pl.Expr]  # those columns, for the query
+    items: list[tuple[Body, pl.Expr]]  # each object's body, and where it is (a named column)
 
     @property
     def leaves(self) -> list[pl.Expr]:
-        return [e for body, _ in self.items for e in body.leaves] + self.presence
+        """The columns the query makes for the list: the bodies' leaves, and where each is."""
+        return [e for body, present in self.items for e in (*body.leaves, present)]
 
     def text(self, frame: pl.DataFrame) -> pl.Series:
-        """The list's text per row of a frame holding the leaves and the presence columns."""
-        present = [pl.col(column) for _, column in self.items]
+        """The list's text per row of a frame holding the leaves."""
+        present = [pl.col(p.meta.output_name()) for _, p in self.items]
         texts = [pl.when(p).then(body.encode(frame)) for (body, _), p in
                  zip(self.items, present, strict=True)]
         inner = texts[0] if len(texts) == 1 else \
@@ -263,9 +263,9 @@ class Compiler:
     def listed(self, name: str, objects: list[tuple[Obj, pl.Expr]], parts: Parts) -> pl.Expr:
         """A JSON list of the objects present in a row (each with where it is), made after the
         query (`Listed`), put in through a placeholder; null where none is present."""
-        items = [(Body(obj, self.prefix()), present) for obj, present in objects]
-        listed = Listed(f"__list{self.bodies}", [(b, f"{b.prefix}present") for b, _ in items],
-                        [present.alias(f"{b.prefix}present") for b, present in items])
+        bodies = [(Body(obj, self.prefix()), present) for obj, present in objects]
+        listed = Listed(f"__list{self.bodies}",
+                        [(b, present.alias(f"{b.prefix}present")) for b, present in bodies])
         parts.lists.append(listed)
         mark = f"\x00backfill-json-{len(parts.placeholders)}\x00"
         parts.placeholders.append((orjson.dumps(mark).decode(), listed.column))
