@@ -144,7 +144,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         format: str | None = None, retries: int = RETRIES, quiet: bool = True,
         default_region: str = "us", state: str | os.PathLike | None = None,
         missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False,
-        event_watermark: bool = False) -> Report:
+        event_watermark: bool = False, max_wait: float = 120.0) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
@@ -158,7 +158,10 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     at most `max_deletes` (a count, or "N%" of the state's keys) or nothing is sent (exit 2);
     `full` sends everything and rewrites the state; `event_watermark`: events are not kept
     in the state, only the latest time sent, and an event older than it is not sent. A second
-    run on the same checkpoint or state raises `UsageError` at once."""
+    run on the same checkpoint or state raises `UsageError` at once.
+
+    `max_wait`: the longest pause (seconds) the API may ask for with Retry-After; a longer one
+    raises `backfill.errors.WaitTooLong` (exit 3), saying when to come back."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
     from backfill.nightly import NightlyOptions
@@ -176,7 +179,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rejects=_path(rejects) or beside_input(p.sources, "rejects.ndjson"),
         endpoint=endpoint or api.endpoint, region=region or api.region or default_region,
         rate=rate or api.rate or RATE, concurrency=concurrency or api.concurrency or CONCURRENCY,
-        restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries),
+        restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries), max_wait=max_wait,
         nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
     report = runner.run(p, opts)
     unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)

@@ -85,6 +85,9 @@ sending_options = _options(
                  help="Requests in flight at most (default: api.concurrency or 8)."),
     click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
                  help="Tries of one request before the run stops (exit 3, resumable)."),
+    click.option("--max-wait", type=click.FloatRange(min=0), default=120, show_default=True,
+                 metavar="SECONDS", help="The longest Retry-After pause waited out; a longer "
+                 "one stops the run (exit 3, resumable) saying when to come back."),
 )
 nightly_options = _options(
     click.option("--state", "state_path", type=click.Path(dir_okay=False),
@@ -172,7 +175,7 @@ def _resume_command(ctx: click.Context) -> str:
 def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | None,
         query: str | None, endpoint: str | None,
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
-        concurrency: int | None, retries: int, checkpoint_path: str | None, restart: bool,
+        concurrency: int | None, retries: int, max_wait: float, checkpoint_path: str | None, restart: bool,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
         event_watermark: bool, rejects_path: str | None, report_path: str | None,
         quiet: bool) -> None:
@@ -180,8 +183,10 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
 
     Exit code 0 when every row was delivered, 1 when some rows or operations were rejected (see
     the rejects file), 2 for a usage, mapping or input error found before sending (or another
-    run holding the checkpoint), 3 when the run stopped early (endpoint unreachable or wrong,
-    key refused, retries exhausted, interrupted): the same command resumes from the checkpoint.
+    run holding the checkpoint), 3 when the run stopped early (endpoint unreachable, retries
+    exhausted, a Retry-After over --max-wait, interrupted, disk full): the same command resumes
+    from the checkpoint; 4 when it stopped on what must be fixed first (key refused, a
+    redirect, an answer not from the Track API, a wrong endpoint).
 
     \b
     Examples:
@@ -200,13 +205,14 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
                          checkpoint=checkpoint_path, rejects=rejects_path, restart=restart,
                          format=fmt, retries=retries, quiet=quiet, default_region="auto",
                          state=state_path, missing=missing, max_deletes=max_deletes, full=full,
-                         event_watermark=event_watermark)
+                         event_watermark=event_watermark, max_wait=max_wait)
     except Stopped as exc:
         click.echo(f"stopped: {exc}", err=True)
         where = f"the checkpoint is saved in {exc.checkpoint}; " if exc.checkpoint else ""
-        click.echo(f"{where}to resume, run the same command again:\n  "
+        then = "once that is fixed, " if exc.exit_code == 4 else ""
+        click.echo(f"{where}{then}to resume, run the same command again:\n  "
                    f"{_resume_command(click.get_current_context())}", err=True)
-        sys.exit(3)
+        sys.exit(exc.exit_code)
     _finish(report, report_path)
 
 

@@ -5,13 +5,22 @@
     │   └── MappingError    (2)    the mapping's problems, all of them, with their YAML lines
     ├── InputError          (2)    an input cannot be read at all: fix or replace the input
     └── Stopped             (3)    the run stopped early; the checkpoint is saved: run it again
-        ├── CredentialsRefused     the API refused the Site ID / API key (HTTP 401/403)
         ├── RetriesExhausted       a request kept failing (network, 5xx, 429)
         ├── EndpointUnreachable    the region lookup could not reach the API
-        └── Interrupted            Ctrl-C or SIGTERM
+        ├── Interrupted            Ctrl-C or SIGTERM
+        ├── WaitTooLong            the API asked to wait longer than --max-wait
+        ├── OutputFailed           a checkpoint, journal, state or rejects write failed (disk full)
+        ├── InputChanged           an input changed while it was read
+        └── Refused         (4)    stopped by what running again cannot fix: fix it first
+            ├── CredentialsRefused the API refused the Site ID / API key (HTTP 401/403)
+            ├── WrongEndpoint      the endpoint is not the API's root (404/405)
+            ├── Redirected         the endpoint answered with a redirect (3xx): never followed
+            ├── NotTrackApi        an answer that is not the Track API's (HTML, empty, not JSON)
+            └── ApiRefusing        HTTP 400 for request after request (a firewall, say)
 
 Every error carries a message that says what to do; the CLI prints it without a traceback and
-exits with the class's `exit_code` (2: nothing was sent; 3: resumable). Rows the tool cannot use
+exits with the class's `exit_code` (2: nothing was sent; 3: resumable; 4: resumable once the
+cause is fixed). Rows the tool cannot use
 are not errors: they go to the rejects file, and the run goes on.
 """
 
@@ -70,7 +79,14 @@ class Stopped(BackfillError):
     checkpoint: str | None = None  # where the run's checkpoint is saved (None: not kept)
 
 
-class CredentialsRefused(Stopped):
+class Refused(Stopped):
+    """Stopped by what a retry cannot fix (exit 4): the checkpoint is saved, and the same call
+    resumes once the cause (credentials, endpoint, region, a proxy in the way) is fixed."""
+
+    exit_code = 4
+
+
+class CredentialsRefused(Refused):
     """The Track API refused the credentials (401/403): nothing more is sent."""
 
 
@@ -85,8 +101,34 @@ class EndpointUnreachable(Stopped):
     """The API could not be reached or answered oddly before anything was sent."""
 
 
-class WrongEndpoint(Stopped):
+class WrongEndpoint(Refused):
     """The endpoint answered 404/405 for a path of the API itself: a configuration error."""
+
+
+class Redirected(Refused):
+    """The endpoint answered a request with a redirect (3xx), which is never followed: a POST
+    turned into a GET, or personal data posted to another host, would be counted delivered."""
+
+
+class NotTrackApi(Refused):
+    """A 2xx or 400 whose body is not the Track API's JSON (a proxy's or portal's page)."""
+
+
+class ApiRefusing(Refused):
+    """HTTP 400 for request after request: something refuses every body (the breaker)."""
+
+
+class WaitTooLong(Stopped):
+    """The API asked (Retry-After) for a pause longer than the run's --max-wait."""
+
+
+class OutputFailed(Stopped):
+    """A file the run keeps (checkpoint, journal, state, rejects) could not be written: sending
+    stopped at once; the last checkpoint saved is valid."""
+
+
+class InputChanged(Stopped):
+    """An input was changed, truncated or replaced while it was read."""
 
 
 class Interrupted(Stopped):

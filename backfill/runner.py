@@ -19,10 +19,10 @@ from pathlib import Path
 
 from backfill import objects
 from backfill.contract import Batch
-from backfill.delivery.endpoint import checked_endpoint, say_retries
+from backfill.delivery.endpoint import checked_endpoint, say_retries, say_wait
 from backfill.delivery.handoff import Handoff
 from backfill.delivery.ratelimit import RateLimiter
-from backfill.delivery.retry import Delivery, RetryPolicy
+from backfill.delivery.retry import MAX_WAIT, Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
 from backfill.errors import Interrupted, Stopped, UsageError
 from backfill.flow import Plan, batches
@@ -54,6 +54,7 @@ class RunOptions:
     timeout: float = 30.0
     save_every: float = 0.5
     drain_s: float = 30.0
+    max_wait: float = MAX_WAIT  # a longer Retry-After stops the run (exit 3)
     nightly: NightlyOptions | None = None  # --state and its options
 
 
@@ -266,7 +267,8 @@ def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
     sender = Sender(base_url, opts.site_id, opts.api_key, opts.concurrency, opts.timeout)
     return Delivery(sender, RateLimiter(opts.rate), tally, names, opts.retry,
                     accepted=nightly.accepted if nightly is not None else None,
-                    stopping=stop, retrying=None if opts.quiet else say_retries(tally))
+                    stopping=stop, retrying=None if opts.quiet else say_retries(tally),
+                    max_wait=opts.max_wait, waiting=say_wait)
 
 
 def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,

@@ -174,17 +174,18 @@ def test_errors_carry_the_cli_exit_codes_and_say_what_to_do(tmp_path):
     with pytest.raises(UsageError, match="not a source"):
         backfill.validate(MAPPING, 42)
     assert issubclass(CredentialsRefused, Stopped) and Stopped.exit_code == 3
+    assert CredentialsRefused.exit_code == 4  # resumable once the credentials are fixed
     assert all(issubclass(c, BackfillError) for c in (UsageError, InputError, Stopped))
 
 
-def test_refused_credentials_stop_with_exit_code_3(tmp_path):
+def test_refused_credentials_stop_with_exit_code_4(tmp_path):
     emu, _ = start(tmp_path)
     try:
         with pytest.raises(CredentialsRefused) as exc:
             backfill.run(MAPPING, rows(10), site_id=SITE, api_key="wrong", endpoint=emu.url)
     finally:
         emu.stop()
-    assert exc.value.exit_code == 3 and "refused the credentials" in str(exc.value)
+    assert exc.value.exit_code == 4 and "refused the credentials" in str(exc.value)
 
 
 def test_a_dataframe_resumes_only_against_the_same_rows(tmp_path):
@@ -213,7 +214,7 @@ def test_a_dataframe_resumes_only_against_the_same_rows(tmp_path):
 KILLED_RUN = """
 import sys, backfill
 backfill.run(sys.argv[1], sys.argv[2], site_id=sys.argv[3], api_key=sys.argv[4],
-             endpoint=sys.argv[5], rate=40, concurrency=4)
+             endpoint=sys.argv[5], rate=2, concurrency=1)
 """
 
 

@@ -1,6 +1,6 @@
 """Wrong endpoints and dead ones: a malformed URL is a usage error (exit 2); an endpoint that
 cannot be reached, or whose path is not the API's root, stops the run before the input is read
-(exit 3); a 404 for /api/v2 mid-run stops at once like a 401; retries are said as they happen."""
+(exit 3, or 4 for a wrong path); a 404 for /api/v2 mid-run stops at once like a 401; retries are said as they happen."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_a_path_that_is_not_the_apis_root_stops_before_anything(tmp_path):
         result = invoke(tmp_path, f"{emu.url}/track", "--quiet")
     finally:
         emu.stop()
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert f"{emu.url}/track/api/v1/accounts/region answered HTTP 404" in result.output
     assert "is not the root of a Track API" in result.output
     assert store.operations == 0 and not stored(store)

@@ -28,6 +28,6 @@ def test_the_python_examples_run_against_the_emulator(tmp_path, monkeypatch, cap
         emu.stop()
     out = capsys.readouterr().out
     assert "100,000 rows, 100,000 operations delivered" in out
-    assert "stopped (3): the Track API refused the credentials" in out
+    assert "stopped (4): the Track API refused the credentials" in out
     assert len(stored(store)) == 2 + 100_000
     assert "2 0 0 2" in out  # the nightly example's second night: nothing sent

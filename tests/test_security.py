@@ -42,7 +42,7 @@ def test_credentials_never_appear_in_any_artefact(tmp_path, how):
             "--rejects", str(tmp_path / "v.rejects")], env={"CUSTOMERIO_API_KEY": key})
     finally:
         emu.stop()
-    assert result.exit_code in (0, 1, 3)
+    assert result.exit_code in (0, 1, 3, 4)
     assert KEY not in result.output + validated.output
     artefacts = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (
         ".sqlite", ".yaml", ".csv") and "-wal" not in p.name and "-shm" not in p.name]

@@ -59,3 +59,9 @@ def say_retries(tally: Tally, every: float = 5.0) -> Callable[[str, int, int], N
             tqdm.write(f"retrying: {detail} (try {failures + 1} of {attempts} for one request; "
                        f"{tries} so far)", file=sys.stderr)
     return say
+
+
+def say_wait(text: str) -> None:
+    """A `Delivery.waiting` callback: a long wait is said on stderr, under --quiet too (a run
+    that pauses for a minute must not look stuck)."""
+    tqdm.write(f"note: {text}", file=sys.stderr)

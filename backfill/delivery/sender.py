@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import os
 import ssl
 import urllib.request
@@ -26,7 +27,13 @@ import aiohttp
 import orjson
 
 from backfill._version import __version__
-from backfill.errors import CredentialsRefused, EndpointUnreachable, WrongEndpoint
+from backfill.errors import (
+    CredentialsRefused,
+    EndpointUnreachable,
+    NotTrackApi,
+    Redirected,
+    WrongEndpoint,
+)
 
 REGION_PATH = "/api/v1/accounts/region"
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
@@ -40,6 +47,8 @@ class Kind(Enum):
     UNAUTHORIZED = "unauthorized"  # 401/403: stop at once
     NOT_FOUND = "not_found"  # 404/405: the endpoint is wrong (or a v1 request's id unknown)
     RETRY = "retry"  # 429, 5xx, timeouts, lost connections
+    REDIRECT = "redirect"  # 3xx: never followed (a POST would become a GET, or go elsewhere)
+    NOT_API = "not_api"  # a 2xx or 400 whose body is not the API's JSON (a proxy, a portal)
 
 
 @dataclass
@@ -56,7 +65,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
+        return None if math.isnan(seconds) else max(seconds, 0.0)
     except ValueError:
         from email.utils import parsedate_to_datetime
 
@@ -68,12 +78,17 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
             return None
 
 
-def _errors(body: bytes) -> list[dict[str, Any]]:
+def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        data = orjson.loads(body) if body else {}
+        data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return []
-    if not isinstance(data, dict):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _errors(body: bytes) -> list[dict[str, Any]]:
+    data = _json_object(body) if body else {}
+    if data is None:
         return []
     errors = data.get("errors")
     if errors is None and isinstance(data.get("meta"), dict):  # v1: {"meta": {"errors": [..]}}
@@ -81,7 +96,21 @@ def _errors(body: bytes) -> list[dict[str, Any]]:
     return [e if isinstance(e, dict) else {"message": str(e)} for e in errors or []]
 
 
+def _shown(body: bytes, limit: int = 120) -> str:
+    text = " ".join(body[:limit].decode(errors="replace").split())
+    return repr(text) if text else "an empty body"
+
+
 def classify(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+    """What an answer means. Only the API's own success counts as delivered: a 2xx (but 204,
+    which has no body) or a 400 whose body is not a JSON object is not the Track API's."""
+    if 300 <= status < 400:
+        return Outcome(Kind.REDIRECT, status,
+                       detail=f"HTTP {status} to {headers.get('location') or '(no Location)'}")
+    if status in (400, *range(200, 300)) and status != 204 and _json_object(body) is None:
+        return Outcome(Kind.NOT_API, status,
+                       detail=f"HTTP {status} with {_shown(body)} "
+                              f"({headers.get('content-type') or 'no content type'})")
     if status in (401, 403):
         return Outcome(Kind.UNAUTHORIZED, status, detail=body[:300].decode(errors="replace"))
     if status == 429 or status >= 500 or status == 408:
@@ -121,6 +150,24 @@ def wrong_endpoint(base_url: str, path: str, status: int) -> WrongEndpoint:
         f"{base_url}{path} answered HTTP {status}: {base_url} is not the root of a Track API. "
         "--endpoint takes the root (https://track.customer.io, https://track-eu.customer.io, "
         "or the emulator's http://127.0.0.1:PORT), without /api/... or another path")
+
+
+def refuse_odd(outcome: Outcome, base_url: str, path: str, nothing_sent: bool = False) -> None:
+    """Raise for an answer that is not the Track API's: a redirect (never followed) or a body
+    that is not its JSON. Nothing of the request counts as delivered."""
+    sent = "; nothing was sent" if nothing_sent else \
+        "; nothing it answered was counted as delivered"
+    if outcome.kind is Kind.REDIRECT:
+        raise Redirected(
+            f"{base_url}{path} answered {outcome.detail}: redirects are never followed (a POST "
+            "would be re-sent as a GET, or your data posted to another host). Set --endpoint "
+            "to the API's own root, or --region us|eu for Customer.io (the EU region is "
+            f"https://track-eu.customer.io){sent}")
+    if outcome.kind is Kind.NOT_API:
+        raise NotTrackApi(
+            f"{base_url}{path} answered {outcome.detail}: that is not the Track API (a proxy, "
+            "a captive portal or another server is in the way). Check --endpoint, the region "
+            f"and HTTPS_PROXY{sent}")
 
 
 NETWORK = (aiohttp.ClientError, asyncio.TimeoutError)  # refused, reset, closed, timed out
@@ -176,8 +223,8 @@ class Sender:
                        timeout: aiohttp.ClientTimeout | None = None
                        ) -> tuple[int, Mapping[str, str], bytes]:
         async with self.session.request(method, self.base_url + path, data=body,
-                                        timeout=timeout or self._timeout,
-                                        proxy=self.proxy) as response:
+                                        timeout=timeout or self._timeout, proxy=self.proxy,
+                                        allow_redirects=False) as response:
             return response.status, response.headers, await response.read()
 
     async def post(self, path: str, body: bytes) -> Outcome:
@@ -195,8 +242,8 @@ class Sender:
         failed: Exception | None = None
         for attempt in range(attempts):
             try:
-                status, _, _ = await self._request("GET", REGION_PATH, timeout=aiohttp.ClientTimeout(
-                    total=10.0, connect=5.0))
+                status, headers, content = await self._request(
+                    "GET", REGION_PATH, timeout=aiohttp.ClientTimeout(total=10.0, connect=5.0))
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise EndpointUnreachable(
                     f"{self.base_url}'s TLS certificate is not trusted ({exc.certificate_error})"
@@ -212,6 +259,8 @@ class Sender:
                 raise credentials_refused(status, self.base_url, nothing_sent=True)
             if status in (404, 405):
                 raise wrong_endpoint(self.base_url, REGION_PATH, status)
+            refuse_odd(classify(status, headers, content), self.base_url, REGION_PATH,
+                       nothing_sent=True)
             return None if status < 400 else \
                 f"checking {self.base_url}: HTTP {status}; the requests retry"
         raise EndpointUnreachable(
@@ -222,12 +271,14 @@ class Sender:
     async def region(self) -> str:
         """Ask /api/v1/accounts/region which host serves this workspace."""
         try:
-            status, _, content = await self._request("GET", REGION_PATH)
+            status, headers, content = await self._request("GET", REGION_PATH)
         except NETWORK as exc:
             raise EndpointUnreachable(f"cannot reach {self.base_url}: {exc}; pass --region "
                                       "us|eu to skip the lookup, or --endpoint") from None
         if status in (401, 403):
             raise credentials_refused(status, self.base_url, nothing_sent=True)
+        refuse_odd(classify(status, headers, content), self.base_url, REGION_PATH,
+                   nothing_sent=True)
         if status != 200:
             raise EndpointUnreachable(f"{self.base_url}/api/v1/accounts/region answered HTTP "
                                       f"{status}; pass --region us|eu to skip "
