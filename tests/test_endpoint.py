@@ -1,6 +1,7 @@
 """Wrong endpoints and dead ones: a malformed URL is a usage error (exit 2); an endpoint that
 cannot be reached, or whose path is not the API's root, stops the run before the input is read
-(exit 3, or 4 for a wrong path); a 404 for /api/v2 mid-run stops at once like a 401; retries are said as they happen."""
+(exit 3, or 4 for a wrong path); a 404 for /api/v2 mid-run stops at once like a 401; retries
+are said as they happen."""
 
 from __future__ import annotations
 
