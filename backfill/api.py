@@ -23,6 +23,7 @@ from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
 from backfill.state.atomic import check_writable
+from backfill.state.outputs import open_private, refuse_inputs
 from backfill.state.progress import moved, progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
@@ -115,11 +116,16 @@ def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLik
              ) -> Report:
     """Read, map, check limits and pack as `run` would; send nothing.
 
-    `rejects`: where rejected rows go (NDJSON); default beside the first input file, none for
-    in-memory sources. `dump_batches`: a path or binary file that receives every request body,
-    one a line. `exit_code` is 0 when every row mapped, 1 when some were rejected."""
+    `rejects`: where rejected rows go (NDJSON); default `<first input>.validate.rejects.ndjson`
+    (never the file of a run's rejects), none for in-memory sources. `dump_batches`: a path
+    or binary file that receives every request body, one a line. `exit_code` is 0 when every
+    row mapped, 1 when some were rejected."""
     p = plan(mapping, source, format)
-    rejects_path = _path(rejects) or beside_input(p.sources, "rejects.ndjson")
+    rejects_path = _path(rejects) or beside_input(p.sources, "validate.rejects.ndjson")
+    dump_path = None if dump_batches is None or hasattr(dump_batches, "write") else \
+        os.fspath(dump_batches)  # type: ignore[arg-type]
+    refuse_inputs({"--rejects": rejects_path, "--dump-batches": dump_path}, _inputs(p))
+    _not_a_runs_rejects(p, rejects_path)
     check_writable(rejects_path, "--rejects")
     started = time.monotonic()
     with _dump(dump_batches) as dump, RejectsWriter(rejects_path) as writer, \
@@ -181,12 +187,38 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rate=rate or api.rate or RATE, concurrency=concurrency or api.concurrency or CONCURRENCY,
         restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries), max_wait=max_wait,
         nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
+    refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
+                   "--state": opts.nightly and opts.nightly.path}, _inputs(p))
     report = runner.run(p, opts)
     unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)
     unkept += [f"{name} has no resume_key: a stopped run would start over (events keep their "
                "ids, so the API drops the repeats); set source.resume_key to resume"
                for name in unordered]
     return replace(report, warnings=[*report.warnings, *unkept]) if unkept else report
+
+
+def _inputs(p: flow.Plan) -> list[str]:
+    """The local files a plan reads (its inputs and its mapping), which no output may name."""
+    return [*(s.path for s in p.sources if isinstance(s, Input)), p.mapping.path]
+
+
+def _not_a_runs_rejects(p: flow.Plan, rejects_path: str | None) -> None:
+    """validate never writes the rejects file of a run in progress (its record of what the API
+    refused): a path that is a run's default rejects file, while that run holds its lock."""
+    from backfill.state.lock import RunLock
+
+    runs = beside_input(p.sources, "rejects.ndjson")
+    if rejects_path is None or runs is None or os.path.abspath(rejects_path) != \
+            os.path.abspath(runs):
+        return
+    lock = RunLock(beside_input(p.sources, "checkpoint.json") or "", "checkpoint")
+    try:
+        lock.acquire()
+    except UsageError:
+        raise UsageError(f"--rejects {rejects_path} is the rejects file of a run in progress "
+                         f"(it holds {lock.path}): validate would replace that run's record; "
+                         "choose another path") from None
+    lock.release()
 
 
 def _check_rereads(p: flow.Plan, checkpoint: str | None, missing: str) -> list[str]:
@@ -255,8 +287,12 @@ class _dump:  # noqa: N801 - used as a context manager, like open()
         if self.target is None or hasattr(self.target, "write"):
             return self.target  # type: ignore[return-value]
         path = Path(os.fspath(self.target))  # type: ignore[arg-type]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.opened = open(path, "wb")  # noqa: SIM115
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.opened = os.fdopen(open_private(path, option="--dump-batches"), "wb")
+        except OSError as exc:
+            raise UsageError(f"--dump-batches {path} cannot be written ({exc.strerror}); "
+                             "choose a writable place") from None
         return self.opened
 
     def __exit__(self, *exc: object) -> None:

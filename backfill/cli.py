@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +64,8 @@ mapping_and_inputs = _options(
 )
 output_options = _options(
     click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
-                 help="Where rejected rows go (NDJSON). Default: <first input>.rejects.ndjson."),
+                 help="Where rejected rows go (NDJSON). Default: <first input>.rejects.ndjson "
+                 "(validate: <first input>.validate.rejects.ndjson)."),
     click.option("--report", "report_path", type=click.Path(dir_okay=False),
                  callback=lambda _ctx, _param, path: writable(path, "--report"),
                  help="Also write the summary as JSON to this file."),
@@ -147,25 +147,6 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
     _finish(report, report_path)
 
 
-def _resume_command(ctx: click.Context) -> str:
-    """The command as given on the command line, without credentials (they come from env)."""
-    from backfill.sources.database import redacted
-
-    words = ["backfill", ctx.info_name or "run"]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        source = ctx.get_parameter_source(param.name)
-        if param.name in ("site_id", "api_key") or source is not click.core.ParameterSource.COMMANDLINE:
-            continue
-        if isinstance(param, click.Argument):
-            words += list(value) if isinstance(value, tuple) else [str(value)]
-        elif param.is_flag:  # a resume must not start over
-            words += [param.opts[0]] if value and param.name != "restart" else []
-        else:
-            words += [param.opts[0], redacted(str(value)) if param.name == "database" else str(value)]
-    return " ".join(shlex.quote(w) for w in words)
-
-
 @cli.command()
 @mapping_and_inputs
 @sending_options
@@ -207,12 +188,9 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
                          state=state_path, missing=missing, max_deletes=max_deletes, full=full,
                          event_watermark=event_watermark, max_wait=max_wait)
     except Stopped as exc:
-        click.echo(f"stopped: {exc}", err=True)
-        where = f"the checkpoint is saved in {exc.checkpoint}; " if exc.checkpoint else ""
-        then = "once that is fixed, " if exc.exit_code == 4 else ""
-        click.echo(f"{where}{then}to resume, run the same command again:\n  "
-                   f"{_resume_command(click.get_current_context())}", err=True)
-        sys.exit(exc.exit_code)
+        from backfill.resumed import say_stopped
+
+        sys.exit(say_stopped(exc, click.get_current_context()))
     _finish(report, report_path)
 
 

@@ -100,7 +100,7 @@ class Nightly:
                            "sent every night")
         self.watermark = self.info.event_watermark if self.info is not None else None
         # the ids of `dedupe_id: auto` events (an event's key holds its id): a state keeps
-        # those it began with, even when rebuilt (`runner.keep_event_ids`)
+        # those it began with, even when rebuilt (`resume.keep_event_ids`)
         self.event_ids = self.info.event_ids if self.info is not None else "auto"
         self.differ = Differ(state, opts.full, events, self.watermark)
         self.census = False

@@ -15,21 +15,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from backfill import objects
 from backfill.contract import Batch
 from backfill.delivery.endpoint import checked_endpoint, say_retries, say_wait
 from backfill.delivery.handoff import Handoff
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import MAX_WAIT, Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
-from backfill.errors import Interrupted, Stopped, UsageError
+from backfill.errors import Interrupted, Stopped
 from backfill.flow import Plan, batches
-from backfill.mapping.model import with_id_scheme
 from backfill.nightly import Nightly, NightlyOptions
+from backfill.resume import keep_event_ids, prepare_checkpoint
 from backfill.state.atomic import check_writable
-from backfill.state.checkpoint import Checkpoint, RowSet, archive, earlier_event_ids, load, mapping_hash, save
+from backfill.state.checkpoint import Checkpoint, mapping_hash, save
 from backfill.state.lock import RunLock
 from backfill.state.progress import DeliveryBar, moved, progress
 from backfill.state.rejects import RejectsWriter
@@ -58,38 +56,6 @@ class RunOptions:
     nightly: NightlyOptions | None = None  # --state and its options
 
 
-def prepare_checkpoint(plan: Plan, opts: RunOptions) -> tuple[Checkpoint, bool, list[str]]:
-    """The checkpoint this run continues (resumed=True) or starts, and notes on where a finished
-    run's files were kept; refuses a changed input."""
-    fps = [source.fingerprint() for source in plan.sources]
-    digest = mapping_hash(plan.mapping.text)
-    existing = None if opts.restart or opts.checkpoint is None else load(opts.checkpoint)
-    if existing is not None and existing.finished:
-        assert opts.checkpoint is not None
-        kept = archive(opts.checkpoint, existing)
-        notes = [f"{opts.checkpoint} was from a finished run: kept as {kept}; this is a new run"]
-        if opts.rejects and (objects.exists(opts.rejects) if objects.is_url(opts.rejects)
-                             else Path(opts.rejects).exists()):
-            notes.append(f"its rejects {opts.rejects}: kept as "
-                         f"{archive(opts.rejects, existing)}")
-        return Checkpoint(digest, fps, event_ids=existing.event_ids), False, notes
-    if existing is None:  # --restart keeps the ids of what was sent before too
-        return Checkpoint(digest, fps, event_ids=earlier_event_ids(opts.checkpoint)), False, []
-    changes = existing.differences(digest, fps)
-    if changes:
-        raise UsageError(
-            f"{opts.checkpoint} holds an unfinished run, but since then "
-            + "; ".join(changes) + ". Resuming would skip or repeat the wrong rows. Put the "
-            "original inputs and mapping back to resume, or pass --restart to start over "
-            "(rows sent before are sent again; events keep their ids, so the API drops "
-            "the repeats).")
-    for i, source in enumerate(plan.sources):
-        if source.keyed:  # after its last key done, or over when it has none yet
-            existing.done[i] = RowSet(source.resume_from(existing.resume[i])) \
-                if i in existing.resume else RowSet()
-    return existing, True, []
-
-
 def run(plan: Plan, opts: RunOptions) -> Report:
     """Deliver everything, resumably. Raises `Stopped` (exit 3) when cut short; a run already
     using the same checkpoint or state makes this one exit 2 at once."""
@@ -107,7 +73,7 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
     check_writable(opts.rejects, "--rejects")
     base_url, checked = asyncio.run(checked_endpoint(
         opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout))  # before anything is read
-    checkpoint, resumed, notes = prepare_checkpoint(plan, opts)
+    checkpoint, resumed, notes = prepare_checkpoint(plan, opts.checkpoint, opts.rejects, opts.restart)
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
         tally.note(*notes, *([checked] if checked else []))
@@ -138,25 +104,6 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
 
 NIGHT_COUNTS = ("rows_read", "rows_new", "rows_changed", "rows_unchanged", "rows_rejected",
                 "operations_delivered", "operations_mirrored")
-
-
-def keep_event_ids(plan: Plan, checkpoint: Checkpoint, nightly: Nightly | None,
-                   tally: Tally) -> None:
-    """A job whose checkpoint or state records runs of backfill 0.2 keeps 0.2's event ids
-    (`dedupe_id: auto-v1`): events sent again (a resume, a new run of the same export) and
-    events compared with the state's by their bytes must have the ids they were sent with,
-    or the API would keep both copies."""
-    by_run = checkpoint.event_ids != "auto"
-    scheme = checkpoint.event_ids if by_run else nightly.event_ids if nightly else "auto"
-    if scheme == "auto" or not any(op.dedupe_id == "auto" for op in plan.mapping.operations):
-        return
-    plan.mapping = with_id_scheme(plan.mapping, scheme)
-    checkpoint.event_ids = scheme
-    if nightly is not None:
-        nightly.event_ids = scheme
-    tally.note(f"dedupe_id: auto events keep backfill 0.2's ids ({scheme}), as in the earlier "
-               f"runs its {'checkpoint' if by_run else 'state'} records, so the API drops the "
-               "repeats of what they sent (docs/mapping.md)")
 
 
 def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint

@@ -53,7 +53,7 @@ def test_rejects_exit_1_and_are_written(files):
     tmp, m, _, bad = files
     result = run("validate", m, bad)
     assert result.exit_code == 1, result.output
-    lines = [orjson.loads(x) for x in (tmp / "bad.csv.rejects.ndjson").read_bytes().splitlines()]
+    lines = [orjson.loads(x) for x in (tmp / "bad.csv.validate.rejects.ndjson").read_bytes().splitlines()]
     assert [(r["row"], r["line"], r["stage"]) for r in lines] == [(1, 3, "read"),
                                                                  (0, 2, "mapping")]
     assert lines[1]["record"] == {"user_id": "1", "zip": "02134", "seats": "three"}

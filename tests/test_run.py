@@ -70,14 +70,14 @@ def test_a_finished_checkpoint_does_not_block_a_new_run(job):
     assert len(list(tmp.glob("people.csv.checkpoint.*.json"))) == 1
 
 
-def test_wrong_credentials_stop_at_once_with_exit_3(job):
+def test_wrong_credentials_stop_at_once_with_exit_4(job):
     tmp, mapping, data = job
     emu, store = start(tmp)
     try:
         result = run(emu, mapping, [data], key="wrong-key-QQQ")
     finally:
         emu.stop()
-    assert result.exit_code == 3
+    assert result.exit_code == 4
     assert "CUSTOMERIO_SITE_ID" in result.output and "CUSTOMERIO_API_KEY" in result.output
     assert store.operations == 0 and store.requests <= 8
     assert "wrong-key-QQQ" not in result.output

@@ -8,12 +8,14 @@ keeps no holder; the stdlib call is a few lines.)
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from types import TracebackType
 
 from backfill import objects
 from backfill.errors import UsageError
+from backfill.state.outputs import NOFOLLOW, PRIVATE
 
 try:
     import fcntl
@@ -35,8 +37,12 @@ class RunLock:
             return  # no lock in object storage: one runner at a time is the scheduler's job
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | NOFOLLOW, PRIVATE)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UsageError(f"{self.path} is a symbolic link: backfill never opens its "
+                                 "lock through one (it would truncate the file it points to); "
+                                 "remove it; nothing was sent") from None
             raise UsageError(f"the {self.what} {self.path.with_suffix('')} cannot be written "
                              f"({exc.strerror}: {self.path}); choose a writable folder with "
                              f"--{self.what}; nothing was sent") from None

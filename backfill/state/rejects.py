@@ -1,7 +1,10 @@
-"""The rejects file: rejected rows and operations as NDJSON lines (`contract.Reject`)."""
+"""The rejects file: rejected rows and operations as NDJSON lines (`contract.Reject`), created
+0600 without following a symlink (`outputs`); a resume first cuts a torn last line. A write that
+fails (a full disk) stops the run (`errors.OutputFailed`), before any row it held counts done."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -10,6 +13,7 @@ from typing import IO
 
 from backfill import objects
 from backfill.contract import Reject
+from backfill.state.outputs import failed, open_private, whole_lines
 
 
 class RejectsWriter:
@@ -26,6 +30,7 @@ class RejectsWriter:
         self._fh: IO[bytes] | None = None
         self._lock = threading.Lock()  # the reader thread and the senders both write
         self._dirty = False
+        self._broken = False  # a write failed: the run stops; close() does not try again
         if self.url is not None:
             fd, temp = tempfile.mkstemp(prefix="backfill-rejects-", suffix=".ndjson")
             os.close(fd)
@@ -39,17 +44,29 @@ class RejectsWriter:
         with self._lock:
             if self.path is None:
                 return
-            if self._fh is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "ab" if self.append else "wb")  # noqa: SIM115
-            self._fh.write(line)
+            try:
+                if self._fh is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    if self.append:
+                        whole_lines(self.path)
+                    self._fh = os.fdopen(open_private(self.path, self.append, "--rejects"), "ab")
+                self._fh.write(line)
+            except OSError as exc:
+                raise self._failed(exc) from None
             self._dirty = True
+
+    def _failed(self, exc: OSError) -> Exception:
+        self._broken = True
+        return failed(self.url or self.path or "", "rejects file", exc)
 
     def flush(self) -> None:
         with self._lock:
-            if self._fh is not None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
+            if self._fh is not None and not self._broken:
+                try:
+                    self._fh.flush()
+                    os.fsync(self._fh.fileno())
+                except OSError as exc:
+                    raise self._failed(exc) from None
                 if self.url is not None and self._dirty:
                     assert self.path is not None
                     objects.write(self.url, self.path.read_bytes())
@@ -57,9 +74,12 @@ class RejectsWriter:
 
     def close(self) -> None:
         if self._fh is not None:
-            self.flush()
-            self._fh.close()
-            self._fh = None
+            try:
+                self.flush()
+            finally:
+                fh, self._fh = self._fh, None
+                with contextlib.suppress(OSError):  # the flush's failure is the one said
+                    fh.close()
         if self.url is not None and self.path is not None:
             self.path.unlink(missing_ok=True)
 
