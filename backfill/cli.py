@@ -110,6 +110,15 @@ resume_options = _options(
 )
 
 
+def _report_not_an_input(report_path: str | None, mapping: str, inputs: tuple[str, ...]) -> None:
+    import glob
+
+    from backfill.state.outputs import refuse_inputs
+
+    found = [p for pattern in inputs for p in (glob.glob(pattern) or [pattern])]
+    refuse_inputs({"--report": report_path}, [mapping, *found])
+
+
 def _finish(report: Report, report_path: str | None) -> None:
     """Write the JSON report if asked (whole or not at all), print the summary, exit."""
     if report_path:
@@ -142,6 +151,7 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
     from backfill import api
 
     source = api.command_line_source(inputs, database, query)
+    _report_not_an_input(report_path, mapping, inputs)
     report = api.validate(mapping, source, rejects_path, dump_path, format=fmt, rate=rate,
                           quiet=quiet)
     _finish(report, report_path)
@@ -179,6 +189,7 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
     """
     from backfill import api
 
+    _report_not_an_input(report_path, mapping, inputs)
     try:
         report = api.run(mapping, api.command_line_source(inputs, database, query),
                          site_id=site_id or "", api_key=api_key or "", endpoint=endpoint,

@@ -8,6 +8,7 @@ stop. Kept apart from `flow` so that `validate` does not load the network stack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
@@ -22,13 +23,14 @@ from backfill.delivery.handoff import Handoff
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import MAX_WAIT, Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
-from backfill.errors import Interrupted, Stopped
+from backfill.errors import Interrupted, OutputFailed, Stopped
 from backfill.flow import Plan, batches
 from backfill.nightly import Nightly, NightlyOptions
 from backfill.resume import keep_event_ids, prepare_checkpoint
 from backfill.state.atomic import check_writable
 from backfill.state.checkpoint import Checkpoint, mapping_hash, save
 from backfill.state.lock import RunLock
+from backfill.state.outputs import writing
 from backfill.state.progress import DeliveryBar, moved, progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
@@ -83,20 +85,20 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
         tracker = RunTracker(checkpoint.done)
         try:
             asyncio.run(_deliver_all(base_url, plan, opts, tally, tracker, checkpoint, nightly))
-        except Stopped as exc:
-            exc.checkpoint = opts.checkpoint
+        except BaseException as exc:
+            if isinstance(exc, Stopped):
+                exc.checkpoint = opts.checkpoint
+            with contextlib.suppress(OutputFailed):  # the stop's cause is the one said
+                _save_all(opts, checkpoint, tally, plan, nightly)
             raise
-        finally:
-            rejects.flush()
-            if nightly is not None:
-                nightly.flush()
-            _save(opts.checkpoint, checkpoint, tally, plan)
+        _save_all(opts, checkpoint, tally, plan, nightly)
     failed = tally.get("rows_rejected") or tally.get("operations_rejected")
     extra = {}
     if nightly is not None:
         extra = {"state": opts.nightly.path,
                  "keys_missing": nightly.keys_missing(tally.get("rows_skipped") == 0)}
-        nightly.commit({k: tally.get(k) for k in NIGHT_COUNTS})
+        with writing(opts.nightly.path, "state"):
+            nightly.commit({k: tally.get(k) for k in NIGHT_COUNTS})
     return tally.report(mode="run", rate=opts.rate, rejects_path=opts.rejects, resumed=resumed,
                         rows_done=tracker.count(), elapsed_s=time.monotonic() - started,
                         exit_code=1 if failed else 0, **extra)
@@ -130,6 +132,19 @@ def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint
                               .get("read", 0))
         nightly.differ.restart()
     return nightly
+
+
+def _save_all(opts: RunOptions, checkpoint: Checkpoint, tally: Tally, plan: Plan,
+              nightly: Nightly | None) -> None:
+    """Rejects, then the journal, then the checkpoint: a row counts done only once what it left
+    is on disk. The first write that fails raises `OutputFailed`, and nothing after it is
+    written: the checkpoint saved before stays the valid one."""
+    tally.flush()  # the rejects writer says its own failure
+    if nightly is not None:
+        with writing(nightly.opts.path, "state journal of"):
+            nightly.flush()
+    with writing(opts.checkpoint or "", "checkpoint"):
+        _save(opts.checkpoint, checkpoint, tally, plan)
 
 
 def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) -> None:
@@ -178,7 +193,7 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
         producer.start()
         workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
         saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar,
-                                                 nightly, plan))
+                                                 nightly, plan, stop, failures))
         with _signal(loop, signal.SIGINT, interrupted), _signal(loop, signal.SIGTERM,
                                                                   interrupted):
             try:
@@ -260,8 +275,8 @@ async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
-                       tally: Tally, bar: DeliveryBar, nightly: Nightly | None, plan: Plan
-                       ) -> None:
+                       tally: Tally, bar: DeliveryBar, nightly: Nightly | None, plan: Plan,
+                       stop: threading.Event, failures: list[BaseException]) -> None:
     """Save the checkpoint every few seconds when something changed; refresh the progress."""
     started = last_save = time.monotonic()
     while True:
@@ -269,11 +284,13 @@ async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkp
         _show(bar, tracker, tally, started)
         if tracker.dirty and time.monotonic() - last_save >= opts.save_every:
             tracker.dirty = False
-            tally.flush()  # a settled row's reject line is on disk before the checkpoint
-            if nightly is not None:  # so are the acknowledged operations, for the state
-                nightly.flush()
-            with tracker.lock:
-                _save(opts.checkpoint, checkpoint, tally, plan)
+            try:  # a settled row's reject line and journal entries are on disk before it
+                with tracker.lock:
+                    _save_all(opts, checkpoint, tally, plan, nightly)
+            except OutputFailed as exc:  # a full disk: sending stops at once
+                failures.append(exc)
+                stop.set()
+                return
             last_save = time.monotonic()
 
 

@@ -30,6 +30,10 @@ class Store:
                 os.close(fd)
                 self.path = path
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # it holds every record sent: its owner's only (SQLite gives its -wal the same
+            # mode), and never opened through a planted symlink
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600))
+            os.chmod(path, 0o600)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

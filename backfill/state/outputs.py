@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from backfill import objects
@@ -91,6 +91,15 @@ def failed(path: str | os.PathLike, what: str, exc: OSError) -> OutputFailed:
     return OutputFailed(f"the {what} {path} could not be written ({why}): sending stopped at "
                         f"once; the last checkpoint saved is valid.{hint} run the same command "
                         "again to deliver the rest")
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """An OSError inside becomes the run's stop (`failed`), a message of one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise failed(path, what, exc) from None
 
 
 def private_file(path: str | os.PathLike) -> None:
