@@ -1,0 +1,114 @@
+"""A full disk is a stop, not a finish: on a real tmpfs of 64 KiB, the rejects file or the
+checkpoint running out of space stops the run at once (exit 3, one line naming the path, no
+traceback), the checkpoint saved before stays valid, and the same command, once space is
+freed, delivers the rest with nothing lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, write
+from emulated import KEY, SITE, start, stored
+
+from backfill.state.checkpoint import load
+
+MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
+           "    identifiers: {id: user_id}\n    attributes: {seats: {column: seats, as: int}}\n")
+ENV = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A folder of 64 KiB on a real tmpfs (needs root)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def command(emu, mapping, data, tiny, *extra):
+    return [sys.executable, "-m", "backfill", "run", str(mapping), str(data), "--endpoint",
+            emu.url, "--quiet", "--checkpoint", str(tiny / "cp.json"), "--rejects",
+            str(tiny / "rejects.ndjson"), *extra]
+
+
+def expected(rows: int, bad: int) -> int:
+    return rows - rows // bad
+
+
+def test_rejects_filling_the_disk_stop_the_run_and_the_rest_follows(tmp_path, tiny):
+    rows, bad = 20_000, 4  # a quarter rejected, each line with its record: far over 64 KiB
+    mapping = write(tmp_path / "m.yaml", MAPPING)
+    data = write(tmp_path / "p.csv", "user_id,seats\n" + "".join(
+        f"u{i},{'many' if i % bad == 0 else i}\n" for i in range(rows)))
+    emu, store = start(tmp_path)
+    try:
+        first = subprocess.run(command(emu, mapping, data, tiny), env=ENV, cwd=ROOT,
+                               capture_output=True, text=True, timeout=120)
+        assert first.returncode == 3, first.stderr
+        assert "Traceback" not in first.stderr
+        assert f"the rejects file {tiny / 'rejects.ndjson'} could not be written (No space " \
+               "left on device)" in first.stderr
+        assert "Free some space, then run the same command again" in first.stderr
+        kept = load(tiny / "cp.json")  # the last good checkpoint: valid, unfinished
+        assert kept is None or not kept.finished
+        subprocess.run(["mount", "-o", "remount,size=8m", str(tiny)], check=True)
+        second = subprocess.run(command(emu, mapping, data, tiny), env=ENV, cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        emu.stop()
+    assert second.returncode == 1, second.stderr  # finished, with the rejects
+    assert len(stored(store)) == expected(rows, bad)  # every good row delivered
+    lines = (tiny / "rejects.ndjson").read_bytes().splitlines()
+    assert lines and all(line.endswith(b"}") for line in lines)  # whole lines only
+    assert {int(line.split(b'"row":')[1].split(b",")[0]) for line in lines} == \
+        set(range(0, rows, bad))
+
+
+def test_a_checkpoint_that_cannot_be_saved_stops_sending_at_once(tmp_path, tiny):
+    rows = 40_000
+    mapping = write(tmp_path / "m.yaml", MAPPING)
+    data = write(tmp_path / "p.csv", "user_id,seats\n" + "".join(
+        f"u{i},{i}\n" for i in range(rows)))
+    emu, store = start(tmp_path)
+    try:
+        proc = subprocess.Popen(command(emu, mapping, data, tiny, "--rate", "4",
+                                        "--concurrency", "1"),
+                                env=ENV, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not (tiny / "cp.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        filler = tiny / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)  # the disk fills while the run sends
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        requests_at_fill = store.requests
+        _, err = proc.communicate(timeout=60)
+        requests_at_stop = store.requests
+        assert proc.returncode == 3, err
+        assert "Traceback" not in err
+        assert f"the checkpoint {tiny / 'cp.json'} could not be written" in err
+        assert requests_at_stop - requests_at_fill <= 4  # stopped within a save or two
+        assert not load(tiny / "cp.json").finished
+        filler.unlink()
+        second = subprocess.run(command(emu, mapping, data, tiny), env=ENV, cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.stop()
+    assert second.returncode == 0, second.stderr
+    assert len(stored(store)) == rows and load(tiny / "cp.json").finished
