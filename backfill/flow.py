@@ -236,6 +236,8 @@ class _Flow:
                     at = yield from self.take(index, inp, skipped, at)
             while self.parsing:
                 at = yield from self.take(index, inp, skipped, at)
+            if isinstance(reader, InputReader):  # a file changed under the run stops it
+                reader.check_unchanged()
         finally:
             reader.close()
         while self.mapping:

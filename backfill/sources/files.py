@@ -22,7 +22,7 @@ import polars as pl
 from backfill.contract import LINE, ROW, CsvOptions, Parsed, offset
 from backfill.errors import InputError
 from backfill.sources import remote
-from backfill.sources.identity import file_fingerprint, identity
+from backfill.sources.identity import file_fingerprint, identity, unchanged
 from backfill.sources.parse import CsvLayout, parse_csv_block
 from backfill.sources.parse_ndjson import known_schema, parse_ndjson_block
 from backfill.sources.sniff import compression_of, format_of, other_delimiter, shown
@@ -167,6 +167,10 @@ class InputReader:
         """Whether a local file is still the one this reader opened (the same inode, size and
         modification time): a reader kept from the plan is used only then."""
         return self._stat is not None and identity(self.input.path) == self._stat
+
+    def check_unchanged(self) -> None:
+        """At the end of its reading: `InputChanged` if the file changed since it was opened."""
+        unchanged(self._stat, self.input.path, self.input.name)
 
     def read_only(self, columns: list[str]) -> None:
         """Later NDJSON blocks may be read for these columns only (`parse_ndjson.known_schema`)."""

@@ -8,6 +8,7 @@ import hashlib
 import os
 from typing import Any
 
+from backfill.errors import InputChanged
 from backfill.sources import remote
 
 SAMPLE = 64 * 1024  # bytes hashed at the start, middle and end of a file for its fingerprint
@@ -27,6 +28,38 @@ def file_fingerprint(path: str) -> dict[str, Any]:
             fh.seek(offset)
             h.update(fh.read(SAMPLE))
     return {"path": path, "size": st.st_size, "mtime": int(st.st_mtime), "sample": h.hexdigest()}
+
+
+def change(before: tuple[int, int, int] | None, path: str) -> str | None:
+    """How the file at `path` differs from the identity it had (`before`), in words; None when
+    it is the same file, unchanged (or cannot be told: stdin, a URL, whose reads are pinned to
+    one version by its ETag)."""
+    if before is None:
+        return None
+    after = identity(path)
+    if after is None:
+        return "was removed while it was read"
+    if after == before:
+        return None
+    if after[0] != before[0]:
+        return "was replaced by another file while it was read"
+    if after[1] < before[1]:
+        return f"was truncated while it was read (from {before[1]:,} to {after[1]:,} bytes)"
+    if after[1] > before[1]:
+        return (f"grew while it was read (from {before[1]:,} to {after[1]:,} bytes): rows "
+                "written to it during the run may be missing or cut")
+    return "was rewritten while it was read (same size, newer modification time)"
+
+
+def unchanged(before: tuple[int, int, int] | None, path: str, name: str) -> None:
+    """Raise `InputChanged` when the file at `path` is no longer the one read: the run stops
+    before counting it finished (its checkpoint then refuses a resume on the other data)."""
+    why = change(before, path)
+    if why:
+        raise InputChanged(f"{name} {why}: the run stopped before counting it finished. Rows "
+                           "already sent are kept in the checkpoint, which refuses to resume "
+                           "on a different file: once the file is complete and no longer "
+                           "written, run the same command with --restart")
 
 
 def identity(path: str) -> tuple[int, int, int] | None:
