@@ -106,7 +106,7 @@ def beside_input(sources: list[Source], suffix: str) -> str | None:
     if not isinstance(first, Input):
         return None
     if remote.is_url(first.path):  # an object's files stay here: `<object name>.<suffix>`
-        return f"{first.path.rstrip('/').rsplit('/', 1)[-1]}.{suffix}"
+        return f"{first.path.split('?')[0].rstrip('/').rsplit('/', 1)[-1]}.{suffix}"
     return f"{'stdin' if first.path == '-' else first.path}.{suffix}"
 
 

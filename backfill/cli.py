@@ -190,6 +190,10 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
     from backfill import api
 
     _report_not_an_input(report_path, mapping, inputs)
+    if click.get_current_context().get_parameter_source("api_key") is \
+            click.core.ParameterSource.COMMANDLINE:
+        click.echo("note: --api-key on the command line is visible to every user of this "
+                   "machine in process lists (ps); set CUSTOMERIO_API_KEY instead", err=True)
     try:
         report = api.run(mapping, api.command_line_source(inputs, database, query),
                          site_id=site_id or "", api_key=api_key or "", endpoint=endpoint,

@@ -10,6 +10,7 @@ here (`state.atomic.write_bytes`, `state.checkpoint`, `state.rejects`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,22 @@ def is_url(path: object) -> bool:
     return bool(sep) and scheme.lower() in SCHEMES
 
 
+_QUERY = re.compile(r"((?:https?|s3a?|gs|gcs|az|abfss?)://[^\s?#'\"]*)[?#][^\s'\"]*")
+_USERINFO = re.compile(r"((?:https?)://)[^\s/@'\"]+@")
+
+
+def shown(text: str) -> str:
+    """A URL (or a text holding URLs) as it may be shown or stored: a query string (a presigned
+    URL's `X-Amz-Signature=...`, a SAS token) and a `user:password@` replaced, so no secret
+    reaches a name, a report, a rejects line, stdout or a checkpoint."""
+    if "://" not in text:
+        return text
+    return _USERINFO.sub(r"\1<redacted>@", _QUERY.sub(r"\1?<redacted>", text))
+
+
 def reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    return text.strip().splitlines()[0][:300]
+    return shown(text.strip().splitlines()[0][:300])
 
 
 def store_of(url: str) -> tuple[Any, str]:

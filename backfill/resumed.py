@@ -21,7 +21,9 @@ def say_stopped(exc: Stopped, ctx: click.Context) -> int:
 
 
 def resume_command(ctx: click.Context) -> str:
-    """The command as given on the command line, without credentials (they come from env)."""
+    """The command as given on the command line, without credentials (they come from env) and
+    with the query strings of URLs redacted (a presigned URL's signature: give it again)."""
+    from backfill.objects import shown
     from backfill.sources.database import redacted
 
     words = ["backfill", ctx.info_name or "run"]
@@ -31,9 +33,10 @@ def resume_command(ctx: click.Context) -> str:
         if param.name in ("site_id", "api_key") or source is not click.core.ParameterSource.COMMANDLINE:
             continue
         if isinstance(param, click.Argument):
-            words += list(value) if isinstance(value, tuple) else [str(value)]
+            words += [shown(str(v)) for v in (value if isinstance(value, tuple) else [value])]
         elif param.is_flag:  # a resume must not start over
             words += [param.opts[0]] if value and param.name != "restart" else []
         else:
-            words += [param.opts[0], redacted(str(value)) if param.name == "database" else str(value)]
+            words += [param.opts[0], redacted(str(value)) if param.name == "database"
+                      else shown(str(value))]
     return " ".join(shlex.quote(w) for w in words)

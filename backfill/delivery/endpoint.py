@@ -25,6 +25,12 @@ def endpoint_url(text: str) -> str:
         hint = f": write {guess} (or https://...)" if guess else \
             ": the Track API is served over http:// or https://"
         raise UsageError(f"--endpoint {text!r} is not an http(s) URL{hint}; nothing was sent")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError("--endpoint holds a user name or password (user:key@host): it would "
+                         "show in process lists, logs and resume commands. Give the bare URL "
+                         f"({parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+                         "), and the credentials in CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY; "
+                         "nothing was sent")
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:

@@ -21,6 +21,7 @@ import polars as pl
 
 from backfill.contract import LINE, ROW, CsvOptions, Parsed, offset
 from backfill.errors import InputError
+from backfill.objects import shown as redacted_url
 from backfill.sources import remote
 from backfill.sources.identity import file_fingerprint, identity, unchanged
 from backfill.sources.parse import CsvLayout, parse_csv_block
@@ -46,7 +47,7 @@ class Input:
 
     @property
     def name(self) -> str:
-        return "<stdin>" if self.path == "-" else self.path
+        return "<stdin>" if self.path == "-" else redacted_url(self.path)
 
     unit: ClassVar[str] = "B"
     resumable: ClassVar[bool] = True  # stdin too: the same data piped again is skipped alike
@@ -121,7 +122,7 @@ def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Inp
             matches = [m for m in matches if os.path.isfile(m)] or (
                 [] if glob.has_magic(pattern) else matches)
         if not matches:
-            raise InputError(pattern, "no file matches this pattern")
+            raise InputError(redacted_url(pattern), "no file matches this pattern")
         for path in matches:
             if path in seen:
                 continue
@@ -133,7 +134,7 @@ def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Inp
                                        f"'{path.rstrip('/')}/*.csv'")
             fmt = format_of(path, declared_format)
             if fmt is None:
-                raise InputError(path, "unknown format: name it .csv, .ndjson, .jsonl or "
+                raise InputError(redacted_url(path), "unknown format: name it .csv, .ndjson, .jsonl or "
                                        ".parquet (optionally .gz/.zst), or set source.format")
             inputs.append(Input(path, fmt, compression_of(path)[1]))
     return inputs

@@ -21,7 +21,7 @@ import io
 from typing import IO, Any
 
 from backfill.errors import InputError
-from backfill.objects import is_url, not_found, store_of
+from backfill.objects import is_url, not_found, shown, store_of
 from backfill.objects import reason as _reason
 
 __all__ = ["expand", "fingerprint", "info", "is_url", "open_raw", "size"]
@@ -34,13 +34,13 @@ def _store(url: str) -> tuple[Any, str]:
     try:
         return store_of(url)
     except Exception as exc:  # noqa: BLE001 - a bad URL, a configuration the store refuses
-        raise InputError(url, f"cannot use it: {_reason(exc)}") from None
+        raise InputError(shown(url), f"cannot use it: {_reason(exc)}") from None
 
 
 def _fail(url: str, exc: BaseException, doing: str) -> InputError:
     if not_found(exc):
-        return InputError(url, "no such object")
-    return InputError(url, f"cannot {doing}: {_reason(exc)}")
+        return InputError(shown(url), "no such object")
+    return InputError(shown(url), f"cannot {doing}: {_reason(exc)}")
 
 
 def expand(pattern: str) -> list[str]:
@@ -59,7 +59,7 @@ def expand(pattern: str) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - permissions, network: said in one line
         raise _fail(pattern, exc, "list it") from None
     if not found:
-        raise InputError(pattern, "no object matches this pattern")
+        raise InputError(shown(pattern), "no object matches this pattern")
     return [base + p for p in found]
 
 
@@ -81,7 +81,7 @@ def fingerprint(url: str) -> dict[str, Any]:
     """What identifies this version of the object: its ETag (or version), size and last
     modification, as the store reports them (no content is read)."""
     meta = info(url)
-    return {"path": url, "size": int(meta.get("size") or 0),
+    return {"path": shown(url), "size": int(meta.get("size") or 0),
             "mtime": str(meta.get("last_modified") or ""),
             "sample": str(meta.get("e_tag") or meta.get("version") or "")}
 

@@ -28,7 +28,9 @@ def shown(delimiter: str) -> str:
 
 
 def compression_of(path: str) -> tuple[str, str | None]:
-    """('people.csv', 'gz') for 'people.csv.gz'."""
+    """('people.csv', 'gz') for 'people.csv.gz' (a URL's query string is not its name)."""
+    if "://" in path:
+        path = path.split("?", 1)[0].split("#", 1)[0]
     lower = path.lower()
     for ext, kind in ((".gz", "gz"), (".gzip", "gz"), (".zst", "zst"), (".zstd", "zst"),
                       (".bz2", "bz2")):
