@@ -66,6 +66,9 @@ class CsvOptions:
     encoding: str = "utf8"
     header: bool = True
     detect: bool = True  # the delimiter was not declared: a header without it may tell another
+    # a record (a CSV row, an NDJSON line) or header longer than this refuses the input: memory
+    # stays bounded by this, whatever the input (a decompression bomb, /dev/zero); any format
+    max_record_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ names are re-exported here for callers that knew them from this module.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ class _Parser(OperationParser):
             self.problem(line, "'source' must be a mapping (path, format, csv)")
             return Source()
         self.unknown_keys(node, ("path", "format", "csv", "database", "query", "resume_key",
-                                 "null_values"), "source")
+                                 "null_values", "max_record_bytes"), "source")
         raw = node.get("path")
         paths: tuple[str, ...] = ()
         if isinstance(raw, str):
@@ -123,7 +124,14 @@ class _Parser(OperationParser):
             self.problem(line_of(node, "format"), f"source.format must be one of {', '.join(FORMATS)}")
             fmt = None
         database, query, key = self.database(node, line, paths)
-        return Source(paths, fmt, self.csv_options(node.get("csv"), line_of(node, "csv")),
+        csv = self.csv_options(node.get("csv"), line_of(node, "csv"))
+        longest = node.get("max_record_bytes", csv.max_record_bytes)
+        if not isinstance(longest, int) or isinstance(longest, bool) or longest < 1 << 20:
+            self.problem(line_of(node, "max_record_bytes"), "source.max_record_bytes must be "
+                         "a whole number of bytes, at least 1048576 (default 67108864: 64 MiB)")
+        else:
+            csv = replace(csv, max_record_bytes=longest)
+        return Source(paths, fmt, csv,
                       database, query, key,
                       null_values(node.get("null_values"), line_of(node, "null_values"),
                                   "source", self.problem))

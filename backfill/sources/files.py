@@ -197,7 +197,8 @@ class InputReader:
         encoding = self.options.encoding if fmt == "csv" else "utf8"
         utf8 = utf8_pieces(chunks, encoding)
         quote = self.options.quote.encode() if fmt == "csv" else None
-        self._blocks = blocks(utf8, quote, self.block_bytes)
+        self._blocks = blocks(utf8, quote, self.block_bytes, self.options.max_record_bytes,
+                              self.input.name)
         self._first = next(self._blocks, None)
         if fmt == "csv":
             self._read_header()

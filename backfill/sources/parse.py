@@ -52,6 +52,9 @@ def parse_csv_block(
     `spanned`: a set the reader keeps from block to block (see `_unmarked`); the result never
     depends on it."""
     n = len(layout.columns)
+    if not block.strip(b"\r\n"):  # a flood of blank lines: no record, lines only
+        schema = {**dict.fromkeys(layout.columns, pl.String), ROW: pl.Int64, LINE: pl.Int64}
+        return Parsed(pl.DataFrame(schema=schema), [], 0, "blank", _physical_lines(block))
     # polars checks the UTF-8 as it reads: the block is decoded here only when the marked path
     # fails, to tell invalid bytes (read again, lossily) from malformed records
     parsed = _csv_marked(block, layout, input_name, first_line, first_row, lossy,

@@ -38,6 +38,8 @@ def parse_ndjson_block(block: bytes, input_name: str, first_line: int, first_row
     With `known` (see `known_schema`), only its columns are read when that gives the frame
     inference would; the frame of every column is then `Parsed.reread`."""
     lines = _physical_lines(block)
+    if not block.strip():  # a flood of blank lines: no record, lines only
+        return Parsed(_numbered(pl.DataFrame(), first_line, first_row), [], 0, "blank", lines)
     df = _read_known(block, known, lines) if known is not None else None
     if df is not None:
         def reread() -> pl.DataFrame:

@@ -17,7 +17,7 @@ from backfill.errors import InputError
 from backfill.sources import remote
 from backfill.sources.sniff import sniff_compression
 
-MAX_BLOCK_BYTES = 256 * 1024 * 1024  # a record longer than this cannot be cut around
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # the default of `source.max_record_bytes`
 READ_BYTES = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 
@@ -142,25 +142,39 @@ def _cut(buf: bytes | bytearray, quote: bytes | None, limit: int, force: bool) -
     return 0
 
 
-def blocks(pieces: Iterator[tuple[bytes, bool]], quote: bytes | None,
-            size: int) -> Iterator[tuple[bytes, bool]]:
-    """Whole-record blocks of about `size` bytes, each with its lossy flag."""
+def blocks(pieces: Iterator[tuple[bytes, bool]], quote: bytes | None, size: int,
+           longest: int = MAX_RECORD_BYTES, name: str = "") -> Iterator[tuple[bytes, bool]]:
+    """Whole-record blocks of about `size` bytes, each with its lossy flag. A record longer than
+    `longest` bytes (no newline in that many, or a quote left open that long) refuses the input
+    with its line and byte offset: the buffer never holds more than about `longest` bytes."""
     buf = bytearray()
     lossy = False
+    size = min(size, longest)  # a block never holds a record over the limit
     target = size
+    offset = lines = 0  # of the bytes already yielded
     for piece, piece_lossy in pieces:
         buf += piece  # a bytearray grows in place: long records do not copy quadratically
         lossy = lossy or piece_lossy
         while len(buf) >= target:
-            cut = _cut(buf, quote, target, force=target >= MAX_BLOCK_BYTES)
+            cut = _cut(buf, quote, target, force=target >= longest)
             if cut == 0:
-                target *= 2  # a record longer than a block: read on before cutting
+                if target >= longest:
+                    raise _too_long(name, offset, lines, longest)
+                target = min(target * 2, longest)  # a long record: read on before cutting
                 continue
             with memoryview(buf) as view:
                 block = bytes(view[:cut])
             del buf[:cut]
             target = size
+            offset, lines = offset + len(block), lines + block.count(b"\n")
             yield block, lossy
             lossy = piece_lossy
     if buf:
         yield bytes(buf), lossy
+
+
+def _too_long(name: str, offset: int, lines: int, longest: int) -> InputError:
+    return InputError(name, f"the record at line {lines + 1:,} (byte {offset:,} of the "
+                      f"decompressed text) is longer than {longest:,} bytes, with no end of "
+                      "line (or a quote left open): the input is refused. If such records "
+                      "are real, raise source.max_record_bytes in the mapping")
