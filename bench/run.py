@@ -12,6 +12,7 @@ count in RSS, not in RssAnon).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -136,7 +137,10 @@ class Emulator:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def stats(self) -> dict:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_emulator/stats") as r:
+        secret = base64.b64encode(f"{SITE}:{KEY}".encode()).decode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/_emulator/stats",
+                                         headers={"Authorization": f"Basic {secret}"})
+        with urllib.request.urlopen(request) as r:
             return json.loads(r.read())
 
     def stop(self) -> None:

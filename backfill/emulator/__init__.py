@@ -1,20 +1,51 @@
 """A local Track API for rehearsals and tests: the HTTP app and its SQLite store."""
 
+import ipaddress
+import ssl
 from collections.abc import Callable
 
 from backfill.emulator.app import (
     Emulator,
     EmulatorThread,
     Faults,
-    latency_range,
     listen,
     serve,
-    tls_context,
 )
 from backfill.emulator.store import Store
+from backfill.errors import UsageError
+
+DEFAULT_CREDENTIALS = ("site", "key")  # `backfill emulator`'s, for rehearsals on loopback
+
+
+def loopback(host: str) -> bool:
+    """Whether `host` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 __all__ = ["Emulator", "EmulatorThread", "Faults", "Store", "latency_range", "serve",
            "serve_from_options", "tls_context"]
+
+
+def latency_range(text: str) -> tuple[float, float]:
+    """`--latency-ms`: "N" or "MIN-MAX" milliseconds."""
+    lo, _, hi = text.partition("-")
+    try:
+        return float(lo), float(hi or lo)
+    except ValueError:
+        raise UsageError(f"--latency-ms '{text}': give N or MIN-MAX in ms") from None
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """A server context for HTTPS with this certificate and key (PEM), or None for HTTP."""
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def serve_from_options(host: str, port: int, db: str | None, count_only: bool, site_id: str,
@@ -22,7 +53,14 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, s
                        drop_rate: float, lost_answer_rate: float, latency_ms: str,
                        max_body: int, invalid: str, seed: int | None, tls_cert: str | None,
                        tls_key: str | None, say: Callable[[str], object]) -> None:
-    """`backfill emulator`: the app its options describe, served until Ctrl-C."""
+    """`backfill emulator`: the app its options describe, served until Ctrl-C. Beyond
+    loopback it stores what anyone on the network sends: the default credentials are refused
+    there."""
+    if not loopback(host) and (site_id, api_key) == DEFAULT_CREDENTIALS:
+        raise UsageError(f"--host {host} serves beyond this machine, and the emulator stores "
+                         "every record sent to it: set credentials of your own with --site-id "
+                         "and --api-key (or CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY); the "
+                         "defaults site/key are refused there")
     context = tls_context(tls_cert, tls_key)
     sock = listen(host, port)  # first: a port in use leaves no store behind
     store = Store(db, count_only=count_only)
@@ -32,4 +70,7 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, s
     where = "counting only" if count_only else f"storing in {store.path}"
     say(f"Track API emulator on {'https' if context else 'http'}://{host}:{port} ({where}); "
         "Ctrl-C stops it")
+    if not loopback(host):
+        say(f"warning: {host} is reachable from other machines: anyone who has the "
+            "credentials can send to it and read /_emulator/stats")
     serve(app, sock, context)

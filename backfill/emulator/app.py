@@ -52,7 +52,9 @@ class Emulator:
         self.base_url = ""
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._gate])
+        # a body over the limit is refused as it arrives (413), never read whole first
+        app = web.Application(client_max_size=max(self.max_body, MAX_OP) + 1,
+                              middlewares=[self._gate])
         app.add_routes([
             web.post("/api/v2/batch", self.batch),
             web.post("/api/v2/entity", self.entity),
@@ -75,7 +77,10 @@ class Emulator:
 
     @web.middleware
     async def _gate(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
-        if request.path.startswith("/_emulator/"):
+        if request.path.startswith("/_emulator/"):  # behind the same credentials, no faults
+            if request.headers.get("Authorization") != self.credentials:
+                return web.json_response({"meta": {"error": "Unauthorized request"}},
+                                         status=401)
             return await handler(request)
         f = self.faults
         lo, hi = f.latency_ms
@@ -133,9 +138,13 @@ class Emulator:
                                      status=400)
         errors, accepted = [], []
         for i, raw in enumerate(items):
-            op = orjson.loads(raw)
-            problem = ("", f"operation is {len(raw)} bytes; the limit is {MAX_OP}") \
-                if len(raw) > MAX_OP else check_operation(op)
+            try:
+                op = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:  # nested deeper than any JSON reader takes
+                op, problem = None, ("", f"operation is not JSON we can read: {exc}")
+            else:
+                problem = ("", f"operation is {len(raw)} bytes; the limit is {MAX_OP}") \
+                    if len(raw) > MAX_OP else check_operation(op)
             if problem:
                 errors.append({"batch_index": i, "reason": "invalid", "field": problem[0],
                                "message": problem[1]})
@@ -179,8 +188,7 @@ class Emulator:
         action = request.path.rsplit("/", 1)[-1]
         op = {"type": "segment", "action": action, "segment_id": request.match_info["segment"],
               "id_type": request.query.get("id_type", "id"), "ids": ids}
-        self.store.record(request.path, 200, [(0, op, orjson.dumps(op))])
-        return web.json_response({})
+        return self._v1_record(request.path, op, web.json_response({}))
 
     async def form(self, request: web.Request) -> web.Response:
         data = await _v1_body(request)
@@ -191,8 +199,7 @@ class Emulator:
             return _v1_error("data must include id or email")
         op = {"type": "form", "action": "submit", "form_id": request.match_info["form"],
               "data": fields}
-        self.store.record(request.path, 204, [(0, op, orjson.dumps(op))])
-        return web.Response(status=204)
+        return self._v1_record(request.path, op, web.Response(status=204))
 
     async def v1_generic(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -201,8 +208,17 @@ class Emulator:
         except orjson.JSONDecodeError:
             return web.json_response({"meta": {"errors": ["body is not JSON"]}}, status=400)
         op = {"type": "v1", "action": f"{request.method} {request.path}", "data": data}
-        self.store.record(request.path, 200, [(0, op, orjson.dumps(op))])
-        return web.json_response({})
+        return self._v1_record(request.path, op, web.json_response({}))
+
+    def _v1_record(self, path: str, op: dict[str, Any], answer: web.Response) -> web.Response:
+        """Store a v1 request's operation and give its answer; a 400 when it is nested too
+        deeply to be stored as JSON."""
+        try:
+            stored = orjson.dumps(op)
+        except orjson.JSONEncodeError:
+            return _v1_error("body is nested too deeply")
+        self.store.record(path, answer.status, [(0, op, stored)])
+        return answer
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.store.stats())
@@ -303,24 +319,6 @@ def serve(emulator: Emulator, sock: socket.socket,
                     ssl_context=ssl_context)
     finally:
         emulator.store.close()
-
-
-def latency_range(text: str) -> tuple[float, float]:
-    """`--latency-ms`: "N" or "MIN-MAX" milliseconds."""
-    lo, _, hi = text.partition("-")
-    try:
-        return float(lo), float(hi or lo)
-    except ValueError:
-        raise UsageError(f"--latency-ms '{text}': give N or MIN-MAX in ms") from None
-
-
-def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
-    """A server context for HTTPS with this certificate and key (PEM), or None for HTTP."""
-    if not cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 def _v1_error(message: str) -> web.Response:

@@ -89,7 +89,7 @@ _BATCH = msgspec.json.Decoder(_BatchBody)
 def raw_items(body: bytes) -> list[msgspec.Raw] | None:
     try:
         return _BATCH.decode(body).batch
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # nested too deep
         return None
 
 
