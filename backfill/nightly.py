@@ -62,15 +62,13 @@ class Nightly:
     """What `flow.batches` and `runner` ask of an incremental run (`flow.Nightly`)."""
 
     def __init__(self, opts: NightlyOptions, mapping: Mapping, digest: str, tally: Tally,
-                 say: Callable[[str], object] | None = None):
+                 say: Callable[[str], object] | None = None, resumed: bool = False):
         if opts.missing not in MISSING:
             raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")
         self.opts, self.tally, self.digest = opts, tally, digest
         self.mirror, self.path = _working_copy(opts.path)
         first = store.StateInfo(mapping=digest, canary=canary())
-        if store.fold_journal(self.path, first) and self.mirror is not None:
-            self.mirror.push()  # tonight's journal files must not replace a stopped run's
-        state, self.info = store.load(self.path, first)
+        state, self.info = self._load(first, digest, resumed)
         why = None
         if self.info is not None:
             if self.info.mapping != digest:
@@ -108,6 +106,20 @@ class Nightly:
         self.missing_count: int | None = None
         self.journal = store.Journal(self.path, self.mirror and self.mirror.journaled)
         self._lock = threading.Lock()
+
+    def _load(self, first: store.StateInfo, digest: str, resumed: bool
+              ) -> tuple[pl.DataFrame, store.StateInfo | None]:
+        """The state and its info. A journal a stopped run left is folded in first, except when
+        this run resumes a rebuild (`--full`, a changed mapping): that journal is the rebuild's
+        own first part, and stays tonight's, so that the rebuilt state keeps every key it
+        acknowledged (folded into the state it replaces, they would be dropped)."""
+        held = store.read_info(self.path)
+        if resumed and held is not None and (self.opts.full or held.mapping != digest
+                                             or held.canary != canary()):
+            return store.hashes(self.path), held
+        if store.fold_journal(self.path, first) and self.mirror is not None:
+            self.mirror.push()  # tonight's journal files must not replace a stopped run's
+        return store.load(self.path, first)
 
     @property
     def mirrors(self) -> bool:

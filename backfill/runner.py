@@ -79,7 +79,7 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
         tally.note(*notes, *([checked] if checked else []))
-        nightly = _nightly(plan, opts, tally, checkpoint)
+        nightly = _nightly(plan, opts, tally, checkpoint, resumed)
         if resumed:
             tally.carry(checkpoint.counters)
         tracker = RunTracker(checkpoint.done)
@@ -108,15 +108,16 @@ NIGHT_COUNTS = ("rows_read", "rows_new", "rows_changed", "rows_unchanged", "rows
                 "operations_delivered", "operations_mirrored")
 
 
-def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint
-             ) -> Nightly | None:
+def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint,
+             resumed: bool = False) -> Nightly | None:
     """With --state: the state loaded; with --missing, the census pass and the breaker. Either
     way, the event ids the run or state began with (`keep_event_ids`)."""
     if opts.nightly is None:
         keep_event_ids(plan, checkpoint, None, tally)
         return None
     say = None if opts.quiet else lambda text: print(f"note: {text}", file=sys.stderr)
-    nightly = Nightly(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally, say)
+    nightly = Nightly(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally, say,
+                      resumed)
     keep_event_ids(plan, checkpoint, nightly, tally)
     if nightly.mirrors:
         counts = Tally()
