@@ -112,3 +112,51 @@ def test_a_checkpoint_that_cannot_be_saved_stops_sending_at_once(tmp_path, tiny)
         emu.stop()
     assert second.returncode == 0, second.stderr
     assert len(stored(store)) == rows and load(tiny / "cp.json").finished
+
+
+def fill(folder) -> None:
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_a_state_journal_that_cannot_be_written_stops_and_loses_no_key(tmp_path, tiny):
+    rows = 40_000
+    subprocess.run(["mount", "-o", "remount,size=16m", str(tiny)], check=True)
+    mapping = write(tmp_path / "m.yaml", MAPPING)
+    data = write(tmp_path / "p.csv", "user_id,seats\n" + "".join(
+        f"u{i},{i}\n" for i in range(rows)))
+    state = tiny / "p.state"
+    night = [sys.executable, "-m", "backfill", "run", str(mapping), str(data), "--endpoint", "",
+             "--quiet", "--state", str(state)]
+    emu, store = start(tmp_path)
+    night[night.index("--endpoint") + 1] = emu.url
+    try:
+        proc = subprocess.Popen([*night, "--rate", "4", "--concurrency", "1"], env=ENV,
+                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while store.requests < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        fill(tiny)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err
+        assert "Traceback" not in err and f"{state} could not be written" in err
+        assert "Free some space" in err
+        (tiny / "filler").unlink()
+        second = subprocess.run(night, env=ENV, cwd=ROOT, capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 0, second.stderr
+        third = subprocess.run([*night, "--report", str(tmp_path / "r.json")], env=ENV,
+                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.stop()
+    assert third.returncode == 0, third.stderr
+    assert '"requests": 0' in (tmp_path / "r.json").read_text()  # every key was kept
+    assert len(stored(store)) == rows

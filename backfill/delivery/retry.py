@@ -124,7 +124,11 @@ class Delivery:
                 self.limiter.pause(outcome.retry_after)
                 await self._wait(outcome.retry_after)
             else:
-                await self._wait(self.policy.delay(failures - 1, self.rng))
+                delay = self.policy.delay(failures - 1, self.rng)
+                if delay >= SAY_WAIT and self.waiting is not None:
+                    self.waiting(f"waiting {delay:,.1f} s before retrying ({outcome.detail}, "
+                                 f"{failures} failures in a row)")
+                await self._wait(delay)
 
     def _check_wait(self, outcome: Outcome) -> None:
         """A Retry-After over `max_wait` stops the run (resumable); a long one is said."""

@@ -87,7 +87,8 @@ def refuse_inputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterable
 def failed(path: str | os.PathLike, what: str, exc: OSError) -> OutputFailed:
     """The stop for a write that failed (a full disk, say): one line naming the file."""
     why = exc.strerror or str(exc)
-    hint = " Free some space, then" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else " Then"
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or "os error 28" in why  # polars says so
+    hint = " Free some space, then" if full else " Then"
     return OutputFailed(f"the {what} {path} could not be written ({why}): sending stopped at "
                         f"once; the last checkpoint saved is valid.{hint} run the same command "
                         "again to deliver the rest")
