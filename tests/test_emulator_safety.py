@@ -97,7 +97,7 @@ def test_stats_need_the_credentials(tmp_path):
 def test_a_body_over_max_body_is_refused_as_it_arrives(tmp_path):
     emu, store = start(tmp_path, max_body=10_000)
     try:
-        status, _ = post(emu.url, b'{"batch": [' + b'"' + b"x" * 5_000_000 + b'"]}')
+        status, _ = post(emu.url, b'{"batch": [' + b'"' + b"x" * 100_000 + b'"]}')
     finally:
         emu.stop()
     assert status == 413 and store.operations == 0

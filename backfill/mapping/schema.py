@@ -152,6 +152,8 @@ def mapping_schema() -> dict[str, Any]:
                 "resume_key": {"oneOf": [{"type": "string"},
                                          {"type": "array", "items": {"type": "string"}}]},
                 "null_values": NULL_VALUES,
+                "max_record_bytes": {"type": "integer", "minimum": 1 << 20, "description":
+                                     "the longest record read; a longer one refuses the input"},
                 "csv": {"type": "object", "additionalProperties": False, "properties": {
                     "delimiter": {"type": "string", "maxLength": 2},
                     "quote": {"type": "string", "maxLength": 1},
