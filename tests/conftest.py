@@ -30,33 +30,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def tmpfs(tmp_path: Path, name: str, options: str):
+    """A real tmpfs mounted at `tmp_path / name` with these mount options (needs root), for as
+    long as the generator is open."""
+    folder = tmp_path / name
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs ({options}) needs root")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
 @pytest.fixture
 def read_only(tmp_path):
     """A folder nothing can be written in, even by root: a read-only tmpfs (needs root)."""
-    import subprocess
-
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("mounting a read-only tmpfs needs root")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    yield from tmpfs(tmp_path, "read-only", "ro")
 
 
-def started(cmd: list[str], port: int, seconds: float = 30) -> subprocess.Popen:
-    """A server process (moto, Azurite) once it accepts connections on `port`."""
-    import socket
+@pytest.fixture
+def tiny(tmp_path):
+    """A folder of 64 KiB on a real tmpfs (needs root): a disk that fills."""
+    yield from tmpfs(tmp_path, "tiny", "size=64k")
+
+
+def listens(port: int, seconds: float = 30) -> bool:
+    """Whether something accepts connections on the loopback port within `seconds`."""
     import time
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
+                return True
         except OSError:
             time.sleep(0.1)
+    return False
+
+
+def started(cmd: list[str], port: int, seconds: float = 30) -> subprocess.Popen:
+    """A server process (moto, Azurite) once it accepts connections on `port`."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if listens(port, seconds):
+        return proc
     proc.terminate()
     raise RuntimeError(f"{cmd[0]} did not listen on port {port} within {seconds:.0f} s")

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from conftest import ROOT, write
 from emulated import KEY, SITE, start, stored
 
@@ -19,19 +18,6 @@ from backfill.state.checkpoint import load
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n    attributes: {seats: {column: seats, as: int}}\n")
 ENV = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    """A folder of 64 KiB on a real tmpfs (needs root)."""
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def command(emu, mapping, data, tiny, *extra):
@@ -87,14 +73,7 @@ def test_a_checkpoint_that_cannot_be_saved_stops_sending_at_once(tmp_path, tiny)
         while not (tiny / "cp.json").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         filler = tiny / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)  # the disk fills while the run sends
-        try:
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fill(tiny)  # the disk fills while the run sends
         requests_at_fill = store.requests
         _, err = proc.communicate(timeout=60)
         requests_at_stop = store.requests

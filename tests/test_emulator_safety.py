@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, listens
 from emulated import KEY, SITE, start
 
 from backfill.cli import cli
@@ -67,13 +65,7 @@ def test_beyond_loopback_with_own_credentials_it_serves_and_warns(tmp_path):
                              "--site-id", SITE, "--api-key", KEY], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        assert listens(port, 20)
         url = f"http://127.0.0.1:{port}"
         assert get(url + "/_emulator/stats", None) == 401
         assert get(url + "/_emulator/stats", KEY) == 200

@@ -13,20 +13,13 @@ import orjson
 import pytest
 from conftest import ROOT, write
 from emulated import KEY, SITE, start
+from test_nightly import MAPPING
 
 from backfill.state import store as state_store
 from backfill.state.checkpoint import load
 
 pytestmark = pytest.mark.slow
 
-MAPPING = """\
-version: 1
-operations:
-  - type: person
-    action: identify
-    identifiers: {id: user_id}
-    attributes: {email: email, plan: plan}
-"""
 ROWS = 20_000
 ENV = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY}
 
