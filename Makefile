@@ -32,11 +32,14 @@ test: $(STAMP) $(AZURITE)
 # times (about 12 minutes on 2 cores); then a 10M-row nightly run against validate
 # (bench/nightly.py, about 5 minutes), 1M rows from a local S3 server against disk
 # (bench/remote.py, 1 minute) and 1M and 5M rows from PostgreSQL against CSV (bench/database.py,
-# 3 minutes). Numbers go to bench/*.json and BENCHMARKS.md.
+# 3 minutes), then `run` against nginx made to answer like a distant, throttling API
+# (bench/distant.py, about 10 minutes). Numbers go to bench/*.json and BENCHMARKS.md.
 bench: $(STAMP)
-	-[ -x /usr/sbin/nginx ] || (command -v apt-get >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
+	-[ -x /usr/sbin/nginx ] && [ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || \
+	  (command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  nginx libnginx-mod-http-echo >/dev/null)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/distant.py | tee bench/distant.json
 	$(BIN)/python bench/nightly.py --rows 10000000 | tee bench/nightly.json
 	$(BIN)/python bench/remote.py --rows 1000000 | tee bench/remote.json
 	$(BIN)/python bench/database.py --rows 1000000,5000000 | tee bench/database.json

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import io
-import json
 import os
 import time
 from dataclasses import replace
@@ -17,11 +16,12 @@ from typing import IO, Any
 
 from backfill import flow
 from backfill.contract import Source
-from backfill.errors import InputError, MappingError, Problem, UsageError
+from backfill.errors import MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
 from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
+from backfill.starting import init  # noqa: F401 - `backfill.init`
 from backfill.state.atomic import check_writable
 from backfill.state.outputs import open_private, refuse_inputs
 from backfill.state.progress import moved, progress
@@ -31,6 +31,7 @@ from backfill.state.tally import Tally
 
 MappingLike = str | os.PathLike | dict | Mapping
 RATE, CONCURRENCY, RETRIES = 1000.0, 8, 10
+MAX_CONCURRENCY = 256  # the adaptive window's ceiling: 1,000 requests/s at 250 ms
 
 
 def load(mapping: MappingLike) -> Mapping:
@@ -150,7 +151,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         format: str | None = None, retries: int = RETRIES, quiet: bool = True,
         default_region: str = "us", state: str | os.PathLike | None = None,
         missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False,
-        event_watermark: bool = False, max_wait: float = 120.0) -> Report:
+        event_watermark: bool = False, max_wait: float = 120.0, adaptive: bool = True
+        ) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
@@ -165,6 +167,9 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     `full` sends everything and rewrites the state; `event_watermark`: events are not kept
     in the state, only the latest time sent, and an event older than it is not sent. A second
     run on the same checkpoint or state raises `UsageError` at once.
+
+    `adaptive` (default): the requests in flight and the rate follow the network and the API,
+    up to `concurrency` (default 256) and `rate`; False: `concurrency` (default 8) at `rate`.
 
     `max_wait`: the longest pause (seconds) the API may ask for with Retry-After; a longer one
     raises `backfill.errors.WaitTooLong` (exit 3), saying when to come back."""
@@ -184,7 +189,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         checkpoint=checkpoint_path or beside_input(p.sources, "checkpoint.json"),
         rejects=_path(rejects) or beside_input(p.sources, "rejects.ndjson"),
         endpoint=endpoint or api.endpoint, region=region or api.region or default_region,
-        rate=rate or api.rate or RATE, concurrency=concurrency or api.concurrency or CONCURRENCY,
+        rate=rate or api.rate or RATE, adaptive=adaptive,
+        concurrency=concurrency or api.concurrency or (MAX_CONCURRENCY if adaptive else CONCURRENCY),
         restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries), max_wait=max_wait,
         nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
@@ -298,53 +304,3 @@ class _dump:  # noqa: N801 - used as a context manager, like open()
     def __exit__(self, *exc: object) -> None:
         if self.opened is not None:
             self.opened.close()
-
-
-def init(path: str, kind: str = "person", *, format: str | None = None,
-         sample: int = 1000) -> str:
-    """A starter mapping (YAML text) for a file's columns: `kind` person, object or event."""
-    import polars as pl
-
-    from backfill.contract import CsvOptions
-    from backfill.mapping.starter import starter_mapping
-    from backfill.sources.files import resolve_inputs
-
-    [inp] = resolve_inputs([path], format)
-    reader, first = _sample(inp, CsvOptions())
-    found, why = {}, []
-    if inp.format == "csv" and (reader is None or _mis_encoded(first)):
-        reader, first = _sample(inp, CsvOptions(encoding="cp1252"))
-        found["encoding"] = "cp1252"
-        why.append("not UTF-8: read as Windows-1252 (check accents; or latin-1)")
-    assert reader is not None
-    if reader.options.delimiter != ",":
-        found["delimiter"] = reader.options.delimiter
-        why.append("the header's separator")
-    notes = [f"  csv: {{{', '.join(f'{k}: {json.dumps(v)}' for k, v in found.items())}}}"
-             f"   # {'; '.join(why)}"] if found else []
-    if not reader.columns:
-        raise UsageError(f"{inp.name}: no columns found (is the file empty?)")
-    frame = first.frame.head(sample) if first is not None else \
-        pl.DataFrame({c: [] for c in reader.columns})
-    return starter_mapping(inp.path, inp.format, reader.columns, frame, kind, notes)
-
-
-def _sample(inp: Any, options: Any) -> tuple[Any, Any]:
-    """(reader, first chunk) of a file; (None, None) when its header is not in this
-    encoding."""
-    from backfill.sources.files import InputReader
-
-    try:
-        reader = InputReader(inp, options)
-    except InputError as exc:
-        if "encoding" in str(exc) and options.encoding == "utf8":
-            return None, None
-        raise
-    try:
-        return reader, next(iter(reader.chunks()), None)
-    finally:
-        reader.close()
-
-
-def _mis_encoded(chunk: Any) -> bool:
-    return chunk is not None and any(r.kind == "invalid encoding" for r in chunk.rejects)

@@ -17,6 +17,7 @@ import click
 from backfill._version import __version__
 from backfill.errors import BackfillError, Stopped
 from backfill.state.atomic import writable, write_bytes
+from backfill.state.outputs import expanded, refuse_inputs
 
 if TYPE_CHECKING:
     from backfill.state.report import Report
@@ -82,7 +83,12 @@ sending_options = _options(
     click.option("--rate", type=click.FloatRange(min=0.001), default=None,
                  help="Requests per second, all workers together (default: api.rate or 1000)."),
     click.option("--concurrency", type=click.IntRange(min=1), default=None,
-                 help="Requests in flight at most (default: api.concurrency or 8)."),
+                 help="Requests in flight at most (default: api.concurrency, or 256 adaptive, "
+                 "8 with --adaptive off)."),
+    click.option("--adaptive", type=click.Choice(["on", "off"]), default="on",
+                 show_default=True, help="on: the requests in flight and the rate follow the "
+                 "network and the API's throttling, up to --concurrency and --rate; off: "
+                 "exactly --concurrency in flight at --rate."),
     click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
                  help="Tries of one request before the run stops (exit 3, resumable)."),
     click.option("--max-wait", type=click.FloatRange(min=0), default=120, show_default=True,
@@ -108,15 +114,6 @@ resume_options = _options(
                  help="Default: beside the first input, <input>.checkpoint.json."),
     click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and start over."),
 )
-
-
-def _report_not_an_input(report_path: str | None, mapping: str, inputs: tuple[str, ...]) -> None:
-    import glob
-
-    from backfill.state.outputs import refuse_inputs
-
-    found = [p for pattern in inputs for p in (glob.glob(pattern) or [pattern])]
-    refuse_inputs({"--report": report_path}, [mapping, *found])
 
 
 def _finish(report: Report, report_path: str | None) -> None:
@@ -151,7 +148,7 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
     from backfill import api
 
     source = api.command_line_source(inputs, database, query)
-    _report_not_an_input(report_path, mapping, inputs)
+    refuse_inputs({"--report": report_path}, [mapping, *expanded(inputs)])
     report = api.validate(mapping, source, rejects_path, dump_path, format=fmt, rate=rate,
                           quiet=quiet)
     _finish(report, report_path)
@@ -166,7 +163,8 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
 def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | None,
         query: str | None, endpoint: str | None,
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
-        concurrency: int | None, retries: int, max_wait: float, checkpoint_path: str | None, restart: bool,
+        concurrency: int | None, adaptive: str, retries: int, max_wait: float,
+        checkpoint_path: str | None, restart: bool,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
         event_watermark: bool, rejects_path: str | None, report_path: str | None,
         quiet: bool) -> None:
@@ -189,7 +187,7 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
     """
     from backfill import api
 
-    _report_not_an_input(report_path, mapping, inputs)
+    refuse_inputs({"--report": report_path}, [mapping, *expanded(inputs)])
     if click.get_current_context().get_parameter_source("api_key") is \
             click.core.ParameterSource.COMMANDLINE:
         click.echo("note: --api-key on the command line is visible to every user of this "
@@ -201,7 +199,8 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
                          checkpoint=checkpoint_path, rejects=rejects_path, restart=restart,
                          format=fmt, retries=retries, quiet=quiet, default_region="auto",
                          state=state_path, missing=missing, max_deletes=max_deletes, full=full,
-                         event_watermark=event_watermark, max_wait=max_wait)
+                         event_watermark=event_watermark, max_wait=max_wait,
+                         adaptive=adaptive == "on")
     except Stopped as exc:
         from backfill.resumed import say_stopped
 

@@ -13,13 +13,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from backfill.contract import Batch
 from backfill.delivery.endpoint import checked_endpoint, say_retries, say_wait
 from backfill.delivery.handoff import Handoff
+from backfill.delivery.pacing import Pacing
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import MAX_WAIT, Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
@@ -55,6 +56,8 @@ class RunOptions:
     save_every: float = 0.5
     drain_s: float = 30.0
     max_wait: float = MAX_WAIT  # a longer Retry-After stops the run (exit 3)
+    adaptive: bool = True  # concurrency and rate follow the API (`delivery.pacing`), up to
+    # `concurrency` and `rate`; off: `concurrency` workers at `rate`, as set
     nightly: NightlyOptions | None = None  # --state and its options
 
 
@@ -83,8 +86,10 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
         if resumed:
             tally.carry(checkpoint.counters)
         tracker = RunTracker(checkpoint.done)
+        sending: dict = {}  # the pacing's figures, for the report
         try:
-            asyncio.run(_deliver_all(base_url, plan, opts, tally, tracker, checkpoint, nightly))
+            asyncio.run(_deliver_all(base_url, plan, opts, tally, tracker, checkpoint, nightly,
+                                     sending))
         except BaseException as exc:
             if isinstance(exc, Stopped):
                 exc.checkpoint = opts.checkpoint
@@ -101,7 +106,7 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
             nightly.commit({k: tally.get(k) for k in NIGHT_COUNTS})
     return tally.report(mode="run", rate=opts.rate, rejects_path=opts.rejects, resumed=resumed,
                         rows_done=tracker.count(), elapsed_s=time.monotonic() - started,
-                        exit_code=1 if failed else 0, **extra)
+                        exit_code=1 if failed else 0, sending=sending or None, **extra)
 
 
 NIGHT_COUNTS = ("rows_read", "rows_new", "rows_changed", "rows_unchanged", "rows_rejected",
@@ -159,22 +164,17 @@ def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) ->
 
 
 async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
-                       tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None
-                       ) -> None:
+                       tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None,
+                       sending: dict) -> None:
     loop = asyncio.get_running_loop()
-    queue: Handoff[Batch] = Handoff(loop, opts.concurrency * 2)
     stop = threading.Event()
     failures: list[BaseException] = []
     interrupts = 0
     delivery = _delivery(base_url, plan, opts, tally, nightly, stop)
-
-    async def work() -> None:
-        while not stop.is_set():
-            batch = await queue.get()
-            if batch is None:
-                return
-            await delivery.deliver(batch)
-            tracker.ack(batch)
+    pacing = delivery.pacing
+    # bodies waiting beyond those being sent: a few are enough when the window admits many
+    queue: Handoff[Batch] = Handoff(loop, min(opts.concurrency, 16 if pacing else 1 << 30) * 2)
+    work = _worker(queue, delivery, tracker, stop)
 
     def interrupted() -> None:
         nonlocal interrupts
@@ -188,6 +188,9 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
                 task.cancel()
 
     bar, began = DeliveryBar(plan.size(), opts.quiet, plan.unit), time.monotonic()
+    if pacing is not None:  # the bar shows the window in use; waiting bodies grow it
+        bar.in_flight = lambda: pacing.window.allowed
+        pacing.waiting = lambda: not queue.queue.empty()
     try:
         producer = threading.Thread(target=_produce, daemon=True, name="reader", args=(
             plan, tally, tracker, bar, stop, failures, queue, opts.concurrency, nightly))
@@ -207,6 +210,8 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
         _show(bar, tracker, tally, began)
     finally:
         bar.close()
+        if pacing is not None:
+            sending.update(pacing.figures())
     errors = [t.exception() for t in workers if t.done() and not t.cancelled()
               and t.exception() is not None]
     # the cause (a worker's, then the reader's), not the requests that gave up their retries
@@ -220,6 +225,31 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
     checkpoint.finished = True
 
 
+def _worker(queue: Handoff[Batch], delivery: Delivery, tracker: RunTracker,
+            stop: threading.Event) -> Callable[[], Awaitable[None]]:
+    """A worker's loop: take a body, deliver it, record it; with adaptive sending, each body
+    taken under a slot of the window (`Pacing.slot`)."""
+    async def one() -> bool:
+        batch = await queue.get()
+        if batch is None:
+            return False
+        await delivery.deliver(batch)
+        tracker.ack(batch)
+        return True
+
+    async def work() -> None:
+        pacing = delivery.pacing
+        while not stop.is_set():
+            if pacing is None:
+                if not await one():
+                    return
+                continue
+            async with pacing.slot(stop.is_set) as admitted:
+                if not admitted or not await one():
+                    return
+    return work
+
+
 def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
               nightly: Nightly | None, stop: threading.Event) -> Delivery:
     """The sender and its retries; a retry is said on stderr (at most every few seconds), and
@@ -228,7 +258,9 @@ def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
     if nightly is not None:
         names.append(nightly.opts.path)  # the operations undoing missing keys come from it
     sender = Sender(base_url, opts.site_id, opts.api_key, opts.concurrency, opts.timeout)
-    return Delivery(sender, RateLimiter(opts.rate), tally, names, opts.retry,
+    limiter = RateLimiter(opts.rate)
+    return Delivery(sender, limiter, tally, names, opts.retry,
+                    pacing=Pacing(opts.concurrency, opts.rate, limiter) if opts.adaptive else None,
                     accepted=nightly.accepted if nightly is not None else None,
                     stopping=stop, retrying=None if opts.quiet else say_retries(tally),
                     max_wait=opts.max_wait, waiting=say_wait)

@@ -23,12 +23,22 @@ class RateLimiter:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         if rate <= 0:
             raise ValueError("rate must be positive")
+        self.rate = rate
         self.interval = 1.0 / rate
         self.clock = clock
         self.sleep = sleep
         self._next = 0.0
         self._paused_until = 0.0
         self._recent: deque[float] = deque(maxlen=max(1, math.floor(rate)))
+
+    def set_rate(self, rate: float) -> None:
+        """A new rate from now on (the adaptive rate moved); the window's cap follows it."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate, self.interval = rate, 1.0 / rate
+        size = max(1, math.floor(rate))
+        if size != self._recent.maxlen:
+            self._recent = deque(self._recent, maxlen=size)
 
     def pause(self, seconds: float) -> None:
         """Hold every worker for `seconds` from now (the API asked us to wait)."""

@@ -14,6 +14,7 @@ operation it did not name: none is counted delivered on an answer that cannot be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import orjson
 
 from backfill.contract import V2_PATH, Batch, Reject
+from backfill.delivery.pacing import Pacing
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.sender import (
     Kind,
@@ -60,7 +62,9 @@ class Delivery:
                  accepted: Callable[[Batch, set[int]], None] | None = None,
                  stopping: threading.Event | None = None,
                  retrying: Callable[[str, int, int], None] | None = None,
-                 max_wait: float = MAX_WAIT, waiting: Callable[[str], None] | None = None):
+                 max_wait: float = MAX_WAIT, waiting: Callable[[str], None] | None = None,
+                 pacing: Pacing | None = None):
+        self.pacing = pacing  # adaptive concurrency and rate, told of every attempt
         self.max_wait = max_wait
         self.waiting = waiting  # told of a long wait before it starts (a line for stderr)
         self.refused_in_a_row = 0  # whole requests answered 400 since the last success
@@ -101,7 +105,10 @@ class Delivery:
         while True:
             await self.limiter.acquire()
             self.tally.add(requests=1, bytes_sent=batch.size)
+            token = self.pacing.started(batch.size, failures > 0) if self.pacing else None
             outcome = await self.sender.post(batch.path, batch.body)
+            if token is not None:
+                self.pacing.answered(token, outcome)  # type: ignore[union-attr]
             if outcome.kind is Kind.UNAUTHORIZED:
                 raise credentials_refused(outcome.status or 401, self.sender.base_url)
             if outcome.kind is Kind.NOT_FOUND and not batch.path.startswith(V1_PATHS):
@@ -162,7 +169,12 @@ class Delivery:
 
     async def _wait(self, seconds: float) -> None:
         """The pause before a retry; a stopped run does not wait for it (the body is not
-        delivered: its rows stay undone in the checkpoint)."""
+        delivered: its rows stay undone in the checkpoint). Its slot of the adaptive window
+        is lent meanwhile."""
+        with self.pacing.rest() if self.pacing is not None else contextlib.nullcontext():
+            await self._sleep(seconds)
+
+    async def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             if self.stopping is not None and self.stopping.is_set():

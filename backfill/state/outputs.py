@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -82,6 +83,11 @@ def refuse_inputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterable
             if _same(os.fspath(path), source):
                 raise UsageError(f"{option} {path} is an input of this run ({source}): it "
                                  "would be overwritten; choose another path; nothing was sent")
+
+
+def expanded(patterns: Iterable[str]) -> list[str]:
+    """The local files command-line INPUT patterns name (globs expanded), for `refuse_inputs`."""
+    return [p for pattern in patterns for p in (glob.glob(pattern) or [pattern])]
 
 
 def failed(path: str | os.PathLike, what: str, exc: OSError) -> OutputFailed:

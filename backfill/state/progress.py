@@ -46,6 +46,7 @@ class DeliveryBar:
                         if total else "{desc}{postfix} | {elapsed}", ncols=80,
                         file=file)
         self.read = 0
+        self.in_flight: Callable[[], int] | None = None  # the adaptive window, when there is one
 
     def moved(self, read: int) -> None:
         self.read = read
@@ -59,6 +60,8 @@ class DeliveryBar:
             position = min(position, int(self.bar.total))
         self.bar.update(position - self.bar.n)
         parts = [_count(done, "row"), _count(operations, "op"), f"{per_s:,.0f} req/s"]
+        if self.in_flight is not None:
+            parts.append(f"{self.in_flight()} in flight")
         if retries:
             parts.append(_count(retries, "retry", "retries"))
         if rejected:

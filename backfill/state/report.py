@@ -56,6 +56,9 @@ class Report:
     keys_missing: int | None = None  # keys of the state gone from the input (None: not known)
     operations_mirrored: int = 0  # --missing delete|suppress: operations undoing them
     events_recent: int = 0  # events from the last 72 hours or without a time (`recent_events`)
+    # `run` with adaptive sending: the window and rate in use (now, min, median, max), round
+    # trips (p50, p99), 429s and the bytes sent again (`delivery.pacing.Pacing.figures`)
+    sending: dict[str, Any] | None = None
 
     @property
     def fill_ratio(self) -> float:
@@ -93,6 +96,7 @@ class Report:
             "notes": self.notes,
             "resumed": self.resumed,
             "events_recent": self.events_recent,
+            **({"sending": self.sending} if self.sending else {}),
             **({"state": self.state, "rows_new": self.rows_new,
                 "rows_changed": self.rows_changed, "rows_unchanged": self.rows_unchanged,
                 "keys_missing": self.keys_missing,
@@ -136,9 +140,21 @@ class Report:
                          f"{plural(self.operations_delivered, 'operation')} in "
                          f"{plural(self.requests, 'request')} ({plural(self.retries, 'retry', 'retries')})"
                          f", {self.operations_rejected:,} refused by the API")
+            if self.sending:
+                lines.append(_sending(self.sending))
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
+
+
+def _sending(s: dict[str, Any]) -> str:
+    """One line of the adaptive sending's figures."""
+    c, r, ms = s["concurrency"], s["rate"], s["latency_ms"]
+    latency = f", round trips p50 {ms['p50']:g} ms, p99 {ms['p99']:g} ms" if ms["p50"] else ""
+    throttled = f", {s['throttled']:,} throttled ({100 * s['throttled_share']:.1f}%)" \
+        if s["throttled"] else ""
+    return (f"sending: {c['min']:g}-{c['max']:g} in flight (median {c['median']:g}), "
+            f"{r['min']:,.0f}-{r['max']:,.0f} requests/s allowed{latency}{throttled}")
 
 
 def plural(count: int, one: str, many: str | None = None, shown: str | None = None) -> str:
