@@ -201,7 +201,7 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
         with _signal(loop, signal.SIGINT, interrupted), _signal(loop, signal.SIGTERM,
                                                                   interrupted):
             try:
-                await _until_done(workers, stop, opts.drain_s, queue)
+                await _until_done(workers, stop, opts.drain_s, queue, pacing)
             finally:
                 stop.set()
                 saver.cancel()
@@ -272,9 +272,8 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
              nightly: Nightly | None) -> None:
     """The reader thread: the flow's bodies into the queue, then one end mark a worker."""
     try:
-        # ahead: 1 when every row is sent (the queue of bodies runs ahead); with --state most
-        # rows are not, and the encoders need the depth (2: 17.9 s against 18.8 on 10M rows)
-        ahead = 1 if nightly is None else 2
+        # the queue of bodies runs ahead; with --state most rows are not sent: the encoders
+        ahead = 1 if nightly is None else 2  # need the depth (BENCHMARKS.md, nightly runs)
         for batch in batches(plan, tally, bar.moved, tracker, stop, ahead, nightly=nightly):
             if not queue.put(batch, stop):
                 return
@@ -288,7 +287,7 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
 
 
 async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_s: float,
-                      queue: Handoff[Batch]) -> None:
+                      queue: Handoff[Batch], pacing: Pacing | None) -> None:
     """Wait for the workers; on a failure or a stop, let requests in flight finish (bounded)."""
     pending = set(workers)
     while pending:
@@ -297,6 +296,8 @@ async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_
         failed = any(t.exception() is not None for t in done if not t.cancelled())
         if failed or stop.is_set():
             stop.set()
+            if pacing is not None:  # workers waiting for a slot leave at once
+                pacing.wake_all()
             queue.drain()  # unsent bodies are not acknowledged: resent on resume
             queue.end(len(pending))
             if pending:

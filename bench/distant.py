@@ -4,7 +4,7 @@ capacity, keyed on the client's address), its capacity changed mid-run by `nginx
 Every figure is a ratio to what the API allowed, in the same run; adaptive sending (the
 default) against `--adaptive off` (a fixed 8 in flight, as before it).
 
-usage: python bench/distant.py [--people-rows 1000000] [--forms 10000] [--quick]
+usage: python bench/distant.py [--people-rows 1000000] [--forms 10000] [--modes on,off]
 Needs Debian's nginx and libnginx-mod-http-echo (`make bench` installs them).
 """
 
@@ -190,13 +190,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people-rows", type=int, default=1_000_000)
     parser.add_argument("--forms", type=int, default=10_000)
+    parser.add_argument("--modes", default="on,off", help="adaptive on, off, or both")
     args = parser.parse_args()
     if not nginx_binary() or not Path(ECHO).exists():
         sys.exit("needs nginx and libnginx-mod-http-echo (apt-get install nginx "
                  "libnginx-mod-http-echo)")
     work = Path(tempfile.mkdtemp(prefix="backfill-distant-work-"))
     results: dict = {}
-    for mode in (["--adaptive", "on"], ["--adaptive", "off"]):
+    for mode in (["--adaptive", m] for m in args.modes.split(",")):
         name = mode[1]
         near = people_at(0.0, args.people_rows, work, *mode)
         far = people_at(0.2, args.people_rows, work, *mode)

@@ -184,3 +184,34 @@ def test_a_429_lowers_the_rate_to_what_the_api_accepted():
     clock.now += 0.05
     rate.throttled(0.1, 1.0)  # the same burst of 429s: one decrease a round trip
     assert rate.rate >= 0.8 * 300
+
+
+def test_a_real_run_far_away_grows_its_window_and_says_so(tmp_path):
+    """The runner's path: a server on loopback answering each request after 100 ms; form
+    submissions, a request a row. The window grows past the fixed 8 and the report says it."""
+    from click.testing import CliRunner
+    from conftest import write
+    from hostile import Hostile
+
+    from backfill.cli import cli
+
+    async def slowly(method, path, body):
+        await asyncio.sleep(0.1)
+        if path == "/api/v1/accounts/region":
+            return 200, {"content-type": "application/json"}, b'{"region": "us"}'
+        return 204, {}, b""
+
+    mapping = write(tmp_path / "m.yaml", "version: 1\noperations:\n  - {type: form, action: "
+                    "submit, form_id: {value: contact}, data: {email: email}}\n")
+    data = write(tmp_path / "f.csv", "email\n" + "".join(f"v{i}@x.com\n" for i in range(600)))
+    with Hostile(slowly) as api:
+        result = CliRunner().invoke(cli, ["run", str(mapping), str(data), "--endpoint", api.url,
+                                          "--quiet", "--report", str(tmp_path / "r.json")],
+                                    env={"CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_API_KEY": "k"})
+    assert result.exit_code == 0, result.output
+    import orjson
+    sending = orjson.loads((tmp_path / "r.json").read_bytes())["sending"]
+    assert api.posts == 600 and sending["adaptive"] is True
+    assert sending["concurrency"]["max"] >= 32 and sending["throttled"] == 0
+    assert 100 <= sending["latency_ms"]["p50"] < 200
+    assert "in flight (median" in result.output

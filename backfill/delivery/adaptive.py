@@ -1,22 +1,26 @@
 """How many requests may be in flight, and how fast they may start: two controllers that follow
 the network and the API. Pure logic over an injected clock (`runner` feeds them outcomes).
 
-- `Window`, the concurrency: TCP-like. It doubles each round trip while the limit is what binds
+- `Window`, the concurrency: TCP-like. It triples each round trip while the limit is what binds
   (slow start), then grows by one a round trip (additive increase); it shrinks by `DECREASE` on
   back-pressure (429, 503, a timeout, a lost connection) and by `INFLATE_DECREASE` when latency
-  inflates (the recent mean round trip over `INFLATION` times the fastest seen lately), at most
-  once a round trip. It never exceeds Little's law for the current rate (rate x the fastest
-  round trip x `HEADROOM`: more in flight would only queue at the rate limit), the byte budget,
-  or the `--concurrency` ceiling. This is Vector's Adaptive Request Concurrency (AIMD on round
-  trips and back-pressure) with TCP's slow start to reach 150 in flight in a few round trips,
-  and Netflix concurrency-limits' Vegas idea of comparing with the no-load round trip; each
-  attempt is timed on its own, not its retries together.
+  inflates (the recent mean round trip over `INFLATION` times the fastest seen lately, plus
+  `SLACK`; never below `INFLATE_FLOOR` for that), at most once a round trip. It never exceeds
+  Little's law for the current rate (rate x the fastest round trip x `HEADROOM`: more in flight
+  would only queue at the rate limit), the byte budget, or the `--concurrency` ceiling. This is
+  Vector's Adaptive Request Concurrency (AIMD on round trips and back-pressure) with TCP's slow
+  start, to reach 150 in flight in a few round trips, and the idea of Netflix
+  concurrency-limits' Vegas of comparing with the no-load round trip (its pitfall, a minimum
+  that drifts, is why the fastest is remembered over a sliding window only); each attempt is
+  timed on its own, not its retries together.
 - `Rate`, the pace: CUBIC on a rate, as the AWS SDKs' adaptive retry mode. A 429 lowers the
-  rate to `BETA` x the rate the API was accepting and remembers that rate as the last maximum;
-  then the rate grows along a cubic curve: fast while far below the last maximum, slowly near
-  it (where the API throttled), faster again beyond it (probing for more capacity). `--rate`
-  is the ceiling. At most one decrease a round trip (a burst of 429s answering the requests in
-  flight together is one signal).
+  rate to `BETA` x the rate the API was accepting (measured over its recent answers, never
+  reaching back into a Retry-After pause) and remembers that rate as the last maximum (a
+  little below it when it fell: CUBIC's fast convergence); then the rate grows along a cubic
+  curve: fast while far below the last maximum, slowly near it (where the API throttled),
+  faster again beyond it (probing for more capacity; gently while the capacity found stays the
+  same). `--rate` is the ceiling. At most one decrease a round trip (a burst of 429s answering
+  the requests in flight together is one signal).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from dataclasses import dataclass, field
 DECREASE = 0.7  # the window after back-pressure
 INFLATE_DECREASE = 0.9  # the window after latency inflation
 INFLATION = 2.0  # recent mean round trip / fastest recent one, above which latency inflated
+SLACK = 0.05  # seconds over that, too: near a loopback, our own CPU inflates round trips
+INFLATE_FLOOR = 8  # inflation alone never takes the window below this (the fixed default)
 HEADROOM = 1.5  # in flight allowed over rate x fastest round trip (jitter, larger bodies)
 BETA = 0.9  # the rate after a 429, times the rate accepted just before it
 # CUBIC's constant, per s^3, as a share of the last maximum: from the plateau, three times the
@@ -90,12 +96,12 @@ class Window:
         (itself included); `cap`: Little's law for the current rate (`little`)."""
         self._observe(seconds)
         base = self.base_rtt() or seconds
-        if self.recent is not None and self.recent > INFLATION * base + 0.005:
-            self._decrease(INFLATE_DECREASE)
+        if self.recent is not None and self.recent > INFLATION * base + SLACK:
+            self._decrease(INFLATE_DECREASE, INFLATE_FLOOR)
             return
         if in_flight >= self.allowed and self.clock() - self.last_pressure >= self.recent:
             # the limit bound, and no back-pressure within a round trip: room to grow
-            self.limit += 1.0 if self.slow_start else 1.0 / max(self.limit, 1.0)
+            self.limit += 2.0 if self.slow_start else 1.0 / max(self.limit, 1.0)
         top = self.ceiling if cap is None else min(self.ceiling, max(cap, self.floor))
         if self.limit > top:
             self.limit = float(top)
@@ -106,11 +112,11 @@ class Window:
         self.last_pressure = self.clock()
         self._decrease(DECREASE)
 
-    def _decrease(self, factor: float) -> None:
+    def _decrease(self, factor: float, least: float = 0.0) -> None:
         if not self._may_change():
             return
         self.slow_start = False
-        self.limit = max(float(self.floor), self.limit * factor)
+        self.limit = max(float(self.floor), min(self.limit, least), self.limit * factor)
         self.last_change = self.clock()
         self._moved()
 

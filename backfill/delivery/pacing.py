@@ -22,7 +22,7 @@ from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.sender import Kind, Outcome
 
 BUDGET = 64 * 1024 * 1024  # bytes of bodies in flight at most (128 bodies of 500 KB)
-START = 8  # the window before anything is known: today's fixed default
+START = 16  # the window before anything is known (twice the fixed default)
 SAMPLES = 100_000  # round trips kept for the percentiles
 
 
@@ -42,17 +42,21 @@ class Pacing:
         self.throttled = 0
         self.answers = 0
         self.bytes_retried = 0
-        self._sizes = 0
-        self._change: asyncio.Future[None] | None = None
+        self._sizes = self._started = 0  # bytes and attempts started, for the mean body
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self.waiting: Callable[[], bool] = lambda: False  # bodies ready, no slot free (runner)
 
     @asynccontextmanager
     async def slot(self, stopping: Callable[[], bool]) -> AsyncIterator[bool]:
-        """Wait until fewer than the window's limit hold a slot; yields False when the run is
-        stopping instead (the worker then leaves). One event loop: no lock is needed."""
-        while self.active - self.resting >= self.window.allowed and not stopping():
+        """Wait until fewer than the window's limit hold a slot (a body waiting to retry lends
+        its own); yields False when the run is stopping instead (the worker then leaves).
+        Waiters are woken one per free slot, in order, never all at once. One event loop:
+        no lock is needed."""
+        while self._full() and not stopping():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._waiter()), 0.2)
+                await asyncio.wait_for(waiter, 1.0)  # `wake_all` on a stop; this is a net
         if stopping():
             yield False
             return
@@ -61,31 +65,41 @@ class Pacing:
             yield True
         finally:
             self.active -= 1
-            self._broadcast()
+            self._wake()
+
+    def _full(self) -> bool:
+        return self.active - self.resting >= self.window.allowed
+
+    def _wake(self) -> None:
+        """As many waiting workers as there are free slots."""
+        free = self.window.allowed - (self.active - self.resting)
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+    def wake_all(self) -> None:
+        """The run is stopping: every waiting worker looks, and leaves."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     @contextlib.contextmanager
     def rest(self) -> Iterator[None]:
         """A body waiting to retry lends its slot (at most `--concurrency` bodies are held)."""
         self.resting += 1
-        self._broadcast()
+        self._wake()
         try:
             yield
         finally:
             self.resting -= 1
 
-    def _waiter(self) -> asyncio.Future[None]:
-        if self._change is None or self._change.done():
-            self._change = asyncio.get_running_loop().create_future()
-        return self._change
-
-    def _broadcast(self) -> None:
-        """Wake every waiting worker to look again (the window grew, or a slot was freed)."""
-        if self._change is not None and not self._change.done():
-            self._change.set_result(None)
-
     def started(self, size: int, retry: bool) -> tuple[float, int]:
         self.in_flight += 1
         self._sizes += size
+        self._started += 1
         if retry:
             self.bytes_retried += size
         return self.clock(), self.in_flight
@@ -109,13 +123,12 @@ class Pacing:
         self.limits.append((self.window.limit, self.rate.rate))
         if self.limiter.rate != self.rate.rate:
             self.limiter.set_rate(self.rate.rate)
-        if self.active - self.resting < self.window.allowed:
-            self._broadcast()
+        self._wake()
 
     def _cap(self) -> float | None:
         """Little's law for the current rate, and the byte budget at the mean body size."""
         cap = little(self.rate.rate, self.window.base_rtt())
-        mean = self._sizes / max(self.answers, 1)
+        mean = self._sizes / max(self._started, 1)
         by_bytes = self.budget / mean if mean else None
         caps = [c for c in (cap, by_bytes) if c is not None]
         return min(caps) if caps else None
