@@ -23,7 +23,7 @@ from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
 from backfill.starting import init  # noqa: F401 - `backfill.init`
 from backfill.state.atomic import check_writable
-from backfill.state.outputs import open_private, refuse_inputs
+from backfill.state.outputs import open_private, refuse_inputs, regular
 from backfill.state.progress import moved, progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
@@ -136,7 +136,7 @@ def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLik
             if dump is not None:
                 dump.write(batch.body + b"\n")
     rejected = tally.get("rows_rejected")
-    if not rejected and rejects_path and Path(rejects_path).exists():
+    if not rejected and rejects_path and regular(rejects_path):
         Path(rejects_path).unlink()  # a stale file from an earlier run would mislead
     return tally.report(mode="validate", rate=rate or p.mapping.api.rate or RATE,
                         rejects_path=rejects_path, elapsed_s=time.monotonic() - started,

@@ -4,8 +4,6 @@ apart from `runner` (the delivery itself)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from backfill import objects
 from backfill.errors import UsageError
 from backfill.flow import Plan
@@ -19,6 +17,7 @@ from backfill.state.checkpoint import (
     load,
     mapping_hash,
 )
+from backfill.state.outputs import regular
 from backfill.state.tally import Tally
 
 
@@ -34,7 +33,7 @@ def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restar
         kept = archive(path, existing)
         notes = [f"{path} was from a finished run: kept as {kept}; this is a new run"]
         if rejects and (objects.exists(rejects) if objects.is_url(rejects)
-                             else Path(rejects).exists()):
+                        else regular(rejects)):  # never /dev/null or a link
             notes.append(f"its rejects {rejects}: kept as "
                          f"{archive(rejects, existing)}")
         return Checkpoint(digest, fps, event_ids=existing.event_ids), False, notes

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,9 @@ http {{
     {zone}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
         default_type application/json;
         location / {{
             {limit}
@@ -66,8 +70,16 @@ class Distant:
     beyond, with Retry-After: 1); `capacity` None: unlimited."""
 
     def __init__(self, latency: float, capacity: int | None = None):
+        import trustme
+
         self.dir = Path(tempfile.mkdtemp(prefix="backfill-distant-"))
-        self.port, self.latency = _free_port(), latency
+        self.port, self.tls_port, self.latency = _free_port(), _free_port(), latency
+        ca = trustme.CA()  # https for the official client, which speaks nothing else
+        issued = ca.issue_cert("127.0.0.1", "localhost")
+        self.cert, self.key, self.ca_file = (self.dir / n for n in ("c.pem", "k.pem", "ca.pem"))
+        issued.cert_chain_pems[0].write_to_path(str(self.cert))
+        issued.private_key_pem.write_to_path(str(self.key))
+        ca.cert_pem.write_to_path(str(self.ca_file))
         self.conf = self.dir / "nginx.conf"
         self._write(capacity)
         self.proc = subprocess.Popen([nginx_binary(), "-c", str(self.conf), "-p", str(self.dir)],
@@ -84,7 +96,8 @@ class Distant:
             limit = f"limit_req zone=api burst={max(1, capacity // 10)} nodelay; " \
                     "error_page 429 = @throttled;"
         self.conf.write_text(CONF.format(echo=ECHO, dir=self.dir, port=self.port, zone=zone,
-                                         limit=limit, latency=self.latency))
+                                         limit=limit, latency=self.latency,
+                                         tls_port=self.tls_port, cert=self.cert, key=self.key))
 
     def capacity(self, capacity: int | None) -> None:
         """A new capacity from now on (`nginx -s reload`)."""
@@ -148,6 +161,32 @@ def people_at(latency: float, rows: int, work: Path, *extra: str) -> dict:
         server.stop()
 
 
+def baselines(latency: float, rows: int, work: Path) -> dict:
+    """The hand-written script (httpx, one body at a time) and the official client (batch() of
+    300, over https) on the same people rows at this latency, and `run` beside them."""
+    path = people(rows)
+    mapping = work / "people.yaml"
+    mapping.write_text(PEOPLE_MAPPING)
+    server = Distant(latency)
+    bench = Path(__file__).resolve().parent
+    try:
+        out = {"rows": rows, "latency_ms": latency * 1000}
+        for name, cmd, env in (
+                ("handwritten_s", [sys.executable, str(bench / "handwritten.py"), str(path),
+                                   server.url, SITE, KEY], {}),
+                ("official_s", [sys.executable, str(bench / "official.py"), str(path),
+                                "127.0.0.1", str(server.tls_port), SITE, KEY],
+                 {"REQUESTS_CA_BUNDLE": str(server.ca_file)})):
+            started = time.perf_counter()
+            subprocess.run(cmd, cwd=bench, check=True, capture_output=True,
+                           env={**os.environ, **env})
+            out[name] = round(time.perf_counter() - started, 2)
+        out["backfill_s"] = run(mapping, path, server.url, work)["wall_s"]
+        return out
+    finally:
+        server.stop()
+
+
 def forms_at(latency: float, rows: int, work: Path, capacity: int | None = None,
              schedule: list[tuple[float, int]] | None = None, *extra: str) -> dict:
     """Form submissions (a request a row) at this latency and capacity; `schedule`: (seconds
@@ -191,6 +230,9 @@ def main() -> None:
     parser.add_argument("--people-rows", type=int, default=1_000_000)
     parser.add_argument("--forms", type=int, default=10_000)
     parser.add_argument("--modes", default="on,off", help="adaptive on, off, or both")
+    parser.add_argument("--baselines", type=int, default=100_000, metavar="ROWS",
+                        help="people rows for the hand-written and official baselines at 200 "
+                        "ms (0: skip them)")
     args = parser.parse_args()
     if not nginx_binary() or not Path(ECHO).exists():
         sys.exit("needs nginx and libnginx-mod-http-echo (apt-get install nginx "
@@ -226,6 +268,9 @@ def main() -> None:
                 "sending": got.get("sending")}
         print(json.dumps({k: v for k, v in results.items() if k.endswith(name)}, indent=1),
               flush=True)
+    if args.baselines:
+        results["baselines_200ms"] = baselines(0.2, args.baselines, work)
+        print(json.dumps(results["baselines_200ms"]), flush=True)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=1))
 

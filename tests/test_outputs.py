@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import orjson
 import pytest
@@ -182,3 +183,25 @@ def test_validate_refuses_the_rejects_of_a_run_in_progress(job):
     assert result.exit_code == 2, result.output
     assert "the rejects file of a run in progress" in result.output
     assert not (tmp / "p.csv.rejects.ndjson").exists()
+
+
+def test_a_device_as_the_rejects_file_is_written_never_removed_renamed_or_chmodded(job):
+    """`--rejects /dev/null` (here a private copy of it: the same device, made by mknod) is a
+    way to keep nothing: validate must not unlink it, a new run must not archive it away,
+    and neither may make it 0600."""
+    tmp, mapping, data, _ = job
+    null = tmp / "null"
+    if subprocess.run(["mknod", "-m", "666", str(null), "c", "1", "3"]).returncode != 0:
+        pytest.skip("mknod needs root")
+    clean = write(tmp / "clean.csv", "user_id,seats\nu1,1\n")
+    CliRunner().invoke(cli, ["validate", str(mapping), str(clean), "--rejects", str(null)])
+    emu, _ = start(tmp)
+    try:
+        for _ in range(2):  # the second finds a finished checkpoint: its files are archived
+            result = run(emu, mapping, [data], "--rejects", null)
+            assert result.exit_code == 1, result.output
+    finally:
+        emu.stop()
+    info = os.lstat(null)
+    assert stat.S_ISCHR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o666
+    assert not list(tmp.glob("null.*"))

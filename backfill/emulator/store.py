@@ -4,6 +4,7 @@ with the counts `/_emulator/stats` reports."""
 from __future__ import annotations
 
 import os
+import stat
 import sqlite3
 import tempfile
 import time
@@ -32,8 +33,10 @@ class Store:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             # it holds every record sent: its owner's only (SQLite gives its -wal the same
             # mode), and never opened through a planted symlink
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600))
-            os.chmod(path, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # never a device's mode
+                os.fchmod(fd, 0o600)
+            os.close(fd)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

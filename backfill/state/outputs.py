@@ -12,6 +12,7 @@ import contextlib
 import errno
 import glob
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,14 +35,26 @@ def open_private(path: str | os.PathLike, append: bool = False, option: str = "o
                              "through one (it could overwrite any file); remove it or choose "
                              "another path") from None
         raise
-    with contextlib.suppress(OSError):  # a file left by an older version may be 0644
-        os.fchmod(fd, PRIVATE)
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # not /dev/null, which is everyone's
+        with contextlib.suppress(OSError):  # a file left by an older version may be 0644
+            os.fchmod(fd, PRIVATE)
     return fd
+
+
+def regular(path: str | os.PathLike) -> bool:
+    """A regular file at `path` itself (not a symlink, a device such as /dev/null, a FIFO):
+    the only kind an output may be removed, renamed or cut."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def whole_lines(path: str | os.PathLike) -> int:
     """Cut a file appended to line by line back to its last newline (a crash or a full disk
     may have left half a line); the bytes cut. A missing file is left alone."""
+    if not regular(path):
+        return 0
     try:
         fd = os.open(path, os.O_RDWR | NOFOLLOW)
     except FileNotFoundError:

@@ -5,6 +5,7 @@ fails (a full disk) stops the run (`errors.OutputFailed`), before any row it hel
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
@@ -66,7 +67,8 @@ class RejectsWriter:
                     self._fh.flush()
                     os.fsync(self._fh.fileno())
                 except OSError as exc:
-                    raise self._failed(exc) from None
+                    if exc.errno != errno.EINVAL:  # EINVAL: a device (/dev/null), no disk
+                        raise self._failed(exc) from None
                 if self.url is not None and self._dirty:
                     assert self.path is not None
                     objects.write(self.url, self.path.read_bytes())
