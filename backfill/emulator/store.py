@@ -4,8 +4,8 @@ with the counts `/_emulator/stats` reports."""
 from __future__ import annotations
 
 import os
-import stat
 import sqlite3
+import stat
 import tempfile
 import time
 from collections import Counter
