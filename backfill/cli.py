@@ -18,6 +18,7 @@ from backfill._version import __version__
 from backfill.errors import BackfillError, Stopped
 from backfill.state.atomic import writable, write_bytes
 from backfill.state.outputs import expanded, refuse_inputs
+from backfill.tuning import tune_polars
 
 if TYPE_CHECKING:
     from backfill.state.report import Report
@@ -308,22 +309,6 @@ def demo(keep: str) -> None:
     from backfill.demo import run_demo
 
     sys.exit(run_demo(Path(keep), click.echo))
-
-
-def tune_polars() -> None:
-    """Settings that polars reads when it loads; a value the user set is kept. The command line
-    sets them; the library does not (`import backfill` changes nothing in the process).
-
-    - polars' jemalloc keeps freed pages for 10 s by default; giving them back within 200 ms
-      lowers the peak RSS of `validate` (1M rows) from 317 to 285 MB, of `run` from 392 to 344.
-    - The flow runs its own threads, one a core; polars' own pool split each small operation
-      over the cores again: with one polars thread, `validate` on 1M rows takes 2.1 CPU-s
-      instead of 2.4 and ends about 10% sooner (BENCHMARKS.md)."""
-    if "polars" in sys.modules:
-        return  # too late to matter
-    os.environ.setdefault("_RJEM_MALLOC_CONF",
-                          "dirty_decay_ms:200,muzzy_decay_ms:0,background_thread:true")
-    os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 
 def main() -> None:

@@ -102,9 +102,9 @@ def _cores() -> int:
         return os.cpu_count() or 2
 
 
-# Threads that parse, map and assemble, a chunk each: polars releases the GIL and runs each call
-# on its calling thread (the CLI sets polars' own pool to one thread: `cli.tune_polars`), so one thread a core
-# keeps the cores busy. At most 8: past that the in-order thread that reads and cuts is the limit.
+# Threads that parse, map and assemble, a chunk each: polars releases the GIL (the CLI sizes
+# polars' own pool: `tuning.tune_polars`), so one thread a core keeps the cores busy. At most
+# 8: past that the in-order thread that reads and cuts is the limit.
 ENCODERS = max(2, min(_cores(), 8))
 # Blocks waiting at each stage beyond the running ones. `validate`: 2 on 2 cores (1 was 5-10%
 # slower, 3 no faster); `run` passes 1: its queue of bodies already runs ahead of the sending,

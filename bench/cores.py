@@ -55,8 +55,11 @@ def main() -> None:
     main_tid = str(proc.pid)
     for key, seconds in last.items():
         tid, name = key.split(":", 1)
+        # Python's threads are all named "python" by the OS: in `validate` the map threads
         kind = "ordered (main)" if tid == main_tid else \
-            "map threads" if name.startswith("map") else f"other ({name})"
+            "map threads" if name in ("python",) or name.startswith("map") else \
+            "polars' executor" if name.startswith("async-exec") else \
+            "polars' pool" if name.startswith("polars-") else f"other ({name})"
         by_kind[kind] += seconds
     total = sum(by_kind.values())
     serial = by_kind["ordered (main)"]

@@ -31,7 +31,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 # The environment as the user's shell gives it: importing polars (in `data`) sets
 # _RJEM_MALLOC_CONF in os.environ, which every child would inherit instead of the CLI's own
-# setting (`cli.tune_polars`), so children would keep freed memory longer than a user's run.
+# setting (`tuning.tune_polars`), so children would keep freed memory longer than a user's run.
 CLEAN_ENV = dict(os.environ)
 
 import data  # noqa: E402

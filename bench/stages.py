@@ -5,7 +5,7 @@ usage: .venv/bin/python bench/stages.py MAPPING INPUT [--repeat 3]
 Prints CPU-seconds per 1M rows for parsing, mapping (and, inside it, the event ids) and packing
 (cutting and building the bodies), the least of `--repeat` passes. The command itself runs these
 in a pool of threads (`flow.py`); this is the work each does, not the time they take together.
-Run it with the command's settings: `POLARS_MAX_THREADS=1` (as `cli.tune_polars` sets).
+Run it with the command's settings: `POLARS_MAX_THREADS=1` (as `tuning.tune_polars` sets).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ PACKAGE = ROOT / "backfill"
 # Each module's layer, by the longest matching prefix; a module may import its own group and the
 # groups of lower layers, plus the groups listed as its neighbours.
 LAYERS = {
-    "backfill._version": 0, "backfill.errors": 0, "backfill.contract": 1, "backfill.objects": 1,
+    "backfill._version": 0, "backfill.errors": 0, "backfill.tuning": 0,
+    "backfill.contract": 1, "backfill.objects": 1,
     "backfill.state": 2, "backfill.sources": 2, "backfill.mapping": 2, "backfill.emulator": 2,
     "backfill.delivery": 3,
     "backfill.flow": 4, "backfill.nightly": 4, "backfill.resume": 4.5,
