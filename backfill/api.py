@@ -218,6 +218,8 @@ def _not_a_runs_rejects(p: flow.Plan, rejects_path: str | None) -> None:
             os.path.abspath(runs):
         return
     lock = RunLock(beside_input(p.sources, "checkpoint.json") or "", "checkpoint")
+    if not lock.path.exists():
+        return  # no run has held it: nothing to make beside the input
     try:
         lock.acquire()
     except UsageError:
