@@ -4,6 +4,7 @@
 
     report = backfill.validate("configs/people.yaml", "people.csv")
     report = backfill.run(mapping, frame, site_id=..., api_key=...)
+    report = await backfill.arun(mapping, frame, site_id=..., api_key=...)  # async code
     report.rows_read, report.rows_rejected, report.operations_delivered, report.exit_code
 
 `validate` and `run` take a mapping (a path, YAML text or a dict) and a source (paths or globs,
@@ -22,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 from backfill import errors
 from backfill._version import __version__
 
-__all__ = ["Report", "errors", "init", "load", "run", "validate", "__version__"]
+__all__ = ["Report", "arun", "errors", "init", "load", "run", "validate", "__version__"]
 
 if TYPE_CHECKING:
-    from backfill.api import init, load, run, validate
+    from backfill.api import arun, init, load, run, validate
     from backfill.state.report import Report
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("validate", "run", "load", "init"):
+    if name in ("validate", "run", "arun", "load", "init"):
         from backfill import api
 
         return getattr(api, name)

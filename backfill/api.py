@@ -149,7 +149,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         concurrency: int | None = None, checkpoint: str | os.PathLike | None = None,
         rejects: str | os.PathLike | None = None, restart: bool = False,
         format: str | None = None, retries: int = RETRIES, quiet: bool = True,
-        default_region: str = "us", state: str | os.PathLike | None = None,
+        default_region: str = "auto", state: str | os.PathLike | None = None,
         missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False,
         event_watermark: bool = False, max_wait: float = 120.0, adaptive: bool = True
         ) -> Report:
@@ -170,6 +170,9 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
 
     `adaptive` (default): the requests in flight and the rate follow the network and the API,
     up to `concurrency` (default 256) and `rate`; False: `concurrency` (default 8) at `rate`.
+
+    In a running event loop (Jupyter, an async service) the run goes on in a thread of its own
+    and this call waits for it; `await arun(...)` does not block the loop.
 
     `max_wait`: the longest pause (seconds) the API may ask for with Retry-After; a longer one
     raises `backfill.errors.WaitTooLong` (exit 3), saying when to come back."""
@@ -195,7 +198,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
                    "--state": opts.nightly and opts.nightly.path}, _inputs(p))
-    report = runner.run(p, opts)
+    report = _outside_any_loop(runner.run, p, opts)
     unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)
     unkept += [f"{name} has no resume_key: a stopped run would start over (events keep their "
                "ids, so the API drops the repeats); set source.resume_key to resume"
@@ -227,6 +230,32 @@ def _not_a_runs_rejects(p: flow.Plan, rejects_path: str | None) -> None:
                          f"(it holds {lock.path}): validate would replace that run's record; "
                          "choose another path") from None
     lock.release()
+
+
+def _outside_any_loop(call: Any, *args: Any) -> Any:
+    """`call(*args)` here, or, when an event loop runs in this thread (a notebook, an async
+    service), in a thread of its own, whose result or error is this call's: the run makes its
+    own event loop, which cannot nest in the caller's."""
+    import asyncio
+    import concurrent.futures
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call(*args)
+    with concurrent.futures.ThreadPoolExecutor(1, "backfill-run") as pool:
+        return pool.submit(call, *args).result()
+
+
+async def arun(mapping: MappingLike, source: Any = None, **options: Any) -> Report:
+    """`run` for async callers: `await backfill.arun(mapping, source, site_id=..., ...)`, the
+    same options; the run goes on in a thread of its own while the caller's loop serves others.
+    A library run installs no signal handler (only the main thread's `run` does, and gives the
+    caller's back when it returns): stop it by its own means (a Retry-After over `max_wait`,
+    an error) or by stopping the process."""
+    import asyncio
+
+    return await asyncio.to_thread(run, mapping, source, **options)
 
 
 def _check_rereads(p: flow.Plan, checkpoint: str | None, missing: str) -> list[str]:

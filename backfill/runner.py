@@ -338,6 +338,7 @@ def _show(bar: DeliveryBar, tracker: RunTracker, tally: Tally, started: float) -
 @contextmanager
 def _signal(loop: asyncio.AbstractEventLoop, sig: int, handler: Callable[[], None]
             ) -> Iterator[None]:
+    previous = signal.getsignal(sig)  # the caller's (a scheduler's, a notebook's): given back
     try:
         loop.add_signal_handler(sig, handler)
         installed = True
@@ -348,3 +349,4 @@ def _signal(loop: asyncio.AbstractEventLoop, sig: int, handler: Callable[[], Non
     finally:
         if installed:
             loop.remove_signal_handler(sig)
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
