@@ -151,15 +151,18 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         format: str | None = None, retries: int = RETRIES, quiet: bool = True,
         default_region: str = "auto", state: str | os.PathLike | None = None,
         missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False,
-        event_watermark: bool = False, max_wait: float = 120.0, adaptive: bool = True
-        ) -> Report:
+        event_watermark: bool = False, max_wait: float = 120.0, adaptive: bool = True,
+        drain_timeout: float = 8.0) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
-    `rate` and `concurrency`, default to the mapping's `api:` section, then to us, 1000 and 8.
-    `checkpoint`: default beside the first input file; a DataFrame, LazyFrame or Arrow table is
-    resumed only with an explicit path; an iterable or a stream cannot be (it is read once).
-    Raises `backfill.errors.Stopped` (exit 3) when cut short: the same call resumes.
+    `rate` and `concurrency`, default to the mapping's `api:` section, then to auto, 1000 and
+    256: the ceiling of the `adaptive` window (8, fixed, with `adaptive=False`). `checkpoint`:
+    default beside the first input file; a DataFrame, LazyFrame or Arrow table is resumed only
+    with an explicit path; an iterable or a stream cannot be (it is read once). Raises
+    `backfill.errors.Stopped` (exit 3, or 4 when the cause must be fixed first) when cut short:
+    the same call resumes. `drain_timeout`: on SIGTERM, SIGINT or SIGHUP, how long requests in
+    flight may take to finish; `max_wait`: the longest Retry-After waited out.
 
     `state`: a nightly job's state file: only rows whose operations differ from those last
     delivered are sent; `missing` (ignore, delete, suppress) undoes the keys gone from the input,
@@ -168,14 +171,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     in the state, only the latest time sent, and an event older than it is not sent. A second
     run on the same checkpoint or state raises `UsageError` at once.
 
-    `adaptive` (default): the requests in flight and the rate follow the network and the API,
-    up to `concurrency` (default 256) and `rate`; False: `concurrency` (default 8) at `rate`.
-
     In a running event loop (Jupyter, an async service) the run goes on in a thread of its own
-    and this call waits for it; `await arun(...)` does not block the loop.
-
-    `max_wait`: the longest pause (seconds) the API may ask for with Retry-After; a longer one
-    raises `backfill.errors.WaitTooLong` (exit 3), saying when to come back."""
+    and this call waits for it; `await arun(...)` does not block the loop."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
     from backfill.nightly import NightlyOptions
@@ -195,6 +192,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rate=rate or api.rate or RATE, adaptive=adaptive,
         concurrency=concurrency or api.concurrency or (MAX_CONCURRENCY if adaptive else CONCURRENCY),
         restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries), max_wait=max_wait,
+        drain_s=drain_timeout,
         nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
                    "--state": opts.nightly and opts.nightly.path}, _inputs(p))

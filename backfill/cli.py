@@ -92,6 +92,9 @@ sending_options = _options(
                  "exactly --concurrency in flight at --rate."),
     click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
                  help="Tries of one request before the run stops (exit 3, resumable)."),
+    click.option("--drain-timeout", type=click.FloatRange(min=0), default=8, show_default=True,
+                 metavar="SECONDS", help="On SIGTERM, SIGINT or SIGHUP: how long requests in "
+                 "flight may take to finish before the checkpoint is saved (exit 3)."),
     click.option("--max-wait", type=click.FloatRange(min=0), default=120, show_default=True,
                  metavar="SECONDS", help="The longest Retry-After pause waited out; a longer "
                  "one stops the run (exit 3, resumable) saying when to come back."),
@@ -164,7 +167,8 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
 def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | None,
         query: str | None, endpoint: str | None,
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
-        concurrency: int | None, adaptive: str, retries: int, max_wait: float,
+        concurrency: int | None, adaptive: str, retries: int, drain_timeout: float,
+        max_wait: float,
         checkpoint_path: str | None, restart: bool,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
         event_watermark: bool, rejects_path: str | None, report_path: str | None,
@@ -201,7 +205,7 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
                          format=fmt, retries=retries, quiet=quiet, default_region="auto",
                          state=state_path, missing=missing, max_deletes=max_deletes, full=full,
                          event_watermark=event_watermark, max_wait=max_wait,
-                         adaptive=adaptive == "on")
+                         adaptive=adaptive == "on", drain_timeout=drain_timeout)
     except Stopped as exc:
         from backfill.resumed import say_stopped
 

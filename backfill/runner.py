@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from backfill import stopping
 from backfill.contract import Batch
 from backfill.delivery.endpoint import checked_endpoint, say_retries, say_wait
 from backfill.delivery.handoff import Handoff
@@ -54,7 +54,7 @@ class RunOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 30.0
     save_every: float = 0.5
-    drain_s: float = 30.0
+    drain_s: float = 8.0  # --drain-timeout: within docker stop's 10 s grace
     max_wait: float = MAX_WAIT  # a longer Retry-After stops the run (exit 3)
     adaptive: bool = True  # concurrency and rate follow the API (`delivery.pacing`), up to
     # `concurrency` and `rate`; off: `concurrency` workers at `rate`, as set
@@ -69,10 +69,11 @@ def run(plan: Plan, opts: RunOptions) -> Report:
                            (opts.nightly and opts.nightly.path, "state")):
             if path:
                 held.enter_context(RunLock(path, what))
-        return _run(plan, opts)
+        guard = held.enter_context(stopping.before_sending())  # from the first instant
+        return _run(plan, opts, guard)
 
 
-def _run(plan: Plan, opts: RunOptions) -> Report:
+def _run(plan: Plan, opts: RunOptions, guard: stopping.Guard) -> Report:
     started = time.monotonic()
     check_writable(opts.checkpoint, "--checkpoint")
     check_writable(opts.rejects, "--rejects")
@@ -87,6 +88,7 @@ def _run(plan: Plan, opts: RunOptions) -> Report:
             tally.carry(checkpoint.counters)
         tracker = RunTracker(checkpoint.done)
         sending: dict = {}  # the pacing's figures, for the report
+        guard.sending = True
         try:
             asyncio.run(_deliver_all(base_url, plan, opts, tally, tracker, checkpoint, nightly,
                                      sending))
@@ -169,20 +171,21 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     failures: list[BaseException] = []
-    interrupts = 0
+    interrupts: list[str] = []  # the signals received, by name
     delivery = _delivery(base_url, plan, opts, tally, nightly, stop)
     pacing = delivery.pacing
     # bodies waiting beyond those being sent: a few are enough when the window admits many
     queue: Handoff[Batch] = Handoff(loop, min(opts.concurrency, 16 if pacing else 1 << 30) * 2)
     work = _worker(queue, delivery, tracker, stop)
 
-    def interrupted() -> None:
-        nonlocal interrupts
-        interrupts += 1
+    def interrupted(name: str) -> None:
+        interrupts.append(name)
         stop.set()
-        if interrupts == 1:
-            print("\ninterrupted: finishing the requests in flight, then saving the checkpoint "
-                  "(Ctrl-C again to stop at once)", file=sys.stderr)
+        queue.drain()  # bodies not yet taken are not sent (a resume sends them)
+        if len(interrupts) == 1:
+            print(f"\n{name}: finishing the requests in flight (at most {opts.drain_s:g} s), "
+                  f"then saving the checkpoint ({name} again, or Ctrl-C, stops at once)",
+                  file=sys.stderr)
         else:
             for task in workers:
                 task.cancel()
@@ -198,8 +201,7 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
         workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
         saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar,
                                                  nightly, plan, stop, failures))
-        with _signal(loop, signal.SIGINT, interrupted), _signal(loop, signal.SIGTERM,
-                                                                  interrupted):
+        with stopping.during(loop, interrupted):
             try:
                 await _until_done(workers, stop, opts.drain_s, queue, pacing)
             finally:
@@ -212,17 +214,22 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
         bar.close()
         if pacing is not None:
             sending.update(pacing.figures())
+    _raise_cause(workers, failures, interrupts)
+    tracker.complete()
+    checkpoint.finished = True
+
+
+def _raise_cause(workers: list[asyncio.Task], failures: list[BaseException],
+                 interrupts: list[str]) -> None:
+    """The cause of a stop (a worker's, then the reader's), not the requests that gave up their
+    retries because of it; or the signal that stopped the run."""
     errors = [t.exception() for t in workers if t.done() and not t.cancelled()
               and t.exception() is not None]
-    # the cause (a worker's, then the reader's), not the requests that gave up their retries
-    # because of it
     causes = [e for e in errors if not isinstance(e, Interrupted)] + failures
     if causes:
         raise causes[0]
     if errors or interrupts:
-        raise Interrupted("interrupted")
-    tracker.complete()
-    checkpoint.finished = True
+        raise Interrupted(f"interrupted by {interrupts[0] if interrupts else 'a signal'}")
 
 
 def _worker(queue: Handoff[Batch], delivery: Delivery, tracker: RunTracker,
@@ -333,20 +340,3 @@ def _show(bar: DeliveryBar, tracker: RunTracker, tally: Tally, started: float) -
     bar.show(tracker.count(), tally.get("rows_read") + tally.get("rows_skipped"),
              tally.get("operations_delivered"), tally.get("requests") / elapsed,
              tally.get("retries"), tally.get("rows_rejected") + tally.get("operations_rejected"))
-
-
-@contextmanager
-def _signal(loop: asyncio.AbstractEventLoop, sig: int, handler: Callable[[], None]
-            ) -> Iterator[None]:
-    previous = signal.getsignal(sig)  # the caller's (a scheduler's, a notebook's): given back
-    try:
-        loop.add_signal_handler(sig, handler)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-        installed = False
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)

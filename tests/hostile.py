@@ -58,7 +58,7 @@ class Hostile:
             self._stop = asyncio.Event()
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.router.add_route("*", "/{tail:.*}", self._handle)
-            runner = web.AppRunner(app, access_log=None)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)  # hung handlers
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
