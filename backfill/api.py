@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from backfill import flow
+from backfill.calling import checked_numbers, outside_any_loop
 from backfill.contract import Source
-from backfill.errors import MappingError, Problem, UsageError
+from backfill.errors import InputError, MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
 from backfill.sources import remote
 from backfill.sources.files import Input
@@ -152,7 +153,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         default_region: str = "auto", state: str | os.PathLike | None = None,
         missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False,
         event_watermark: bool = False, max_wait: float = 120.0, adaptive: bool = True,
-        drain_timeout: float = 8.0) -> Report:
+        drain_timeout: float = 8.0, empty: str = "warn", log_every: float = 30.0,
+        log_format: str = "text") -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
@@ -172,12 +174,18 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     run on the same checkpoint or state raises `UsageError` at once.
 
     In a running event loop (Jupyter, an async service) the run goes on in a thread of its own
-    and this call waits for it; `await arun(...)` does not block the loop."""
+    and this call waits for it; `await arun(...)` does not block the loop. `empty="fail"`: an
+    input with no rows raises `InputError` (exit 2) instead of a warning. Without a terminal, a
+    progress line on stderr every `log_every` seconds (`log_format` "text" or "json")."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
     from backfill.nightly import NightlyOptions
 
     p = plan(mapping, source, format)  # the mapping's problems first, as before any sending
+    checked_numbers(rate=rate, concurrency=concurrency, retries=retries, max_wait=max_wait,
+                    drain_timeout=drain_timeout, log_every=log_every,
+                    choices={"empty": (empty, ("warn", "fail")),
+                             "log_format": (log_format, ("text", "json"))})
     if not site_id or not api_key:
         raise UsageError("credentials missing: set CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY "
                          "(or pass --site-id and --api-key)")
@@ -192,12 +200,25 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rate=rate or api.rate or RATE, adaptive=adaptive,
         concurrency=concurrency or api.concurrency or (MAX_CONCURRENCY if adaptive else CONCURRENCY),
         restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries), max_wait=max_wait,
-        drain_s=drain_timeout,
+        drain_s=drain_timeout, log_every=log_every, log_format=log_format,
         nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
                    "--state": opts.nightly and opts.nightly.path}, _inputs(p))
-    report = _outside_any_loop(runner.run, p, opts)
-    unkept = _unkept(p, opts.rejects, report.rows_rejected + report.operations_rejected)
+    return _after(p, outside_any_loop(runner.run, p, opts), opts.rejects, empty, unordered)
+
+
+def _after(p: flow.Plan, report: Report, rejects: str | None, empty: str,
+           unordered: list[str]) -> Report:
+    """A finished run's report, with what the caller should know: an empty input refused when
+    `empty="fail"`, rejects counted but not kept, sources that cannot resume."""
+    name = p.sources[0].name if p.sources else "<inputs>"
+    nothing = not report.rows_read + report.rows_skipped
+    if nothing and empty == "fail":
+        raise InputError(name, "has no rows, and empty='fail' (--empty fail) says that is an "
+                         "error (an export that came out empty): nothing was sent")
+    unkept = [f"no rows in {name}: nothing was sent; if this export must never be empty, "
+              "pass --empty fail (exit 2)"] if nothing else []
+    unkept += _unkept(p, rejects, report.rows_rejected + report.operations_rejected)
     unkept += [f"{name} has no resume_key: a stopped run would start over (events keep their "
                "ids, so the API drops the repeats); set source.resume_key to resume"
                for name in unordered]
@@ -228,21 +249,6 @@ def _not_a_runs_rejects(p: flow.Plan, rejects_path: str | None) -> None:
                          f"(it holds {lock.path}): validate would replace that run's record; "
                          "choose another path") from None
     lock.release()
-
-
-def _outside_any_loop(call: Any, *args: Any) -> Any:
-    """`call(*args)` here, or, when an event loop runs in this thread (a notebook, an async
-    service), in a thread of its own, whose result or error is this call's: the run makes its
-    own event loop, which cannot nest in the caller's."""
-    import asyncio
-    import concurrent.futures
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return call(*args)
-    with concurrent.futures.ThreadPoolExecutor(1, "backfill-run") as pool:
-        return pool.submit(call, *args).result()
 
 
 async def arun(mapping: MappingLike, source: Any = None, **options: Any) -> Report:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import orjson
 
 from backfill._version import __version__
 from backfill.errors import BackfillError, Stopped
@@ -92,6 +93,14 @@ sending_options = _options(
                  "exactly --concurrency in flight at --rate."),
     click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
                  help="Tries of one request before the run stops (exit 3, resumable)."),
+    click.option("--empty", type=click.Choice(["warn", "fail"]), default="warn",
+                 show_default=True, help="An input with no rows: a warning (exit 0), or an "
+                 "error (exit 2) for a nightly export that must never be empty."),
+    click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+                 show_default=True, help="Without a terminal, a progress line every "
+                 "--log-every seconds; json: progress and the final report as JSON lines."),
+    click.option("--log-every", type=click.FloatRange(min=0), default=30, show_default=True,
+                 metavar="SECONDS", help="How often the progress line (0: never)."),
     click.option("--drain-timeout", type=click.FloatRange(min=0), default=8, show_default=True,
                  metavar="SECONDS", help="On SIGTERM, SIGINT or SIGHUP: how long requests in "
                  "flight may take to finish before the checkpoint is saved (exit 3)."),
@@ -120,11 +129,13 @@ resume_options = _options(
 )
 
 
-def _finish(report: Report, report_path: str | None) -> None:
-    """Write the JSON report if asked (whole or not at all), print the summary, exit."""
+def _finish(report: Report, report_path: str | None, log_format: str = "text") -> None:
+    """Write the JSON report if asked (whole or not at all), print the summary (with JSON
+    logs, the report as the last line: one JSON object), exit."""
     if report_path:
         write_bytes(report_path, report.to_json())
-    click.echo(report.to_text())
+    click.echo(orjson.dumps({"event": "report", **report.to_dict()}).decode()
+               if log_format == "json" else report.to_text())
     sys.exit(report.exit_code)
 
 
@@ -167,7 +178,8 @@ def validate(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: s
 def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | None,
         query: str | None, endpoint: str | None,
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
-        concurrency: int | None, adaptive: str, retries: int, drain_timeout: float,
+        concurrency: int | None, adaptive: str, retries: int, empty: str, log_format: str,
+        log_every: float, drain_timeout: float,
         max_wait: float,
         checkpoint_path: str | None, restart: bool,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
@@ -205,12 +217,13 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
                          format=fmt, retries=retries, quiet=quiet, default_region="auto",
                          state=state_path, missing=missing, max_deletes=max_deletes, full=full,
                          event_watermark=event_watermark, max_wait=max_wait,
-                         adaptive=adaptive == "on", drain_timeout=drain_timeout)
+                         adaptive=adaptive == "on", drain_timeout=drain_timeout,
+                         empty=empty, log_format=log_format, log_every=log_every)
     except Stopped as exc:
         from backfill.resumed import say_stopped
 
         sys.exit(say_stopped(exc, click.get_current_context()))
-    _finish(report, report_path)
+    _finish(report, report_path, log_format)
 
 
 @cli.command()

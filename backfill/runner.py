@@ -55,6 +55,8 @@ class RunOptions:
     timeout: float = 30.0
     save_every: float = 0.5
     drain_s: float = 8.0  # --drain-timeout: within docker stop's 10 s grace
+    log_every: float = 30.0  # without a terminal: a progress line this often (0: none)
+    log_format: str = "text"  # or "json": the progress lines as JSON objects
     max_wait: float = MAX_WAIT  # a longer Retry-After stops the run (exit 3)
     adaptive: bool = True  # concurrency and rate follow the API (`delivery.pacing`), up to
     # `concurrency` and `rate`; off: `concurrency` workers at `rate`, as set
@@ -190,7 +192,9 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
             for task in workers:
                 task.cancel()
 
-    bar, began = DeliveryBar(plan.size(), opts.quiet, plan.unit), time.monotonic()
+    bar = DeliveryBar(plan.size(), opts.quiet, plan.unit, log_every=opts.log_every,
+                      log_format=opts.log_format)
+    began = time.monotonic()
     if pacing is not None:  # the bar shows the window in use; waiting bodies grow it
         bar.in_flight = lambda: pacing.window.allowed
         pacing.waiting = lambda: not queue.queue.empty()

@@ -18,7 +18,7 @@ LAYERS = {
     "backfill.delivery": 3,
     "backfill.flow": 4, "backfill.nightly": 4, "backfill.resume": 4.5, "backfill.stopping": 4.5,
     "backfill.starting": 4.5,
-    "backfill.runner": 5, "backfill.api": 6,
+    "backfill.runner": 5, "backfill.calling": 5.5, "backfill.api": 6,
     "backfill.demo": 7, "backfill.resumed": 7, "backfill.cli": 8, "backfill.__main__": 9, "backfill": 9,
 }
 MAX_MODULE_LINES = 350

@@ -140,7 +140,7 @@ class Report:
                          f"{plural(self.operations_delivered, 'operation')} in "
                          f"{plural(self.requests, 'request')} ({plural(self.retries, 'retry', 'retries')})"
                          f", {self.operations_rejected:,} refused by the API")
-            if self.sending:
+            if self.sending and self.requests:
                 lines.append(_sending(self.sending))
         for w in self.warnings:
             lines.append(f"warning: {w}")
