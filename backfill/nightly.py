@@ -23,6 +23,7 @@ from backfill.contract import Batch
 from backfill.errors import UsageError
 from backfill.mapping.config import Mapping
 from backfill.state import store
+from backfill.state.checkpoint import current
 from backfill.state.diff import Differ, mirror_frame
 from backfill.state.keys import KEY, KH, canary
 from backfill.state.mirror import Mirror
@@ -68,7 +69,10 @@ class Nightly:
         self.opts, self.tally, self.digest = opts, tally, digest
         self.mirror, self.path = _working_copy(opts.path)
         first = store.StateInfo(mapping=digest, canary=canary())
+        self.text = mapping.text
         state, self.info = self._load(first, digest, resumed)
+        if self.info is not None:
+            self.info.mapping = current(self.info.mapping, mapping.text)
         why = None
         if self.info is not None:
             if self.info.mapping != digest:
@@ -114,6 +118,8 @@ class Nightly:
         own first part, and stays tonight's, so that the rebuilt state keeps every key it
         acknowledged (folded into the state it replaces, they would be dropped)."""
         held = store.read_info(self.path)
+        if held is not None:  # written by 0.3 with the text's fingerprint: the same mapping
+            held.mapping = current(held.mapping, self.text)
         if resumed and held is not None and (self.opts.full or held.mapping != digest
                                              or held.canary != canary()):
             return store.hashes(self.path), held

@@ -13,6 +13,7 @@ from backfill.state.checkpoint import (
     Checkpoint,
     RowSet,
     archive,
+    current,
     earlier_event_ids,
     load,
     mapping_hash,
@@ -39,6 +40,7 @@ def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restar
         return Checkpoint(digest, fps, event_ids=existing.event_ids), False, notes
     if existing is None:  # --restart keeps the ids of what was sent before too
         return Checkpoint(digest, fps, event_ids=earlier_event_ids(path)), False, []
+    existing.mapping = current(existing.mapping, plan.mapping.text)
     changes = existing.differences(digest, fps)
     if any(fp.get("path") == "-" for fp in existing.inputs):
         raise UsageError(

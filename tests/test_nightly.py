@@ -345,3 +345,34 @@ def test_missing_refuses_a_source_that_can_be_read_once_only(job):
         backfill.run(folder / "people.yaml", rows, site_id=SITE, api_key=KEY, endpoint=emu.url,
                      state=folder / "s.state", missing="delete")
     assert store.operations == 0
+
+
+def test_the_mapping_fingerprint_is_of_its_meaning_not_its_text(job):
+    emu, _, folder = job
+    from backfill.state.checkpoint import text_hash
+
+    first = night(emu, folder, people(range(50)))
+    assert first.operations_delivered == 50
+    # a comment, a blank line, keys in another order, other quoting: the same mapping (the
+    # attributes keep their order: it is the order of the bytes sent)
+    (folder / "people.yaml").write_text(
+        "# nightly people import\nversion: 1\n\noperations:\n  - type: 'person'\n"
+        "    identifiers: {id: \"user_id\"}\n    action: identify\n"
+        "    attributes:\n      email: email\n      plan: 'plan'\n")
+    again = night(emu, folder, people(range(50)))
+    assert again.requests == 0 and again.rows_unchanged == 50
+    assert not any("mapping changed" in w for w in again.warnings)
+    # a state written by 0.3 holds the text's fingerprint: still the same mapping
+    text = (folder / "people.yaml").read_text()
+    info = state_store.read_info(folder / "people.state")
+    info.mapping = text_hash(text)
+    hashes = state_store.hashes(folder / "people.state")
+    state_store.write(folder / "people.state", hashes, pl.DataFrame(
+        schema=state_store.JOURNAL_SCHEMA), info)
+    upgraded = night(emu, folder, people(range(50)))
+    assert upgraded.requests == 0 and not any("mapping changed" in w for w in upgraded.warnings)
+    # what is sent changes: that is a changed mapping
+    (folder / "people.yaml").write_text(text.replace("plan: 'plan'", "plan: {value: gold}"))
+    changed = night(emu, folder, people(range(50)))
+    assert changed.operations_delivered == 50
+    assert any("the mapping changed" in w for w in changed.warnings)

@@ -70,7 +70,30 @@ class RowSet:
 
 
 def mapping_hash(text: str) -> str:
+    """The fingerprint of what a mapping means, not of how it is written: its YAML read, keys
+    sorted, as JSON; comments, blank lines, key order and quoting do not change it, any value
+    does. (A YAML that does not read falls back to its text's.)"""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+        canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                                 default=str)
+    except Exception:  # noqa: BLE001 - any YAML or value it cannot say as JSON
+        return text_hash(text)
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    """The fingerprint of a mapping's text, as backfill 0.3 and earlier kept it: a checkpoint or
+    a state that holds it is of this mapping too (`same_mapping`)."""
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def current(stored: str, text: str) -> str:
+    """`stored`, or this mapping's fingerprint when `stored` is the older fingerprint of the
+    same text: a job that upgrades is not a changed mapping."""
+    return mapping_hash(text) if stored == text_hash(text) else stored
 
 
 @dataclass
