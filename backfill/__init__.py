@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 from backfill import errors
 from backfill._version import __version__
 
-__all__ = ["Report", "arun", "errors", "init", "load", "run", "validate", "__version__"]
+__all__ = ["Reject", "Report", "arun", "errors", "init", "load", "run", "validate",
+           "__version__"]
 
 if TYPE_CHECKING:
     from backfill.api import arun, init, load, run, validate
+    from backfill.contract import Reject
     from backfill.state.report import Report
 
 
@@ -39,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from backfill.state.report import Report
 
         return Report
+    if name == "Reject":  # a line of the rejects file, as a dataclass
+        from backfill.contract import Reject
+
+        return Reject
     raise AttributeError(f"module 'backfill' has no attribute '{name}'")

@@ -257,7 +257,8 @@ def test_importing_backfill_changes_nothing_in_the_process():
             "print(sorted(backfill.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
-    assert out.strip() == str(sorted(["Report", "arun", "errors", "init", "load", "run", "validate",
+    assert out.strip() == str(sorted(["Reject", "Report", "arun", "errors", "init", "load", "run",
+                                      "validate",
                                       "__version__"]))
 
 

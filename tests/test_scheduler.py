@@ -94,3 +94,12 @@ def test_empty_and_log_format_are_checked_too():
 
 def test_the_package_says_it_is_typed():
     assert importlib.resources.files("backfill").joinpath("py.typed").is_file()
+
+
+def test_a_report_names_no_rejects_file_that_was_not_written(tmp_path):
+    data = write(tmp_path / "p.csv", "user_id\nu1\n")
+    clean = backfill.validate(MAPPING, [str(data)])
+    assert clean.rows_rejected == 0 and clean.rejects_path is None
+    assert clean.to_dict()["rejects_file"] is None
+    assert not (tmp_path / "p.csv.validate.rejects.ndjson").exists()
+    assert backfill.Reject.__name__ == "Reject"  # the rejects file's lines, exported
