@@ -212,7 +212,9 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
                 stop.set()
                 saver.cancel()
                 await delivery.sender.aclose()
-        await asyncio.to_thread(producer.join, 60)
+        # a stopped run does not wait for a reader blocked on its input (a slow stdin): it
+        # holds nothing the final save needs, and is a daemon thread
+        await asyncio.to_thread(producer.join, 2 if interrupts or failures else 60)
         _show(bar, tracker, tally, began)
     finally:
         bar.close()

@@ -100,3 +100,27 @@ def test_with_requests_hanging_sigterm_ends_within_the_drain_timeout(tmp_path):
     assert took < 3 + 4, took  # the drain bound, plus the final save and exit
     checkpoint = load(tmp_path / "p.csv.checkpoint.json")
     assert checkpoint is not None and not checkpoint.finished and checkpoint.done[0].count() == 0
+
+
+def test_sigterm_with_the_reader_blocked_on_a_slow_stdin_ends_within_the_drain(tmp_path):
+    mapping = write(tmp_path / "m.yaml", MAPPING)
+    emu, store = start(tmp_path)
+    try:
+        proc = subprocess.Popen([*command(emu.url, mapping, "-", "--checkpoint",
+                                          str(tmp_path / "cp.json"))],
+                                env=ENV, cwd=ROOT, stdin=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        proc.stdin.write("user_id\n" + "".join(f"u{i}\n" for i in range(100)))
+        proc.stdin.flush()  # and then nothing more: the reader waits for the rest
+        time.sleep(2)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=90)  # stdin stays open (communicate would close it: an end)
+        took = time.monotonic() - sent
+        err = proc.stderr.read()
+    finally:
+        proc.stdin.close()
+        emu.stop()
+    assert proc.returncode == 3, err
+    assert took < 8 + 4, took  # not the 60 s it took
+    assert load(tmp_path / "cp.json") is not None
