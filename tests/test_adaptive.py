@@ -215,3 +215,34 @@ def test_a_real_run_far_away_grows_its_window_and_says_so(tmp_path):
     assert sending["concurrency"]["max"] >= 32 and sending["throttled"] == 0
     assert 100 <= sending["latency_ms"]["p50"] < 200
     assert "in flight (median" in result.output
+
+
+def test_idle_workers_waiting_for_a_slot_leave_nothing_behind(monkeypatch):
+    """Workers that wait past the safety net (a long run with a small window) take their
+    waiter with them: the queue of waiters never grows with the run's length."""
+    import backfill.delivery.pacing as module
+
+    monkeypatch.setattr(module, "NET", 0.005)  # 5 s in a long run; 60 rounds here
+
+    async def go() -> list[int]:
+        pacing = module.Pacing(1, 1000.0, RateLimiter(1000.0))
+        pacing.window.limit = 1.0
+        stop = asyncio.Event()
+
+        async def worker() -> None:
+            async with pacing.slot(stop.is_set) as admitted:
+                if admitted:
+                    await stop.wait()
+
+        tasks = [asyncio.create_task(worker()) for _ in range(20)]
+        sizes = []
+        for _ in range(6):
+            await asyncio.sleep(0.05)
+            sizes.append(len(pacing._waiters))
+        stop.set()
+        pacing.wake_all()
+        await asyncio.gather(*tasks)
+        return sizes
+
+    sizes = asyncio.run(go())
+    assert max(sizes) <= 19, sizes  # one waiter per waiting worker, however long they wait

@@ -24,6 +24,7 @@ from backfill.delivery.sender import Kind, Outcome
 BUDGET = 64 * 1024 * 1024  # bytes of bodies in flight at most (128 bodies of 500 KB)
 START = 16  # the window before anything is known (twice the fixed default)
 SAMPLES = 100_000  # round trips kept for the percentiles
+NET = 5.0  # seconds a worker waits for a slot before it looks again by itself
 
 
 class Pacing:
@@ -55,8 +56,11 @@ class Pacing:
         while self._full() and not stopping():
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, 1.0)  # `wake_all` on a stop; this is a net
+            try:
+                await asyncio.wait_for(waiter, NET)  # `wake_all` on a stop; this is a net
+            except TimeoutError:
+                with contextlib.suppress(ValueError):  # not left behind: idle workers of a
+                    self._waiters.remove(waiter)      # long run would pile up there
         if stopping():
             yield False
             return
