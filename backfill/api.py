@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from backfill import flow
-from backfill.calling import checked_numbers, outside_any_loop
+from backfill.calling import checked_numbers, in_callers_words, outside_any_loop
 from backfill.contract import Source
 from backfill.errors import InputError, MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
@@ -112,6 +112,7 @@ def beside_input(sources: list[Source], suffix: str) -> str | None:
     return f"{'stdin' if first.path == '-' else first.path}.{suffix}"
 
 
+@in_callers_words
 def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLike | None = None,
              dump_batches: str | os.PathLike | IO[bytes] | None = None, *,
              format: str | None = None, rate: float | None = None, quiet: bool = True,
@@ -145,6 +146,7 @@ def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLik
                         warnings=_unkept(p, rejects_path, rejected))
 
 
+@in_callers_words
 def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         endpoint: str | None = None, region: str | None = None, rate: float | None = None,
         concurrency: int | None = None, checkpoint: str | os.PathLike | None = None,

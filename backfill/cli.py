@@ -16,6 +16,7 @@ import click
 import orjson
 
 from backfill._version import __version__
+from backfill.calling import COMMAND_LINE
 from backfill.errors import BackfillError, Stopped
 from backfill.state.atomic import writable, write_bytes
 from backfill.state.outputs import expanded, refuse_inputs
@@ -31,6 +32,7 @@ class _Group(click.Group):
     """Turns the tool's own errors into a message and an exit code, never a traceback."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        token = COMMAND_LINE.set(True)  # messages keep their flags' names
         try:
             return super().invoke(ctx)
         except BackfillError as exc:
@@ -39,6 +41,8 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(3)
+        finally:
+            COMMAND_LINE.reset(token)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,15 +91,13 @@ sending_options = _options(
     click.option("--concurrency", type=click.IntRange(min=1), default=None,
                  help="Requests in flight at most (default: api.concurrency, or 256 adaptive, "
                  "8 with --adaptive off)."),
-    click.option("--adaptive", type=click.Choice(["on", "off"]), default="on",
-                 show_default=True, help="on: the requests in flight and the rate follow the "
-                 "network and the API's throttling, up to --concurrency and --rate; off: "
-                 "exactly --concurrency in flight at --rate."),
+    click.option("--adaptive", type=click.Choice(["on", "off"]), default="on", show_default=True,
+                 help="on: in flight and rate follow the network and the API's throttling, up "
+                 "to --concurrency and --rate; off: exactly --concurrency at --rate."),
     click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
                  help="Tries of one request before the run stops (exit 3, resumable)."),
-    click.option("--empty", type=click.Choice(["warn", "fail"]), default="warn",
-                 show_default=True, help="An input with no rows: a warning (exit 0), or an "
-                 "error (exit 2) for a nightly export that must never be empty."),
+    click.option("--empty", type=click.Choice(["warn", "fail"]), default="warn", show_default=True,
+                 help="An input with no rows: a warning (exit 0), or an error (exit 2)."),
     click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
                  show_default=True, help="Without a terminal, a progress line every "
                  "--log-every seconds; json: progress and the final report as JSON lines."),
@@ -130,8 +132,7 @@ resume_options = _options(
 
 
 def _finish(report: Report, report_path: str | None, log_format: str = "text") -> None:
-    """Write the JSON report if asked (whole or not at all), print the summary (with JSON
-    logs, the report as the last line: one JSON object), exit."""
+    """Write the JSON report if asked, print the summary (JSON logs: one JSON line), exit."""
     if report_path:
         write_bytes(report_path, report.to_json())
     click.echo(orjson.dumps({"event": "report", **report.to_dict()}).decode()
@@ -330,8 +331,7 @@ def demo(keep: str) -> None:
 
 def main() -> None:
     """The console entry point. Every file the commands write is closed when they return, so
-    the process ends at once (`os._exit`): tearing down polars' memory and modules one by one
-    took about 0.08 s of a 1M-row `validate` (BENCHMARKS.md)."""
+    the process ends at once (`os._exit`), not tearing down polars' memory (BENCHMARKS.md)."""
     tune_polars()
     try:
         cli(prog_name="backfill")
@@ -341,8 +341,7 @@ def main() -> None:
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+    sys.stdout.flush(), sys.stderr.flush()  # type: ignore[func-returns-value]
     os._exit(code or 0)
 
 

@@ -118,7 +118,7 @@ def test_the_circuit_breaker_sends_nothing_and_says_how_to_allow_it(job):
     with pytest.raises(UsageError) as refused:
         night(emu, folder, people(range(100, 200), lambda i: "pro"), missing="delete")
     assert refused.value.exit_code == 2
-    assert "100 keys" in str(refused.value) and "--max-deletes 100" in str(refused.value)
+    assert "100 keys" in str(refused.value) and "max_deletes=100" in str(refused.value)
     assert sum(stored(store).values()) == before  # not even the 100 changed rows
     allowed = night(emu, folder, people(range(100, 200), lambda i: "pro"), missing="suppress",
                     max_deletes="50%")

@@ -103,3 +103,24 @@ def test_a_report_names_no_rejects_file_that_was_not_written(tmp_path):
     assert clean.to_dict()["rejects_file"] is None
     assert not (tmp_path / "p.csv.validate.rejects.ndjson").exists()
     assert backfill.Reject.__name__ == "Reject"  # the rejects file's lines, exported
+
+
+def test_python_callers_read_their_parameters_and_the_command_line_its_flags(tmp_path):
+    from click.testing import CliRunner
+
+    from backfill.cli import cli
+
+    with pytest.raises(UsageError) as python:
+        backfill.run(MAPPING, [{"user_id": "u1"}], site_id="", api_key="")
+    assert "site_id= and api_key=" in str(python.value) and "--site-id" not in str(python.value)
+    with pytest.raises(UsageError) as needs_state:
+        backfill.run(MAPPING, [{"user_id": "u1"}], site_id="s", api_key="k", full=True)
+    assert "full=True needs a state: pass state=PATH" in str(needs_state.value)
+    mapping = write(tmp_path / "m.yaml", MAPPING)
+    data = write(tmp_path / "p.csv", "user_id\nu1\n")
+    result = CliRunner().invoke(cli, ["run", str(mapping), str(data), "--full"],
+                                env={"CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_API_KEY": "k"})
+    assert result.exit_code == 2 and "--full needs a state: pass --state PATH" in result.output
+    with pytest.raises(UsageError) as after:  # the command line's words do not stay behind
+        backfill.run(MAPPING, [{"user_id": "u1"}], site_id="", api_key="")
+    assert "site_id=" in str(after.value)
