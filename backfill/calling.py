@@ -25,13 +25,16 @@ def python_words(text: str) -> str:
     `max_deletes=`, `--restart` -> `restart=True`."""
     def word(match: re.Match[str]) -> str:
         name, value = match.group(1), match.group(2)
-        param = name.replace("-", "_")
+        param, tail = name.replace("-", "_"), ""
+        if value:  # a sentence's punctuation after the value is not part of it
+            tail = value[len(value.rstrip(".:,;")):]
+            value = value.rstrip(".:,;") or None
         if name in SWITCHES:
-            return f"{param}=True" + (f" {value}" if value else "")
+            return f"{param}=True" + (f" {value}" if value else "") + tail
         if value is None or value in WORDS:
-            return f"{param}=" + (f" {value}" if value else "")
+            return f"{param}=" + (f" {value}" if value else "") + tail
         shown = value if value.isupper() or value.replace(".", "").isdigit() else repr(value)
-        return f"{param}={shown}"
+        return f"{param}={shown}{tail}"
     return FLAG.sub(word, text)
 
 

@@ -37,7 +37,7 @@ def test_run_refuses_an_output_it_cannot_write_before_sending(job, read_only, op
 
 def test_validate_refuses_a_rejects_file_it_cannot_write(job, read_only):
     _, _, mapping, data = job
-    with pytest.raises(UsageError, match="--rejects .*cannot be written"):
+    with pytest.raises(UsageError, match="rejects='.*r.ndjson': its folder cannot be written"):
         backfill.validate(mapping, [data], rejects=read_only / "r.ndjson")
 
 
