@@ -246,3 +246,26 @@ def test_idle_workers_waiting_for_a_slot_leave_nothing_behind(monkeypatch):
 
     sizes = asyncio.run(go())
     assert max(sizes) <= 19, sizes  # one waiter per waiting worker, however long they wait
+
+
+def test_after_an_outage_the_window_climbs_back_fast():
+    """Ten seconds of lost connections take the window to its floor; once answers come back
+    it grows as in slow start up to half where the streak began (TCP's ssthresh), in a few
+    round trips rather than one more a round trip."""
+    clock = Clock()
+    window = Window(256, 16, clock=clock)
+    for _ in range(40):  # a ramp to the window a far API needs
+        window.success(0.1, window.allowed)
+        clock.now += 0.02
+    peak = window.limit
+    for _ in range(100):  # the outage: a lost connection every 0.1 s
+        window.backpressure()
+        clock.now += 0.1
+    assert window.allowed == 1
+    trips = 0
+    while window.limit < peak / 2 and trips < 50:
+        for _ in range(window.allowed):
+            window.success(0.1, window.allowed)
+        clock.now += 0.1
+        trips += 1
+    assert trips <= 8, (trips, peak, window.limit)  # tripling: 1 -> 40 in about 4

@@ -59,6 +59,10 @@ class Window:
     floor: int = 1
     clock: Callable[[], float] = time.monotonic
     slow_start: bool = True
+    # TCP's ssthresh: half the window where a streak of back-pressure began; below it the
+    # window grows as in slow start again (an outage that took it to 1 is left in seconds)
+    threshold: float = math.inf
+    grew: bool = True  # the window grew since the last decrease: a new streak would begin
     fastest: deque[tuple[float, float]] = field(default_factory=deque)  # (when, seconds)
     recent: float | None = None  # EWMA of round trips
     last_change: float = -math.inf
@@ -101,7 +105,9 @@ class Window:
             return
         if in_flight >= self.allowed and self.clock() - self.last_pressure >= self.recent:
             # the limit bound, and no back-pressure within a round trip: room to grow
-            self.limit += 2.0 if self.slow_start else 1.0 / max(self.limit, 1.0)
+            fast = self.slow_start or self.limit < self.threshold
+            self.limit += 2.0 if fast else 1.0 / max(self.limit, 1.0)
+            self.grew = True
         top = self.ceiling if cap is None else min(self.ceiling, max(cap, self.floor))
         if self.limit > top:
             self.limit = float(top)
@@ -115,6 +121,9 @@ class Window:
     def _decrease(self, factor: float, least: float = 0.0) -> None:
         if not self._may_change():
             return
+        if self.grew:  # a streak of back-pressure begins here
+            self.threshold = max(float(self.floor), self.limit / 2)
+            self.grew = False
         self.slow_start = False
         self.limit = max(float(self.floor), min(self.limit, least), self.limit * factor)
         self.last_change = self.clock()
