@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT, write
 from emulated import KEY, SITE, start, stored
 
@@ -139,3 +140,22 @@ def test_a_state_journal_that_cannot_be_written_stops_and_loses_no_key(tmp_path,
     assert third.returncode == 0, third.stderr
     assert '"requests": 0' in (tmp_path / "r.json").read_text()  # every key was kept
     assert len(stored(store)) == rows
+
+
+def test_a_rejects_file_that_failed_says_so_at_every_flush_after(tiny):
+    """Lines were lost with the write that failed: every later flush raises again, so no
+    checkpoint saved after it can count their rows (the saver saves rejects first)."""
+    from backfill.contract import Reject
+    from backfill.errors import OutputFailed
+    from backfill.state.rejects import RejectsWriter
+
+    writer = RejectsWriter(tiny / "r.ndjson")
+    big = {"note": "x" * 4000}
+    with pytest.raises(OutputFailed):
+        for row in range(100):  # 400 KB into 64 KiB
+            writer.write(Reject("p.csv", row, row + 2, 0, "bad", "mapping", big))
+            writer.flush()
+    for _ in range(2):
+        with pytest.raises(OutputFailed, match="No space left on device"):
+            writer.flush()
+    writer.close()  # quietly: the failure was said where it happened

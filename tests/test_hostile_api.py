@@ -146,3 +146,24 @@ def test_a_long_wait_is_said_even_under_quiet(tmp_path):
     assert result.exit_code == 0, result.output
     assert "note: waiting 3.0 s: the API answered HTTP 429 with Retry-After" in result.output
     assert api.posts == 2 and rows_done(tmp_path) == 50
+
+
+def test_an_empty_200_from_a_v1_endpoint_is_the_apis_and_from_v2_is_not(tmp_path):
+    """The published document gives the v1 endpoints' 200 no body: a segment import answered
+    so is delivered. For /api/v2 an empty 200 is still not the API's (a portal or proxy)."""
+    write(tmp_path / "s.yaml", "version: 1\noperations:\n  - type: segment\n"
+          "    action: add_customers\n    segment_id: {value: 12}\n    identifiers: {id: user_id}\n")
+    write(tmp_path / "s.csv", "user_id\n" + "".join(f"u{i}\n" for i in range(30)))
+    with Hostile(api_like(lambda _: (200, {}, b""))) as api:
+        result = CliRunner().invoke(cli, ["run", str(tmp_path / "s.yaml"),
+                                          str(tmp_path / "s.csv"), "--endpoint", api.url,
+                                          "--quiet"], env=ENV)
+        html = Hostile(api_like(lambda _: (200, {"content-type": "text/html"}, b"<html>")))
+        with html:
+            portal = CliRunner().invoke(cli, ["run", str(tmp_path / "s.yaml"),
+                                              str(tmp_path / "s.csv"), "--endpoint", html.url,
+                                              "--quiet", "--restart"], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert api.requests[("POST", "/api/v1/segments/12/add_customers")] == 1
+    assert "30 operations" in result.output
+    assert portal.exit_code == 4 and "not the Track API" in portal.output

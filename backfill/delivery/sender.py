@@ -101,12 +101,17 @@ def _shown(body: bytes, limit: int = 120) -> str:
     return repr(text) if text else "an empty body"
 
 
-def classify(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+def classify(status: int, headers: Mapping[str, str], body: bytes,
+             empty_ok: bool = False) -> Outcome:
     """What an answer means. Only the API's own success counts as delivered: a 2xx (but 204,
-    which has no body) or a 400 whose body is not a JSON object is not the Track API's."""
+    which has no body) or a 400 whose body is not a JSON object is not the Track API's.
+    `empty_ok`: an empty 2xx is the API's too (the v1 endpoints, whose 200 the published
+    document gives no body; a portal in the way answers the region check first)."""
     if 300 <= status < 400:
         return Outcome(Kind.REDIRECT, status,
                        detail=f"HTTP {status} to {headers.get('location') or '(no Location)'}")
+    if empty_ok and 200 <= status < 300 and not body.strip():
+        return Outcome(Kind.OK, status)
     if status in (400, *range(200, 300)) and status != 204 and _json_object(body) is None:
         return Outcome(Kind.NOT_API, status,
                        detail=f"HTTP {status} with {_shown(body)} "
@@ -232,7 +237,7 @@ class Sender:
             status, headers, content = await self._request("POST", path, body)
         except NETWORK as exc:
             return Outcome(Kind.RETRY, None, detail=f"{type(exc).__name__}: {exc}".strip())
-        return classify(status, headers, content)
+        return classify(status, headers, content, empty_ok=path.startswith("/api/v1/"))
 
     async def check(self, attempts: int = 3) -> str | None:
         """One cheap authenticated request before the input is read (the region lookup, which

@@ -31,7 +31,7 @@ class RejectsWriter:
         self._fh: IO[bytes] | None = None
         self._lock = threading.Lock()  # the reader thread and the senders both write
         self._dirty = False
-        self._broken = False  # a write failed: the run stops; close() does not try again
+        self._broken: Exception | None = None  # a write failed: each flush says so again
         if self.url is not None:
             fd, temp = tempfile.mkstemp(prefix="backfill-rejects-", suffix=".ndjson")
             os.close(fd)
@@ -57,12 +57,16 @@ class RejectsWriter:
             self._dirty = True
 
     def _failed(self, exc: OSError) -> Exception:
-        self._broken = True
-        return failed(self.url or self.path or "", "rejects file", exc)
+        self._broken = failed(self.url or self.path or "", "rejects file", exc)
+        return self._broken
 
     def flush(self) -> None:
+        """Every line written so far on disk; after a failed write, that failure again (lines
+        may be lost: no checkpoint may count their rows)."""
         with self._lock:
-            if self._fh is not None and not self._broken:
+            if self._broken is not None:
+                raise self._broken
+            if self._fh is not None:
                 try:
                     self._fh.flush()
                     os.fsync(self._fh.fileno())
@@ -77,7 +81,8 @@ class RejectsWriter:
     def close(self) -> None:
         if self._fh is not None:
             try:
-                self.flush()
+                if self._broken is None:  # a failure was said where it happened
+                    self.flush()
             finally:
                 fh, self._fh = self._fh, None
                 with contextlib.suppress(OSError):  # the flush's failure is the one said
