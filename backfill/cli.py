@@ -180,9 +180,8 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
         query: str | None, endpoint: str | None,
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
         concurrency: int | None, adaptive: str, retries: int, empty: str, log_format: str,
-        log_every: float, drain_timeout: float,
-        max_wait: float,
-        checkpoint_path: str | None, restart: bool,
+        log_every: float, drain_timeout: float, max_wait: float, checkpoint_path: str | None,
+        restart: bool,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
         event_watermark: bool, rejects_path: str | None, report_path: str | None,
         quiet: bool) -> None:
@@ -341,7 +340,8 @@ def main() -> None:
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
-    sys.stdout.flush(), sys.stderr.flush()  # type: ignore[func-returns-value]
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(code or 0)
 
 

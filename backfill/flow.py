@@ -7,7 +7,6 @@ dumps and `run` sends (`runner.py`). Both commands are in `api`."""
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from backfill.sources.files import Input, InputReader
 from backfill.state.diff import POS, Differ, Verdict
 from backfill.state.keys import with_keys
 from backfill.state.tally import Tally
+from backfill.tuning import cores
 
 
 @dataclass
@@ -95,17 +95,10 @@ class Tracker(Protocol):
         """Every row of this input has been read."""
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores this process may use (containers)
-    except (AttributeError, OSError):
-        return os.cpu_count() or 2
-
-
 # Threads that parse, map and assemble, a chunk each: polars releases the GIL (the CLI sizes
 # polars' own pool: `tuning.tune_polars`), so one thread a core keeps the cores busy. At most
 # 8: past that the in-order thread that reads and cuts is the limit.
-ENCODERS = max(2, min(_cores(), 8))
+ENCODERS = max(2, min(cores(), 8))
 # Blocks waiting at each stage beyond the running ones. `validate`: 2 on 2 cores (1 was 5-10%
 # slower, 3 no faster); `run` passes 1: its queue of bodies already runs ahead of the sending,
 # and 2 cost about 50 MB of peak RSS for no speed (BENCHMARKS.md). More threads, more in flight.

@@ -69,10 +69,7 @@ class Nightly:
         self.opts, self.tally, self.digest = opts, tally, digest
         self.mirror, self.path = _working_copy(opts.path)
         first = store.StateInfo(mapping=digest, canary=canary())
-        self.text = mapping.text
-        state, self.info = self._load(first, digest, resumed)
-        if self.info is not None:
-            self.info.mapping = current(self.info.mapping, mapping.text)
+        state, self.info = self._load(first, digest, mapping.text, resumed)
         why = None
         if self.info is not None:
             if self.info.mapping != digest:
@@ -111,21 +108,24 @@ class Nightly:
         self.journal = store.Journal(self.path, self.mirror and self.mirror.journaled)
         self._lock = threading.Lock()
 
-    def _load(self, first: store.StateInfo, digest: str, resumed: bool
+    def _load(self, first: store.StateInfo, digest: str, text: str, resumed: bool
               ) -> tuple[pl.DataFrame, store.StateInfo | None]:
-        """The state and its info. A journal a stopped run left is folded in first, except when
-        this run resumes a rebuild (`--full`, a changed mapping): that journal is the rebuild's
-        own first part, and stays tonight's, so that the rebuilt state keeps every key it
-        acknowledged (folded into the state it replaces, they would be dropped)."""
+        """The state and its info (a fingerprint 0.3 kept of the mapping's text read as this
+        mapping's, `checkpoint.current`). A journal a stopped run left is folded in first,
+        except when this run resumes a rebuild (`--full`, a changed mapping): that journal is
+        the rebuild's own first part, and stays tonight's, so that the rebuilt state keeps
+        every key it acknowledged (folded into the state it replaces, they would be dropped)."""
         held = store.read_info(self.path)
-        if held is not None:  # written by 0.3 with the text's fingerprint: the same mapping
-            held.mapping = current(held.mapping, self.text)
-        if resumed and held is not None and (self.opts.full or held.mapping != digest
-                                             or held.canary != canary()):
-            return store.hashes(self.path), held
-        if store.fold_journal(self.path, first) and self.mirror is not None:
-            self.mirror.push()  # tonight's journal files must not replace a stopped run's
-        return store.load(self.path, first)
+        if resumed and held is not None and (self.opts.full or held.canary != canary()
+                                             or current(held.mapping, text) != digest):
+            state, info = store.hashes(self.path), held
+        else:
+            if store.fold_journal(self.path, first) and self.mirror is not None:
+                self.mirror.push()  # tonight's journal files must not replace a stopped run's
+            state, info = store.load(self.path, first)
+        if info is not None:
+            info.mapping = current(info.mapping, text)
+        return state, info
 
     @property
     def mirrors(self) -> bool:

@@ -23,12 +23,16 @@ def tune_polars() -> None:
     os.environ.setdefault("POLARS_MAX_THREADS", str(polars_threads()))
 
 
+def cores() -> int:
+    """The cores this process may use (a container's share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 2
+
+
 def polars_threads() -> int:
     """polars' pool: 1 on 2 cores (the flow's threads keep them busy; 2 measured no faster,
     for more CPU), half the cores beyond, so that nothing fixed caps a bigger machine (not
     measured there: BENCHMARKS.md, on more cores)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 2
-    return 1 if cores <= 2 else cores // 2
+    return 1 if cores() <= 2 else cores() // 2

@@ -67,11 +67,9 @@ class Window:
     recent: float | None = None  # EWMA of round trips
     last_change: float = -math.inf
     last_pressure: float = -math.inf
-    history: list[float] = field(default_factory=list)  # the limit at each change, for the report
 
     def __post_init__(self) -> None:
         self.limit = float(min(max(self.limit, self.floor), self.ceiling))
-        self.history.append(self.limit)
 
     @property
     def allowed(self) -> int:
@@ -111,7 +109,6 @@ class Window:
         top = self.ceiling if cap is None else min(self.ceiling, max(cap, self.floor))
         if self.limit > top:
             self.limit = float(top)
-        self._moved()
 
     def backpressure(self) -> None:
         """A 429, a 5xx, a timeout or a lost connection."""
@@ -127,11 +124,6 @@ class Window:
         self.slow_start = False
         self.limit = max(float(self.floor), min(self.limit, least), self.limit * factor)
         self.last_change = self.clock()
-        self._moved()
-
-    def _moved(self) -> None:
-        if int(self.limit) != int(self.history[-1]):
-            self.history.append(self.limit)
 
 
 def little(rate: float, base_rtt: float | None) -> float | None:
@@ -154,11 +146,9 @@ class Rate:
     last_drop: float = -math.inf
     resumed: float = -math.inf  # when sending resumed after the last Retry-After pause
     answers: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, accepted)
-    history: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.ceiling
-        self.history.append(self.rate)
 
     @property
     def k(self) -> float:
@@ -186,7 +176,7 @@ class Rate:
             return
         t = self.clock() - self.since
         grown = self.scale * self.last_max * (t - self.k) ** 3 + self.last_max
-        self._set(min(self.ceiling, max(self.rate, grown)))
+        self.rate = min(self.ceiling, max(self.rate, grown))
 
     def throttled(self, round_trip: float, pause: float = 0.0) -> None:
         """A 429: down to BETA x the capacity it shows, at most once a round trip; `pause`:
@@ -206,9 +196,4 @@ class Rate:
         if self.last_max is not None and found < self.last_max:
             found *= (1 + BETA) / 2  # CUBIC's fast convergence: the plateau below it this time
         self.last_max, self.since, self.last_drop = found, now, now
-        self._set(rate)
-
-    def _set(self, rate: float) -> None:
         self.rate = rate
-        if abs(rate - self.history[-1]) >= max(1.0, 0.05 * self.history[-1]):
-            self.history.append(rate)

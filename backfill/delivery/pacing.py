@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import statistics
 import time
 from collections import deque
@@ -74,9 +75,10 @@ class Pacing:
     def _full(self) -> bool:
         return self.active - self.resting >= self.window.allowed
 
-    def _wake(self) -> None:
-        """As many waiting workers as there are free slots."""
-        free = self.window.allowed - (self.active - self.resting)
+    def _wake(self, free: float | None = None) -> None:
+        """As many waiting workers as there are free slots (or `free` of them)."""
+        if free is None:
+            free = self.window.allowed - (self.active - self.resting)
         while free > 0 and self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -85,10 +87,7 @@ class Pacing:
 
     def wake_all(self) -> None:
         """The run is stopping: every waiting worker looks, and leaves."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wake(math.inf)
 
     @contextlib.contextmanager
     def rest(self) -> Iterator[None]:

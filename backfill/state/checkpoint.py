@@ -86,7 +86,7 @@ def mapping_hash(text: str) -> str:
 
 def text_hash(text: str) -> str:
     """The fingerprint of a mapping's text, as backfill 0.3 and earlier kept it: a checkpoint or
-    a state that holds it is of this mapping too (`same_mapping`)."""
+    a state that holds it is of this mapping too (`current`)."""
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 

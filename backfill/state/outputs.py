@@ -14,7 +14,6 @@ import glob
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from backfill import objects
 from backfill.errors import OutputFailed, UsageError
@@ -120,10 +119,3 @@ def writing(path: str | os.PathLike, what: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise failed(path, what, exc) from None
-
-
-def private_file(path: str | os.PathLike) -> None:
-    """Create `path` 0600 if it does not exist (a SQLite store, before SQLite opens it), a
-    symlink refused."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    os.close(open_private(path, append=True, option="--db"))
