@@ -12,18 +12,18 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from backfill import stopping
 from backfill.contract import Batch
-from backfill.delivery.endpoint import checked_endpoint, say_retries, say_wait
+from backfill.delivery.endpoint import EndpointCheck, say_retries, say_wait
 from backfill.delivery.handoff import Handoff
 from backfill.delivery.pacing import Pacing
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import MAX_WAIT, Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
+from backfill.delivery.workers import until_done, worker
 from backfill.errors import Interrupted, OutputFailed, Stopped
 from backfill.flow import Plan, batches
 from backfill.nightly import Nightly, NightlyOptions
@@ -79,12 +79,13 @@ def _run(plan: Plan, opts: RunOptions, guard: stopping.Guard) -> Report:
     started = time.monotonic()
     check_writable(opts.checkpoint, "--checkpoint")
     check_writable(opts.rejects, "--rejects")
-    base_url, checked = asyncio.run(checked_endpoint(
-        opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout))  # before anything is read
+    check = EndpointCheck(opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout)
     checkpoint, resumed, notes = prepare_checkpoint(plan, opts.checkpoint, opts.rejects, opts.restart)
+    if opts.nightly is not None:  # a refusal is said before the state and the census pass
+        check.result()
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
         tally = Tally(rejects)
-        tally.note(*notes, *([checked] if checked else []))
+        tally.note(*notes)
         nightly = _nightly(plan, opts, tally, checkpoint, resumed)
         if resumed:
             tally.carry(checkpoint.counters)
@@ -92,7 +93,7 @@ def _run(plan: Plan, opts: RunOptions, guard: stopping.Guard) -> Report:
         sending: dict = {}  # the pacing's figures, for the report
         guard.sending = True
         try:
-            asyncio.run(_deliver_all(base_url, plan, opts, tally, tracker, checkpoint, nightly,
+            asyncio.run(_deliver_all(check, plan, opts, tally, tracker, checkpoint, nightly,
                                      sending))
         except BaseException as exc:
             if isinstance(exc, Stopped):
@@ -167,24 +168,24 @@ def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) ->
         save(path, checkpoint)
 
 
-async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
+async def _deliver_all(check: EndpointCheck, plan: Plan, opts: RunOptions, tally: Tally,
                        tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None,
                        sending: dict) -> None:
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     failures: list[BaseException] = []
     interrupts: list[str] = []  # the signals received, by name
-    delivery = _delivery(base_url, plan, opts, tally, nightly, stop)
-    pacing = delivery.pacing
-    # bodies waiting beyond those being sent: a few are enough when the window admits many
-    queue: Handoff[Batch] = Handoff(loop, min(opts.concurrency, 16 if pacing else 1 << 30) * 2)
-    work = _worker(queue, delivery, tracker, stop)
+    workers: list[asyncio.Task] = []
+    # bodies waiting beyond those being sent: enough that the reader does not wait for a window
+    # still growing (slow start on a distant API), few when a fixed number is sent at once
+    queue: Handoff[Batch] = Handoff(loop, min(opts.concurrency, 64 if opts.adaptive else
+                                              1 << 30) * 2)
 
     def interrupted(name: str) -> None:
         interrupts.append(name)
         stop.set()
         queue.drain()  # bodies not yet taken are not sent (a resume sends them)
-        if len(interrupts) == 1:
+        if len(interrupts) == 1 and workers:
             print(f"\n{name}: finishing the requests in flight (at most {opts.drain_s:g} s), "
                   f"then saving the checkpoint ({name} again, or Ctrl-C, stops at once)",
                   file=sys.stderr)
@@ -195,34 +196,60 @@ async def _deliver_all(base_url: str, plan: Plan, opts: RunOptions, tally: Tally
     bar = DeliveryBar(plan.size(), opts.quiet, plan.unit, log_every=opts.log_every,
                       log_format=opts.log_format)
     began = time.monotonic()
-    if pacing is not None:  # the bar shows the window in use; waiting bodies grow it
-        bar.in_flight = lambda: pacing.window.allowed
-        pacing.waiting = lambda: not queue.queue.empty()
+    pacing = None
     try:
         producer = threading.Thread(target=_produce, daemon=True, name="reader", args=(
             plan, tally, tracker, bar, stop, failures, queue, opts.concurrency, nightly))
         producer.start()
-        workers = [asyncio.create_task(work()) for _ in range(opts.concurrency)]
-        saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar,
-                                                 nightly, plan, stop, failures))
         with stopping.during(loop, interrupted):
             try:
-                await _until_done(workers, stop, opts.drain_s, queue, pacing)
-            finally:
+                checked = await check.wait(stop.is_set)  # the reader begins meanwhile
+            except Exception as exc:  # the cause of the stop, raised after the reader stops
+                failures.insert(0, exc)
                 stop.set()
-                saver.cancel()
-                await delivery.sender.aclose()
+                checked = None
+            if checked is not None:
+                pacing = await _send(checked, plan, opts, tally, tracker, checkpoint, nightly,
+                                     stop, failures, queue, bar, workers)
         # a stopped run does not wait for a reader blocked on its input (a slow stdin): it
         # holds nothing the final save needs, and is a daemon thread
         await asyncio.to_thread(producer.join, 2 if interrupts or failures else 60)
         _show(bar, tracker, tally, began)
     finally:
+        stop.set()
+        queue.drain()
         bar.close()
         if pacing is not None:
             sending.update(pacing.figures())
     _raise_cause(workers, failures, interrupts)
     tracker.complete()
     checkpoint.finished = True
+
+
+async def _send(checked: tuple[str, str | None], plan: Plan, opts: RunOptions, tally: Tally,
+                tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None,
+                stop: threading.Event, failures: list[BaseException], queue: Handoff[Batch],
+                bar: DeliveryBar, workers: list[asyncio.Task]) -> Pacing | None:
+    """The workers at the checked endpoint, and the saver, until they are done or stopped;
+    the pacing whose figures the report gives."""
+    base_url, note = checked
+    tally.note(*[note] if note else [])
+    delivery = _delivery(base_url, plan, opts, tally, nightly, stop)
+    pacing = delivery.pacing
+    if pacing is not None:  # the bar shows the window in use; waiting bodies grow it
+        bar.in_flight = lambda: pacing.window.allowed
+        pacing.waiting = lambda: not queue.queue.empty()
+    workers += [asyncio.create_task(worker(queue, delivery, tracker, stop)())
+                for _ in range(opts.concurrency)]
+    saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar, nightly,
+                                             plan, stop, failures))
+    try:
+        await until_done(workers, stop, opts.drain_s, queue, pacing)
+    finally:
+        stop.set()
+        saver.cancel()
+        await delivery.sender.aclose()
+    return pacing
 
 
 def _raise_cause(workers: list[asyncio.Task], failures: list[BaseException],
@@ -234,33 +261,10 @@ def _raise_cause(workers: list[asyncio.Task], failures: list[BaseException],
     causes = [e for e in errors if not isinstance(e, Interrupted)] + failures
     if causes:
         raise causes[0]
+    if interrupts and not workers:  # during the endpoint's check
+        raise Interrupted(f"{interrupts[0]} before anything was sent: nothing was sent")
     if errors or interrupts:
         raise Interrupted(f"interrupted by {interrupts[0] if interrupts else 'a signal'}")
-
-
-def _worker(queue: Handoff[Batch], delivery: Delivery, tracker: RunTracker,
-            stop: threading.Event) -> Callable[[], Awaitable[None]]:
-    """A worker's loop: take a body, deliver it, record it; with adaptive sending, each body
-    taken under a slot of the window (`Pacing.slot`)."""
-    async def one() -> bool:
-        batch = await queue.get()
-        if batch is None:
-            return False
-        await delivery.deliver(batch)
-        tracker.ack(batch)
-        return True
-
-    async def work() -> None:
-        pacing = delivery.pacing
-        while not stop.is_set():
-            if pacing is None:
-                if not await one():
-                    return
-                continue
-            async with pacing.slot(stop.is_set) as admitted:
-                if not admitted or not await one():
-                    return
-    return work
 
 
 def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
@@ -297,28 +301,6 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
         for _ in range(workers):
             if not queue.put(None, stop):
                 break
-
-
-async def _until_done(workers: list[asyncio.Task], stop: threading.Event, drain_s: float,
-                      queue: Handoff[Batch], pacing: Pacing | None) -> None:
-    """Wait for the workers; on a failure or a stop, let requests in flight finish (bounded)."""
-    pending = set(workers)
-    while pending:
-        done, pending = await asyncio.wait(pending, timeout=0.2,
-                                           return_when=asyncio.FIRST_EXCEPTION)
-        failed = any(t.exception() is not None for t in done if not t.cancelled())
-        if failed or stop.is_set():
-            stop.set()
-            if pacing is not None:  # workers waiting for a slot leave at once
-                pacing.wake_all()
-            queue.drain()  # unsent bodies are not acknowledged: resent on resume
-            queue.end(len(pending))
-            if pending:
-                _, late = await asyncio.wait(pending, timeout=drain_s)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
-            return
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,

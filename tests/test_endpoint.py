@@ -1,17 +1,20 @@
 """Wrong endpoints and dead ones: a malformed URL is a usage error (exit 2); an endpoint that
-cannot be reached, or whose path is not the API's root, stops the run before the input is read
-(exit 3, or 4 for a wrong path); a 404 for /api/v2 mid-run stops at once like a 401; retries
-are said as they happen."""
+cannot be reached, or whose path is not the API's root, stops the run before anything is sent
+(exit 3, or 4 for a wrong path), its check made while the input begins to be read; a 404 for
+/api/v2 mid-run stops at once like a 401; retries are said as they happen."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import free_port, write
 from emulated import KEY, SITE, start, stored
 from fakeapi import fake_api
+from hostile import REGION, Hostile
 from test_delivery import Collected
 
 from backfill.cli import cli
@@ -144,3 +147,33 @@ def test_an_untrusted_certificate_is_said_at_once_with_the_fix(tmp_path):
         assert trusted.exit_code == 0 and store.operations == 50, trusted.output
     finally:
         secure.stop()
+
+
+def test_the_endpoint_check_overlaps_the_reading_and_nothing_is_sent_before_it(tmp_path):
+    """The check's round trip (200 ms from a distant API) is not paid before the first row is
+    read: the region answer waits until the first row was rejected by the reader, and no batch
+    may arrive before it is answered."""
+    rejects = tmp_path / "p.csv.rejects.ndjson"
+    seen: dict[str, object] = {}
+
+    async def answer(method, path, body):
+        if path == "/api/v1/accounts/region":
+            until = time.monotonic() + 10
+            while not rejects.exists() and time.monotonic() < until:
+                await asyncio.sleep(0.02)
+            seen["read_before_the_answer"] = rejects.exists()
+            seen["answered"] = time.monotonic()
+            return REGION
+        seen.setdefault("first_batch", time.monotonic())
+        return 200, {"content-type": "application/json"}, b"{}"
+
+    write(tmp_path / "m.yaml", MAPPING)
+    write(tmp_path / "p.csv", "user_id\nu0,extra\n" + "".join(f"u{i}\n" for i in range(1, 50)))
+    with Hostile(answer) as api:
+        result = CliRunner().invoke(cli, ["run", str(tmp_path / "m.yaml"),
+                                          str(tmp_path / "p.csv"), "--endpoint", api.url,
+                                          "--quiet"], env=ENV)
+    assert result.exit_code == 1, result.output  # the malformed row is the one reject
+    assert seen["read_before_the_answer"] is True
+    assert seen["first_batch"] >= seen["answered"]  # type: ignore[operator]
+    assert api.posts == 1 and Path(rejects).read_text().count("\n") == 1

@@ -1,12 +1,17 @@
-"""Where the run sends, checked before anything is read: the endpoint's form (a usage error,
-exit 2), then one request (`Sender.check`: unreachable, refused or not the API's root stops the
-run within seconds, exit 3). And how retries are said while they happen."""
+"""Where the run sends, checked before anything is sent: the endpoint's form (a usage error,
+exit 2, at once), then one request (`Sender.check`: unreachable, refused or not the API's root
+stops the run within seconds, exit 3 or 4), made while the input begins to be read
+(`EndpointCheck`). And how retries are said while they happen."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
 from urllib.parse import urlsplit
 
 from tqdm import tqdm
@@ -51,6 +56,45 @@ async def checked_endpoint(endpoint: str | None, region: str | None, site_id: st
         return base, await probe.check()
     finally:
         await probe.aclose()
+
+
+class EndpointCheck:
+    """`checked_endpoint` in a thread of its own, begun before the input is read, so that its
+    round trip (a distant API's 200 ms) overlaps the reading of the first rows instead of
+    coming before it. Nothing is sent before its answer (`wait`); a form that is not a URL is a
+    usage error at once."""
+
+    def __init__(self, endpoint: str | None, region: str | None, site_id: str, api_key: str,
+                 timeout: float):
+        if endpoint:
+            endpoint_url(endpoint)
+        self.future: Future[tuple[str, str | None]] = Future()
+        threading.Thread(target=self._check, name="endpoint check", daemon=True, args=(
+            endpoint, region, site_id, api_key, timeout)).start()
+
+    def _check(self, *args: object) -> None:
+        try:
+            answer = asyncio.run(checked_endpoint(*args))  # type: ignore[arg-type]
+        except BaseException as exc:  # raised where the answer is awaited
+            with contextlib.suppress(InvalidStateError):  # nobody waits any more (`wait`)
+                self.future.set_exception(exc)
+            return
+        with contextlib.suppress(InvalidStateError):
+            self.future.set_result(answer)
+
+    def result(self) -> tuple[str, str | None]:
+        """The root URL and a note, waiting for them (an error of the check raised here)."""
+        return self.future.result()
+
+    async def wait(self, stopped: Callable[[], bool]) -> tuple[str, str | None] | None:
+        """`result()` in an event loop; None when the run is stopped first."""
+        answer = asyncio.wrap_future(self.future)
+        while not stopped():
+            done, _ = await asyncio.wait([answer], timeout=0.1)
+            if done:
+                return answer.result()
+        answer.cancel()
+        return None
 
 
 def say_retries(tally: Tally, every: float = 5.0) -> Callable[[str, int, int], None]:

@@ -240,7 +240,7 @@ class Sender:
         return classify(status, headers, content, empty_ok=path.startswith("/api/v1/"))
 
     async def check(self, attempts: int = 3) -> str | None:
-        """One cheap authenticated request before the input is read (the region lookup, which
+        """One cheap authenticated request before anything is sent (the region lookup, which
         every Track API host serves): an endpoint that cannot be reached, refuses the
         credentials or is not the API's root stops the run within seconds, with nothing sent.
         Other answers are left to the run's retries (returned as a note)."""
