@@ -269,3 +269,42 @@ def test_after_an_outage_the_window_climbs_back_fast():
         clock.now += 0.1
         trips += 1
     assert trips <= 8, (trips, peak, window.limit)  # tripling: 1 -> 40 in about 4
+
+
+def test_the_first_429_of_a_run_measures_the_capacity_over_a_round_trip():
+    """The window still grows when the first 429 comes: 40 answers in the 30 ms since the first
+    (a 100 ms round trip) say 400/s, not 40 over the usual quarter second (160/s)."""
+    clock = Clock()
+    rate = Rate(1000.0, clock=clock)
+    clock.now = 0.1
+    for _ in range(40):
+        rate.success()
+        clock.now += 0.03 / 40
+    rate.throttled(0.1, 1.0)
+    assert 0.8 * 400 <= rate.rate <= 400, rate.rate
+    for _ in range(300):  # then a second of 300/s, and a 429: measured as usual
+        clock.now += 1 / 300
+        rate.success()
+    rate.throttled(0.1, 1.0)
+    assert 0.8 * 300 <= rate.rate <= 0.95 * 400, rate.rate
+
+
+def test_past_the_last_maximum_with_no_429_the_rate_doubles_a_second():
+    """A capacity that came back (100/s, then 300/s) is found within seconds of passing the
+    last maximum, not along the cubic's convex side (8 s to three times it)."""
+    clock = Clock()
+    rate = Rate(1000.0, clock=clock)
+    for _ in range(200):
+        clock.now += 1 / 100
+        rate.success()
+    rate.throttled(0.1, 1.0)
+    last_max = rate.last_max
+    assert last_max is not None
+    crossed = None
+    while clock.now < 30 and rate.rate < 3 * last_max:
+        clock.now += 0.01
+        rate.success()
+        if crossed is None and rate.rate >= 1.1 * last_max:
+            crossed = clock.now
+    assert crossed is not None and rate.rate >= 3 * last_max
+    assert clock.now - crossed <= 1.6 + 0.02  # log2(3 / 1.1) seconds of doubling

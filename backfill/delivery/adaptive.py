@@ -17,10 +17,14 @@ the network and the API. Pure logic over an injected clock (`runner` feeds them 
   rate to `BETA` x the rate the API was accepting (measured over its recent answers, never
   reaching back into a Retry-After pause) and remembers that rate as the last maximum (a
   little below it when it fell: CUBIC's fast convergence); then the rate grows along a cubic
-  curve: fast while far below the last maximum, slowly near it (where the API throttled),
-  faster again beyond it (probing for more capacity; gently while the capacity found stays the
-  same). `--rate` is the ceiling. At most one decrease a round trip (a burst of 429s answering
-  the requests in flight together is one signal).
+  curve: fast while far below the last maximum, slowly near it (where the API throttled); a
+  tenth past it with no 429, the capacity grew (a limit raised again), and the rate doubles a
+  second until the API throttles (the cubic's own convex side took 8 s to find a capacity
+  three times larger). The first 429 of a run, which comes while the window still grows, is
+  measured over one round trip of answers (over the usual quarter second, the few answers of
+  a run's first round trip said a third of the capacity). `--rate` is the ceiling. At most one
+  decrease a round trip (a burst of 429s answering the requests in flight together is one
+  signal).
 """
 
 from __future__ import annotations
@@ -38,10 +42,15 @@ SLACK = 0.05  # seconds over that, too: near a loopback, our own CPU inflates ro
 INFLATE_FLOOR = 8  # inflation alone never takes the window below this (the fixed default)
 HEADROOM = 1.5  # in flight allowed over rate x fastest round trip (jitter, larger bodies)
 BETA = 0.9  # the rate after a 429, times the rate accepted just before it
+BETA_FELL = 0.8  # the same, for a 429 below the last maximum: the capacity fell
 # CUBIC's constant, per s^3, as a share of the last maximum: from the plateau, three times the
 # last maximum is reached in 8 s (a capacity that came back is found), while the plateau
 # itself lasts K = cbrt((1 - BETA) / SCALE) = 2.9 s (few probes past a capacity that stays)
 SCALE = 0.004
+# once the cubic passes the last maximum by a tenth with no 429, the capacity grew (a limit
+# raised again): the rate doubles a second from there, not along the cubic's slow convex side
+PROBE_FROM = 1.1
+PROBE_GROWTH = 2.0
 ACCEPTED_S = 0.25  # the accepted rate is measured over at least this long (or two round trips)
 WINDOW_S = 2.0  # and over the answers of at most this long
 SAMPLES = 20  # of which at least this many
@@ -146,6 +155,7 @@ class Rate:
     last_drop: float = -math.inf
     resumed: float = -math.inf  # when sending resumed after the last Retry-After pause
     answers: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, accepted)
+    probing: tuple[float, float] | None = None  # (since, rate) growing by PROBE_GROWTH a second
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.ceiling
@@ -171,11 +181,18 @@ class Rate:
         return accepted, len(seen) >= SAMPLES
 
     def success(self) -> None:
-        self.answers.append((self.clock(), True))
+        now = self.clock()
+        self.answers.append((now, True))
         if self.last_max is None:
             return
-        t = self.clock() - self.since
-        grown = self.scale * self.last_max * (t - self.k) ** 3 + self.last_max
+        if self.probing is not None:  # past the last maximum: the capacity grew
+            began, start = self.probing
+            grown = start * PROBE_GROWTH ** (now - began)
+        else:
+            t = now - self.since
+            grown = self.scale * self.last_max * (t - self.k) ** 3 + self.last_max
+            if grown >= PROBE_FROM * self.last_max:
+                self.probing = (now, grown)
         self.rate = min(self.ceiling, max(self.rate, grown))
 
     def throttled(self, round_trip: float, pause: float = 0.0) -> None:
@@ -183,7 +200,11 @@ class Rate:
         its Retry-After, after which sending resumes at the lowered rate."""
         now = self.clock()
         self.answers.append((now, False))
-        found, measured = self.capacity(max(ACCEPTED_S, 2 * round_trip))
+        # the first 429 of a run comes while the window still grows, a round trip or two
+        # after the first answers: their number over a round trip is what the API took
+        first = self.last_max is None
+        found, measured = self.capacity(max(round_trip, 0.05) if first else
+                                        max(ACCEPTED_S, 2 * round_trip))
         self.resumed = max(self.resumed, now + pause)
         if now - self.last_drop < max(round_trip, 0.05):
             return
@@ -192,8 +213,10 @@ class Rate:
         found = max(found, MIN_RATE, 0.0 if measured else self.rate / 2)
         stable = self.last_max is not None and abs(found - self.last_max) <= 0.1 * self.last_max
         self.scale = SCALE / 2 if stable else SCALE  # a capacity that stays: probe gently
-        rate = max(MIN_RATE, found * BETA)
+        # below the last maximum, where the API took everything before, the capacity fell
+        fell = self.last_max is not None and self.rate <= self.last_max
+        rate = max(MIN_RATE, found * (BETA_FELL if fell else BETA))
         if self.last_max is not None and found < self.last_max:
             found *= (1 + BETA) / 2  # CUBIC's fast convergence: the plateau below it this time
         self.last_max, self.since, self.last_drop = found, now, now
-        self.rate = rate
+        self.rate, self.probing = rate, None
