@@ -9,7 +9,11 @@
 
 `validate` and `run` take a mapping (a path, YAML text or a dict) and a source (paths or globs,
 a polars DataFrame or LazyFrame, a pyarrow Table or RecordBatchReader, or an iterable of dicts),
-and return a `Report`. Errors are classes in `backfill.errors`.
+and return a `Report` (its fields are the JSON report's, `report.to_dict()`). `run`'s options
+come as `sending=Sending(rate=..., retries=...)` and `nightly=Nightly("x.state", ...)`. Every
+error is a `BackfillError`, with the exit code the command line uses: `UsageError` (and
+`MappingError`), `InputError` (2); `Stopped` (3: the same call resumes), `Refused` (4: fix the
+cause first), and the classes under them in `backfill.errors`.
 
 Importing this package loads nothing heavy and changes nothing in the process or its environment:
 the functions load polars when first used. (The command line, `backfill.cli.main`, tunes polars'
@@ -22,9 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 from backfill import errors
 from backfill._version import __version__
+from backfill.errors import (
+    BackfillError,
+    InputError,
+    Interrupted,
+    MappingError,
+    Refused,
+    Stopped,
+    UsageError,
+)
+from backfill.options import Nightly, Sending
 
-__all__ = ["Reject", "Report", "arun", "errors", "init", "load", "run", "validate",
-           "__version__"]
+__all__ = ["BackfillError", "InputError", "Interrupted", "MappingError", "Nightly", "Refused",
+           "Reject", "Report", "Sending", "Stopped", "UsageError", "arun", "errors", "init",
+           "load", "run", "validate", "__version__"]
 
 if TYPE_CHECKING:
     from backfill.api import arun, init, load, run, validate

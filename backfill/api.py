@@ -19,6 +19,7 @@ from backfill.calling import checked_numbers, in_callers_words, outside_any_loop
 from backfill.contract import Source
 from backfill.errors import InputError, MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
+from backfill.options import RATE, Nightly, Sending, nightly_from, one_way
 from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
@@ -31,8 +32,6 @@ from backfill.state.report import Report
 from backfill.state.tally import Tally
 
 MappingLike = str | os.PathLike | dict | Mapping
-RATE, CONCURRENCY, RETRIES = 1000.0, 8, 10
-MAX_CONCURRENCY = 256  # the adaptive window's ceiling: 1,000 requests/s at 250 ms
 
 
 def load(mapping: MappingLike) -> Mapping:
@@ -141,39 +140,35 @@ def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLik
     if not rejected and rejects_path and regular(rejects_path):
         Path(rejects_path).unlink()  # a stale file from an earlier run would mislead
     return tally.report(mode="validate", rate=rate or p.mapping.api.rate or RATE,
-                        rejects_path=rejects_path, elapsed_s=time.monotonic() - started,
+                        rejects_file=rejects_path, elapsed_s=time.monotonic() - started,
                         exit_code=1 if rejected else 0,
                         warnings=_unkept(p, rejects_path, rejected))
 
 
 @in_callers_words
 def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
-        endpoint: str | None = None, region: str | None = None, rate: float | None = None,
-        concurrency: int | None = None, checkpoint: str | os.PathLike | None = None,
-        rejects: str | os.PathLike | None = None, restart: bool = False,
-        format: str | None = None, retries: int = RETRIES, quiet: bool = True,
-        default_region: str = "auto", state: str | os.PathLike | None = None,
-        missing: str = "ignore", max_deletes: str | int = "1%", full: bool = False,
-        event_watermark: bool = False, max_wait: float = 120.0, adaptive: bool = True,
-        drain_timeout: float = 8.0, empty: str = "warn", log_every: float = 30.0,
-        log_format: str = "text") -> Report:
+        endpoint: str | None = None, region: str | None = None,
+        checkpoint: str | os.PathLike | None = None, rejects: str | os.PathLike | None = None,
+        restart: bool = False, format: str | None = None, quiet: bool = True,
+        sending: Sending | None = None, nightly: Nightly | None = None, empty: str = "warn",
+        log_every: float = 30.0, log_format: str = "text", rate: float | None = None,
+        concurrency: int | None = None, adaptive: bool | None = None, retries: int | None = None,
+        max_wait: float | None = None, drain_timeout: float | None = None,
+        state: str | os.PathLike | None = None, missing: str | None = None,
+        max_deletes: str | int | None = None, full: bool | None = None,
+        event_watermark: bool | None = None) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
-    `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both, and
-    `rate` and `concurrency`, default to the mapping's `api:` section, then to auto, 1000 and
-    256: the ceiling of the `adaptive` window (8, fixed, with `adaptive=False`). `checkpoint`:
-    default beside the first input file; a DataFrame, LazyFrame or Arrow table is resumed only
-    with an explicit path; an iterable or a stream cannot be (it is read once). Raises
-    `backfill.errors.Stopped` (exit 3, or 4 when the cause must be fixed first) when cut short:
-    the same call resumes. `drain_timeout`: on SIGTERM, SIGINT or SIGHUP, how long requests in
-    flight may take to finish; `max_wait`: the longest Retry-After waited out.
-
-    `state`: a nightly job's state file: only rows whose operations differ from those last
-    delivered are sent; `missing` (ignore, delete, suppress) undoes the keys gone from the input,
-    at most `max_deletes` (a count, or "N%" of the state's keys) or nothing is sent (exit 2);
-    `full` sends everything and rewrites the state; `event_watermark`: events are not kept
-    in the state, only the latest time sent, and an event older than it is not sent. A second
-    run on the same checkpoint or state raises `UsageError` at once.
+    `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both
+    default to the mapping's `api:` section, then to auto. `sending=Sending(...)`: the rate,
+    concurrency, retries and waits (`backfill.Sending`; its fields may also be passed here one
+    by one, `rate=500`, but not both ways). `nightly=Nightly(state, ...)`: a nightly job, which
+    sends only what changed since the state was written (`backfill.Nightly`; or `state=`,
+    `missing=`, ... here). `checkpoint`: default beside the first input file; a DataFrame,
+    LazyFrame or Arrow table is resumed only with an explicit path; an iterable or a stream
+    cannot be (it is read once). Raises `backfill.errors.Stopped` (exit 3, or 4 when the cause
+    must be fixed first) when cut short: the same call resumes. A second run on the same
+    checkpoint or state raises `UsageError` at once.
 
     In a running event loop (Jupyter, an async service) the run goes on in a thread of its own
     and this call waits for it; `await arun(...)` does not block the loop. `empty="fail"`: an
@@ -181,29 +176,31 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     progress line on stderr every `log_every` seconds (`log_format` "text" or "json")."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
-    from backfill.nightly import NightlyOptions
 
     p = plan(mapping, source, format)  # the mapping's problems first, as before any sending
-    checked_numbers(rate=rate, concurrency=concurrency, retries=retries, max_wait=max_wait,
-                    drain_timeout=drain_timeout, log_every=log_every,
-                    choices={"empty": (empty, ("warn", "fail")),
-                             "log_format": (log_format, ("text", "json"))})
+    sending = one_way(Sending, sending, "sending", rate=rate, concurrency=concurrency,
+                       adaptive=adaptive, retries=retries, max_wait=max_wait,
+                       drain_timeout=drain_timeout)
+    night = nightly_from(nightly, state, missing=missing, max_deletes=max_deletes, full=full,
+                     event_watermark=event_watermark)
+    checked_numbers(log_every=log_every, choices={"empty": (empty, ("warn", "fail")),
+                                                  "log_format": (log_format, ("text", "json"))})
     if not site_id or not api_key:
         raise UsageError("credentials missing: set CUSTOMERIO_SITE_ID and CUSTOMERIO_API_KEY "
                          "(or pass --site-id and --api-key)")
     checkpoint_path = _path(checkpoint)
-    unordered = _check_rereads(p, checkpoint_path, missing)
+    unordered = _check_rereads(p, checkpoint_path, night.missing if night else "ignore")
     api = p.mapping.api
+    pace, workers = sending.resolved(api.rate, api.concurrency)
     opts = runner.RunOptions(
         site_id=site_id, api_key=api_key,
         checkpoint=checkpoint_path or beside_input(p.sources, "checkpoint.json"),
         rejects=_path(rejects) or beside_input(p.sources, "rejects.ndjson"),
-        endpoint=endpoint or api.endpoint, region=region or api.region or default_region,
-        rate=rate or api.rate or RATE, adaptive=adaptive,
-        concurrency=concurrency or api.concurrency or (MAX_CONCURRENCY if adaptive else CONCURRENCY),
-        restart=restart, quiet=quiet, retry=RetryPolicy(attempts=retries), max_wait=max_wait,
-        drain_s=drain_timeout, log_every=log_every, log_format=log_format,
-        nightly=_nightly(state, missing, max_deletes, full, event_watermark, NightlyOptions))
+        endpoint=endpoint or api.endpoint, region=region or api.region or "auto",
+        rate=pace, adaptive=sending.adaptive, concurrency=workers, restart=restart,
+        quiet=quiet, retry=RetryPolicy(attempts=sending.retries), max_wait=sending.max_wait,
+        drain_s=sending.drain_timeout, timeout=sending.timeout, log_every=log_every,
+        log_format=log_format, nightly=night)
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
                    "--state": opts.nightly and opts.nightly.path}, _inputs(p))
     return _after(p, outside_any_loop(runner.run, p, opts), opts.rejects, empty, unordered)
@@ -284,18 +281,6 @@ def _check_rereads(p: flow.Plan, checkpoint: str | None, missing: str) -> list[s
                          "reads the input twice (its keys first, for the breaker); write it to "
                          "a file or pass a DataFrame")
     return unordered
-
-
-def _nightly(state: str | os.PathLike | None, missing: str, max_deletes: str | int, full: bool,
-             event_watermark: bool, options: type) -> Any:
-    if state is None:
-        used = [name for name, on in (("--full", full), ("--missing", missing != "ignore"),
-                                      ("--event-watermark", event_watermark)) if on]
-        if used:
-            raise UsageError(f"{used[0]} needs a state: pass --state PATH (the file that "
-                             "remembers what was delivered)")
-        return None
-    return options(os.fspath(state), missing, str(max_deletes), full, event_watermark)
 
 
 def command_line_source(inputs: tuple[str, ...], database: str | None, query: str | None

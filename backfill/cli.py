@@ -5,10 +5,8 @@ shared between commands are decorators. `main` tunes polars before anything load
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,15 +16,22 @@ import orjson
 from backfill._version import __version__
 from backfill.calling import COMMAND_LINE
 from backfill.errors import BackfillError, Stopped
-from backfill.state.atomic import writable, write_bytes
+from backfill.flags import (
+    FORMATS,
+    NIGHTLY,
+    mapping_and_inputs,
+    nightly_options,
+    output_options,
+    resume_options,
+    sending_options,
+)
+from backfill.options import Nightly, Sending
+from backfill.state.atomic import write_bytes
 from backfill.state.outputs import expanded, refuse_inputs
 from backfill.tuning import tune_polars
 
 if TYPE_CHECKING:
     from backfill.state.report import Report
-
-FORMATS = click.Choice(["csv", "ndjson", "parquet"])
-
 
 class _Group(click.Group):
     """Turns the tool's own errors into a message and an exit code, never a traceback."""
@@ -54,81 +59,6 @@ def cli() -> None:
     Example:
       backfill validate configs/people.yaml sample_data/people.csv
     """
-
-
-def _options(*decorators: Callable) -> Callable:
-    return lambda f: functools.reduce(lambda g, d: d(g), reversed(decorators), f)
-
-
-mapping_and_inputs = _options(
-    click.argument("mapping", type=click.Path(dir_okay=False)),
-    click.argument("inputs", nargs=-1),
-    click.option("--format", "fmt", type=FORMATS, help="Input format when the extension does "
-                 "not say (stdin, odd names); overrides source.format."),
-    click.option("--database", help="Read a query's rows instead: postgresql://user@host/db "
-                 "(the password from PGPASSWORD or ~/.pgpass), with --query."),
-    click.option("--query", help="With --database: the SELECT whose rows are imported."),
-)
-output_options = _options(
-    click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
-                 help="Where rejected rows go (NDJSON). Default: <first input>.rejects.ndjson "
-                 "(validate: <first input>.validate.rejects.ndjson)."),
-    click.option("--report", "report_path", type=click.Path(dir_okay=False),
-                 callback=lambda _ctx, _param, path: writable(path, "--report"),
-                 help="Also write the summary as JSON to this file."),
-    click.option("--quiet", is_flag=True, help="No progress bar."),
-)
-sending_options = _options(
-    click.option("--endpoint", envvar="BACKFILL_ENDPOINT", help="Base URL of the Track API (an "
-                 "emulator's, say); overrides --region. Env: BACKFILL_ENDPOINT."),
-    click.option("--region", type=click.Choice(["us", "eu", "auto"]), default=None,
-                 help="us, eu, or auto (default): ask /api/v1/accounts/region."),
-    click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", help="Env: CUSTOMERIO_SITE_ID."),
-    click.option("--api-key", envvar="CUSTOMERIO_API_KEY", help="Track API key. "
-                 "Env: CUSTOMERIO_API_KEY (preferred: options show in process lists)."),
-    click.option("--rate", type=click.FloatRange(min=0.001), default=None,
-                 help="Requests per second, all workers together (default: api.rate or 1000)."),
-    click.option("--concurrency", type=click.IntRange(min=1), default=None,
-                 help="Requests in flight at most (default: api.concurrency, or 256 adaptive, "
-                 "8 with --adaptive off)."),
-    click.option("--adaptive", type=click.Choice(["on", "off"]), default="on", show_default=True,
-                 help="on: in flight and rate follow the network and the API's throttling, up "
-                 "to --concurrency and --rate; off: exactly --concurrency at --rate."),
-    click.option("--retries", type=click.IntRange(min=1), default=10, show_default=True,
-                 help="Tries of one request before the run stops (exit 3, resumable)."),
-    click.option("--empty", type=click.Choice(["warn", "fail"]), default="warn", show_default=True,
-                 help="An input with no rows: a warning (exit 0), or an error (exit 2)."),
-    click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-                 show_default=True, help="Without a terminal, a progress line every "
-                 "--log-every seconds; json: progress and the final report as JSON lines."),
-    click.option("--log-every", type=click.FloatRange(min=0), default=30, show_default=True,
-                 metavar="SECONDS", help="How often the progress line (0: never)."),
-    click.option("--drain-timeout", type=click.FloatRange(min=0), default=8, show_default=True,
-                 metavar="SECONDS", help="On SIGTERM, SIGINT or SIGHUP: how long requests in "
-                 "flight may take to finish before the checkpoint is saved (exit 3)."),
-    click.option("--max-wait", type=click.FloatRange(min=0), default=120, show_default=True,
-                 metavar="SECONDS", help="The longest Retry-After pause waited out; a longer "
-                 "one stops the run (exit 3, resumable) saying when to come back."),
-)
-nightly_options = _options(
-    click.option("--state", "state_path", type=click.Path(dir_okay=False),
-                 help="Nightly jobs: send only rows whose operations differ from those last "
-                 "delivered, and remember tonight's in this file."),
-    click.option("--full", is_flag=True, help="With --state: send all, rewrite the state."),
-    click.option("--missing", type=click.Choice(["ignore", "delete", "suppress"]),
-                 default="ignore", show_default=True, help="With --state: what to do with "
-                 "keys delivered before and gone from tonight's input."),
-    click.option("--max-deletes", default="1%", show_default=True, metavar="N|N%",
-                 help="With --missing: above this many deletes (or share of the state), send "
-                 "nothing and exit 2."),
-    click.option("--event-watermark", is_flag=True, help="With --state: send only events at "
-                 "or after the last run's latest event time."),
-)
-resume_options = _options(
-    click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
-                 help="Default: beside the first input, <input>.checkpoint.json."),
-    click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and start over."),
-)
 
 
 def _finish(report: Report, report_path: str | None, log_format: str = "text") -> None:
@@ -210,15 +140,19 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
         click.echo("note: --api-key on the command line is visible to every user of this "
                    "machine in process lists (ps); set CUSTOMERIO_API_KEY instead", err=True)
     try:
+        sending = Sending(rate=rate, concurrency=concurrency, adaptive=adaptive == "on",
+                          retries=retries, max_wait=max_wait, drain_timeout=drain_timeout)
+        nightly = Nightly(state_path, missing, max_deletes, full, event_watermark) \
+            if state_path else None
+        stray = {} if state_path else {  # said to need --state
+            "full": full or None, "event_watermark": event_watermark or None,
+            "missing": None if missing == NIGHTLY.missing else missing}
         report = api.run(mapping, api.command_line_source(inputs, database, query),
                          site_id=site_id or "", api_key=api_key or "", endpoint=endpoint,
-                         region=region, rate=rate, concurrency=concurrency,
-                         checkpoint=checkpoint_path, rejects=rejects_path, restart=restart,
-                         format=fmt, retries=retries, quiet=quiet, default_region="auto",
-                         state=state_path, missing=missing, max_deletes=max_deletes, full=full,
-                         event_watermark=event_watermark, max_wait=max_wait,
-                         adaptive=adaptive == "on", drain_timeout=drain_timeout,
-                         empty=empty, log_format=log_format, log_every=log_every)
+                         region=region, checkpoint=checkpoint_path, rejects=rejects_path,
+                         restart=restart, format=fmt, quiet=quiet, sending=sending,
+                         nightly=nightly, empty=empty, log_format=log_format,
+                         log_every=log_every, **stray)
     except Stopped as exc:
         from backfill.resumed import say_stopped
 

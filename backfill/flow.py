@@ -116,7 +116,7 @@ class _Pending:
     bytes_done: int
 
 
-class Nightly(Protocol):
+class Incremental(Protocol):
     """With --state (`runner`): tonight's operations against the state (`state.diff.Differ`)."""
 
     differ: Differ
@@ -127,7 +127,7 @@ class Nightly(Protocol):
 
 
 def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
-            nightly: Nightly | None = None, reread: Callable[[], pl.DataFrame] | None = None
+            nightly: Incremental | None = None, reread: Callable[[], pl.DataFrame] | None = None
             ) -> tuple[EncodedChunk, list[int], tuple[Verdict, pl.Series] | None]:
     """In a pool thread: the chunk's operations, its rows that have none to send, and, with
     --state, the operations decided against the state (`Differ.lookup`) and the state's
@@ -152,7 +152,7 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
 def batches(plan: Plan, tally: Tally,
             on_progress: Callable[[int], None] | None = None, tracker: Tracker | None = None,
             stop: threading.Event | None = None, build: bool = True,
-            ahead: int = AHEAD, nightly: Nightly | None = None) -> Iterator[Batch]:
+            ahead: int = AHEAD, nightly: Incremental | None = None) -> Iterator[Batch]:
     """Read, map, check and pack every input; yield full bodies as they are ready.
     `build=False`: the bodies' bytes are joined only if read (validate without a dump).
 
@@ -194,7 +194,7 @@ class _Flow:
     def __init__(self, plan: Plan, tally: Tally,
                  on_progress: Callable[[int], None] | None, tracker: Tracker | None,
                  pool: concurrent.futures.ThreadPoolExecutor, build: bool = True,
-                 ahead: int = AHEAD, nightly: Nightly | None = None):
+                 ahead: int = AHEAD, nightly: Incremental | None = None):
         self.plan, self.tally, self.nightly = plan, tally, nightly
         self.on_progress, self.tracker, self.pool = on_progress, tracker, pool
         self.build, self.ahead = build, ahead

@@ -13,7 +13,6 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -22,6 +21,7 @@ from backfill import objects
 from backfill.contract import Batch
 from backfill.errors import UsageError
 from backfill.mapping.config import Mapping
+from backfill.options import Nightly
 from backfill.state import store
 from backfill.state.checkpoint import current
 from backfill.state.diff import Differ, mirror_frame
@@ -30,15 +30,6 @@ from backfill.state.mirror import Mirror
 from backfill.state.tally import Tally
 
 MISSING = ("ignore", "delete", "suppress")
-
-
-@dataclass(frozen=True)
-class NightlyOptions:
-    path: str
-    missing: str = "ignore"
-    max_deletes: str = "1%"  # N, or N% of the state's keys
-    full: bool = False
-    event_watermark: bool = False  # events by time instead of by key
 
 
 def deletes_allowed(limit: str, keys: int) -> int:
@@ -59,10 +50,10 @@ def deletes_allowed(limit: str, keys: int) -> int:
                          "state's keys (2%)") from None
 
 
-class Nightly:
-    """What `flow.batches` and `runner` ask of an incremental run (`flow.Nightly`)."""
+class NightlyRun:
+    """What `flow.batches` and `runner` ask of an incremental run (`flow.Incremental`)."""
 
-    def __init__(self, opts: NightlyOptions, mapping: Mapping, digest: str, tally: Tally,
+    def __init__(self, opts: Nightly, mapping: Mapping, digest: str, tally: Tally,
                  say: Callable[[str], object] | None = None, resumed: bool = False):
         if opts.missing not in MISSING:
             raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")

@@ -8,7 +8,7 @@ from backfill import objects
 from backfill.errors import UsageError
 from backfill.flow import Plan
 from backfill.mapping.model import with_id_scheme
-from backfill.nightly import Nightly
+from backfill.nightly import NightlyRun
 from backfill.state.checkpoint import (
     Checkpoint,
     RowSet,
@@ -62,7 +62,7 @@ def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restar
     return existing, True, []
 
 
-def keep_event_ids(plan: Plan, checkpoint: Checkpoint, nightly: Nightly | None,
+def keep_event_ids(plan: Plan, checkpoint: Checkpoint, nightly: NightlyRun | None,
                    tally: Tally) -> None:
     """A job whose checkpoint or state records runs of backfill 0.2 keeps 0.2's event ids
     (`dedupe_id: auto-v1`): events sent again (a resume, a new run of the same export) and

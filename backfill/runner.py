@@ -26,7 +26,8 @@ from backfill.delivery.sender import Sender
 from backfill.delivery.workers import until_done, worker
 from backfill.errors import Interrupted, OutputFailed, Stopped
 from backfill.flow import Plan, batches
-from backfill.nightly import Nightly, NightlyOptions
+from backfill.nightly import NightlyRun
+from backfill.options import Nightly
 from backfill.resume import keep_event_ids, prepare_checkpoint
 from backfill.state.atomic import check_writable
 from backfill.state.checkpoint import Checkpoint, mapping_hash, save
@@ -60,7 +61,7 @@ class RunOptions:
     max_wait: float = MAX_WAIT  # a longer Retry-After stops the run (exit 3)
     adaptive: bool = True  # concurrency and rate follow the API (`delivery.pacing`), up to
     # `concurrency` and `rate`; off: `concurrency` workers at `rate`, as set
-    nightly: NightlyOptions | None = None  # --state and its options
+    nightly: Nightly | None = None  # --state and its options
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:
@@ -109,7 +110,7 @@ def _run(plan: Plan, opts: RunOptions, guard: stopping.Guard) -> Report:
                  "keys_missing": nightly.keys_missing(tally.get("rows_skipped") == 0)}
         with writing(opts.nightly.path, "state"):
             nightly.commit({k: tally.get(k) for k in NIGHT_COUNTS})
-    return tally.report(mode="run", rate=opts.rate, rejects_path=opts.rejects, resumed=resumed,
+    return tally.report(mode="run", rate=opts.rate, rejects_file=opts.rejects, resumed=resumed,
                         rows_done=tracker.count(), elapsed_s=time.monotonic() - started,
                         exit_code=1 if failed else 0, sending=sending or None, **extra)
 
@@ -119,14 +120,14 @@ NIGHT_COUNTS = ("rows_read", "rows_new", "rows_changed", "rows_unchanged", "rows
 
 
 def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint,
-             resumed: bool = False) -> Nightly | None:
+             resumed: bool = False) -> NightlyRun | None:
     """With --state: the state loaded; with --missing, the census pass and the breaker. Either
     way, the event ids the run or state began with (`keep_event_ids`)."""
     if opts.nightly is None:
         keep_event_ids(plan, checkpoint, None, tally)
         return None
     say = None if opts.quiet else lambda text: print(f"note: {text}", file=sys.stderr)
-    nightly = Nightly(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally, say,
+    nightly = NightlyRun(opts.nightly, plan.mapping, mapping_hash(plan.mapping.text), tally, say,
                       resumed)
     keep_event_ids(plan, checkpoint, nightly, tally)
     if nightly.mirrors:
@@ -146,7 +147,7 @@ def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint,
 
 
 def _save_all(opts: RunOptions, checkpoint: Checkpoint, tally: Tally, plan: Plan,
-              nightly: Nightly | None) -> None:
+              nightly: NightlyRun | None) -> None:
     """Rejects, then the journal, then the checkpoint: a row counts done only once what it left
     is on disk. The first write that fails raises `OutputFailed`, and nothing after it is
     written: the checkpoint saved before stays the valid one."""
@@ -169,7 +170,7 @@ def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) ->
 
 
 async def _deliver_all(check: EndpointCheck, plan: Plan, opts: RunOptions, tally: Tally,
-                       tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None,
+                       tracker: RunTracker, checkpoint: Checkpoint, nightly: NightlyRun | None,
                        sending: dict) -> None:
     loop = asyncio.get_running_loop()
     stop = threading.Event()
@@ -227,7 +228,7 @@ async def _deliver_all(check: EndpointCheck, plan: Plan, opts: RunOptions, tally
 
 
 async def _send(checked: tuple[str, str | None], plan: Plan, opts: RunOptions, tally: Tally,
-                tracker: RunTracker, checkpoint: Checkpoint, nightly: Nightly | None,
+                tracker: RunTracker, checkpoint: Checkpoint, nightly: NightlyRun | None,
                 stop: threading.Event, failures: list[BaseException], queue: Handoff[Batch],
                 bar: DeliveryBar, workers: list[asyncio.Task]) -> Pacing | None:
     """The workers at the checked endpoint, and the saver, until they are done or stopped;
@@ -268,7 +269,7 @@ def _raise_cause(workers: list[asyncio.Task], failures: list[BaseException],
 
 
 def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
-              nightly: Nightly | None, stop: threading.Event) -> Delivery:
+              nightly: NightlyRun | None, stop: threading.Event) -> Delivery:
     """The sender and its retries; a retry is said on stderr (at most every few seconds), and
     a request waiting to retry gives up when the run is stopped."""
     names = [source.name for source in plan.sources]
@@ -286,7 +287,7 @@ def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
 def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
              stop: threading.Event,
              failures: list[BaseException], queue: Handoff[Batch], workers: int,
-             nightly: Nightly | None) -> None:
+             nightly: NightlyRun | None) -> None:
     """The reader thread: the flow's bodies into the queue, then one end mark a worker."""
     try:
         # the queue of bodies runs ahead; with --state most rows are not sent: the encoders
@@ -304,7 +305,7 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
 
 
 async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
-                       tally: Tally, bar: DeliveryBar, nightly: Nightly | None, plan: Plan,
+                       tally: Tally, bar: DeliveryBar, nightly: NightlyRun | None, plan: Plan,
                        stop: threading.Event, failures: list[BaseException]) -> None:
     """Save the checkpoint every few seconds when something changed; refresh the progress."""
     started = last_save = time.monotonic()

@@ -257,9 +257,10 @@ def test_importing_backfill_changes_nothing_in_the_process():
             "print(sorted(backfill.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
-    assert out.strip() == str(sorted(["Reject", "Report", "arun", "errors", "init", "load", "run",
-                                      "validate",
-                                      "__version__"]))
+    assert out.strip() == str(sorted([
+        "BackfillError", "InputError", "Interrupted", "MappingError", "Nightly", "Refused",
+        "Reject", "Report", "Sending", "Stopped", "UsageError", "arun", "errors", "init", "load",
+        "run", "validate", "__version__"]))
 
 
 def test_source_path_is_read_from_the_mappings_folder(tmp_path, monkeypatch):

@@ -13,13 +13,14 @@ PACKAGE = ROOT / "backfill"
 # groups of lower layers, plus the groups listed as its neighbours.
 LAYERS = {
     "backfill._version": 0, "backfill.errors": 0, "backfill.tuning": 0,
-    "backfill.contract": 1, "backfill.objects": 1,
+    "backfill.contract": 1, "backfill.objects": 1, "backfill.options": 1,
     "backfill.state": 2, "backfill.sources": 2, "backfill.mapping": 2, "backfill.emulator": 2,
     "backfill.delivery": 3,
     "backfill.flow": 4, "backfill.nightly": 4, "backfill.resume": 4.5, "backfill.stopping": 4.5,
     "backfill.starting": 4.5,
     "backfill.runner": 5, "backfill.calling": 5.5, "backfill.api": 6,
-    "backfill.demo": 7, "backfill.resumed": 7, "backfill.cli": 8, "backfill.__main__": 9, "backfill": 9,
+    "backfill.demo": 7, "backfill.resumed": 7, "backfill.flags": 7.5, "backfill.cli": 8,
+    "backfill.__main__": 9, "backfill": 9,
 }
 MAX_MODULE_LINES = 350
 MAX_FUNCTION_LINES = 60

@@ -15,7 +15,7 @@ GROUP = {"stage": "limits", "reason": "attribute 'notes' value is N bytes; the l
 
 def test_reject_groups_show_a_real_reason_not_placeholders():
     text = Report(mode="run", rows_read=10, rows_done=10, rows_rejected=2, rejects=[GROUP],
-                  rejects_path="p.csv.rejects.ndjson").to_text()
+                  rejects_file="p.csv.rejects.ndjson").to_text()
     assert "is N bytes" not in text
     assert ("[limits] 2 rows: attribute 'notes' value is 1500 bytes; the limit is 1000 (and "
             "others like it)") in text

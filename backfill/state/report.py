@@ -14,17 +14,20 @@ A `Report` is the result a call returns, built once at the end from the run's `T
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
 from backfill.contract import MAX_BATCH_BYTES
 
+REPORT_VERSION = 2  # of `to_dict()`'s shape: 2 has every field, always, as in Python
+
 
 @dataclass(frozen=True)
 class Report:
-    """What a `validate` or `run` did; `exit_code` is the one the CLI exits with."""
+    """What a `validate` or `run` did; `exit_code` is the one the CLI exits with. Its fields
+    are the JSON report's (`to_dict()`), with the same names, types and values."""
 
     mode: str = "validate"
     rows_read: int = 0
@@ -39,15 +42,15 @@ class Report:
     batches: int = 0
     bytes_packed: int = 0
     bytes_sent: int = 0
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # seconds, to the millisecond
     exit_code: int = 0
     rate: float = 1000.0
-    operations_by_type: dict[tuple[str, str], int] = field(default_factory=dict)
+    operations_by_type: dict[str, int] = field(default_factory=dict)  # "person identify": n
     rejects_by_stage: dict[str, int] = field(default_factory=dict)
     rejects: list[dict[str, Any]] = field(default_factory=list)  # by reason, with examples
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # where earlier runs' files were kept
-    rejects_path: str | None = None
+    rejects_file: str | None = None  # None: nothing was rejected (no file was written)
     resumed: bool = False
     state: str | None = None  # with --state: the state's path, and the figures below
     rows_new: int = 0  # rows whose keys the state did not hold
@@ -60,48 +63,33 @@ class Report:
     # trips (p50, p99), 429s and the bytes sent again (`delivery.pacing.Pacing.figures`)
     sending: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "elapsed_s", round(self.elapsed_s, 3))
+        object.__setattr__(self, "operations_by_type", {
+            (" ".join(k) if isinstance(k, tuple) else k): n
+            for k, n in sorted(self.operations_by_type.items())})
+
     @property
     def fill_ratio(self) -> float:
-        return self.bytes_packed / self.batches / MAX_BATCH_BYTES if self.batches else 0.0
+        """The mean body's bytes over the 500,000 allowed."""
+        return round(self.bytes_packed / self.batches / MAX_BATCH_BYTES, 6) if self.batches \
+            else 0.0
 
+    @property
     def estimated_send_s(self) -> float:
-        return self.batches / self.rate if self.rate else 0.0
+        """How long sending the batches takes at `rate` (what `validate` foretells)."""
+        return round(self.batches / self.rate, 3) if self.rate else 0.0
+
+    @property
+    def rejects_path(self) -> str | None:
+        """The former name of `rejects_file`."""
+        return self.rejects_file
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "rows_read": self.rows_read,
-            "rows_skipped": self.rows_skipped,
-            "rows_done": self.rows_done,
-            "rows_rejected": self.rows_rejected,
-            "operations_packed": self.operations_packed,
-            "operations_delivered": self.operations_delivered,
-            "operations_rejected": self.operations_rejected,
-            "requests": self.requests,
-            "retries": self.retries,
-            "batches": self.batches,
-            "bytes_packed": self.bytes_packed,
-            "bytes_sent": self.bytes_sent,
-            "fill_ratio": round(self.fill_ratio, 6),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "exit_code": self.exit_code,
-            "rate": self.rate,
-            "estimated_send_s": round(self.estimated_send_s(), 3),
-            "operations_by_type": {f"{t} {a}": n for (t, a), n in
-                                   sorted(self.operations_by_type.items())},
-            "rejects_by_stage": dict(self.rejects_by_stage),
-            "rejects": self.rejects,
-            "rejects_file": self.rejects_path,
-            "warnings": self.warnings,
-            "notes": self.notes,
-            "resumed": self.resumed,
-            "events_recent": self.events_recent,
-            **({"sending": self.sending} if self.sending else {}),
-            **({"state": self.state, "rows_new": self.rows_new,
-                "rows_changed": self.rows_changed, "rows_unchanged": self.rows_unchanged,
-                "keys_missing": self.keys_missing,
-                "operations_mirrored": self.operations_mirrored} if self.state else {}),
-        }
+        """The JSON report: `report_version`, every field, and `fill_ratio` and
+        `estimated_send_s`."""
+        return {"report_version": REPORT_VERSION, **asdict(self),
+                "fill_ratio": self.fill_ratio, "estimated_send_s": self.estimated_send_s}
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
@@ -115,7 +103,7 @@ class Report:
         good = (self.rows_read if self.mode == "validate" else self.rows_done) - self.rows_rejected
         lines.append(f"  {plural(good, 'row')} mapped, {self.rows_rejected:,} rejected"
                      + (" (this run and the ones before it)" if self.resumed else "")
-                     + (f" -> {self.rejects_path}" if self.rows_rejected and self.rejects_path
+                     + (f" -> {self.rejects_file}" if self.rows_rejected and self.rejects_file
                         else ""))
         for item in self.rejects:
             lines += _reject_group(item)
@@ -128,12 +116,12 @@ class Report:
                                          if self.operations_mirrored else ""))
         lines.append(f"operations: {self.operations_packed:,}"
                      + (" (packed by this run)" if self.resumed else ""))
-        for (t, a), n in sorted(self.operations_by_type.items()):
-            lines.append(f"  {t} {a}: {n:,}")
+        for kind, n in self.operations_by_type.items():
+            lines.append(f"  {kind}: {n:,}")
         lines.append(f"batches: {self.batches:,}, {self.bytes_packed:,} bytes, "
                      f"fill ratio {self.fill_ratio:.3f}")
         if self.mode == "validate":
-            lines.append(f"sending would take about {_duration(self.estimated_send_s())} at "
+            lines.append(f"sending would take about {_duration(self.estimated_send_s)} at "
                          f"{self.rate:g} requests/s")
         else:
             lines.append(f"delivered{' in all runs' if self.resumed else ''}: "

@@ -94,10 +94,10 @@ class Tally:
             self._by_stage.update(counters.get("rejects_by_stage", {}))
 
     def report(self, **fields: Any) -> Report:
-        """The frozen report; `rejects_path` only when a reject was counted (by this call or the
+        """The frozen report; `rejects_file` only when a reject was counted (by this call or the
         runs it resumes): a report never names a rejects file that was not written."""
         if not (self._counts.get("rows_rejected") or self._counts.get("operations_rejected")):
-            fields = {**fields, "rejects_path": None}
+            fields = {**fields, "rejects_file": None}
         with self._lock:
             items = sorted(self._reasons.items(), key=lambda kv: -kv[1][0])
             summary = [{"stage": stage, "reason": kind, "count": count,
