@@ -20,6 +20,7 @@ from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
 from backfill.mapping.config import Mapping, check_columns
 from backfill.mapping.encode import Encoder, with_records
+from backfill.mapping.paths import roots
 from backfill.sources import files
 from backfill.sources.files import Input, InputReader
 from backfill.state.diff import POS, Differ, Verdict
@@ -56,15 +57,20 @@ def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | Non
     block = files.REQUEST_A_ROW_BLOCK_BYTES if any(op.type == "form" for op in mapping.operations) \
         else files.BLOCK_BYTES
     for i, source in enumerate(sources):
+        schema = None
         if i == 0 and isinstance(source, Input):
             columns, reader = source.opened(mapping.source.csv, block)
             if reader is not None:
-                readers[0] = reader
+                readers[0], schema = reader, reader.schema
+            elif source.format == "csv" and columns:  # a CSV's values are text
+                schema = dict.fromkeys(columns, pl.String)
         else:
             columns = source.columns(mapping.source.csv)
+            frame = getattr(source, "frame", None)  # a DataFrame's types are known
+            schema = dict(frame.schema) if isinstance(frame, pl.DataFrame) else None
         checked.append(columns is not None)
         if columns:
-            problems += check_columns(mapping, columns, source.name)
+            problems += check_columns(mapping, columns, source.name, schema)
     if problems:
         raise MappingError(mapping.path, _unique(problems))
     return Plan(mapping, sources, checked, warnings or [], readers, block)
@@ -212,11 +218,12 @@ class _Flow:
             inp.open(csv, self.plan.block_bytes) if isinstance(inp, Input) else inp.open(csv)
         self.tally.warn(*reader.warnings)
         if not self.plan.checked[index] and reader.columns:
-            problems = check_columns(self.plan.mapping, reader.columns, inp.name)
+            problems = check_columns(self.plan.mapping, reader.columns, inp.name,
+                                     getattr(reader, "schema", None))
             if problems:
                 raise MappingError(self.plan.mapping.path, problems)
         if isinstance(reader, InputReader) and not any(op.rest for op in self.plan.mapping.operations):
-            reader.read_only(list(self.plan.mapping.columns_used()))
+            reader.read_only(roots(list(self.plan.mapping.columns_used()), reader.columns))
         skipped = self.tracker.skipped(index) if self.tracker else None
         # the next block's first row and line (a keyed database resumes at a later row)
         at = (reader.first_row, reader.first_line)

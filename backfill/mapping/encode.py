@@ -26,6 +26,7 @@ from backfill.mapping.convert import convert_texts
 from backfill.mapping.eventid import check_scheme, ulids
 from backfill.mapping.jsonbody import Body
 from backfill.mapping.model import ID_SCHEMES, null_markers
+from backfill.mapping.paths import split, with_paths
 
 RECENT_S = 72 * 3600  # Customer.io: events newer than this can trigger campaigns
 RECENT_REASON = ("the event is from the last 72 hours (or has no time): it could trigger "
@@ -39,6 +40,7 @@ class Encoder:
         self.mapping = mapping
         self._cache: dict[tuple, tuple[Compiler, list[CompiledOp]]] = {}
         self._nulls = null_markers(mapping)  # `null_values`, per column and for all
+        self._paths = {n: line for n, line in mapping.columns_used().items() if split(n)}
         # events at or after this can trigger campaigns (`recent_events`), fixed for the run
         self.recent_after = int(time.time()) - RECENT_S
         for scheme in {op.dedupe_id for op in mapping.operations if _auto_id(op)}:
@@ -68,6 +70,8 @@ class Encoder:
         if _empty_pieces(frame):  # polars 2.1 panics formatting a reason over it (pola-rs/polars#25525)
             frame = frame.rechunk()
         frame = read = _jsonable(frame)  # rejects show the row as read, null markers and all
+        if self._paths:  # `customer.id`: a column of its own
+            frame = with_paths(frame, self._paths, self.mapping.path)
         if self._nulls:
             frame = _null_markers(frame, self._nulls)
         compiler, ops = self.compile(frame.schema)

@@ -225,16 +225,29 @@ def values_of(op: Operation) -> Iterable[Value]:
         yield op.name
 
 
-def check_columns(mapping: Mapping, columns: list[str], input_name: str) -> list[Problem]:
-    """Problems for every column the mapping names that the input lacks, with a 'did you mean'."""
+def check_columns(mapping: Mapping, columns: list[str], input_name: str,
+                  schema: dict[str, Any] | None = None) -> list[Problem]:
+    """Problems for every column the mapping names that the input lacks, with a 'did you mean'.
+    A path into nested values (`customer.id`, `mapping/paths.py`) is checked against `schema`
+    (the columns' polars types) where it is known, else only its root is."""
+    from backfill.mapping import paths
+
     problems = []
     for name, line in mapping.columns_used().items():
         if name in columns:
             continue
-        hint = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
+        if paths.root_of(name, set(columns)) is not None:
+            got = paths.resolve(name, schema) if schema is not None else None
+            if isinstance(got, str):
+                problems.append(Problem(line, f"column '{name}' in {input_name}: {got}"))
+            continue
+        steps = paths.split(name)
+        first = str(steps[0]) if steps else name  # a path: its root mistyped
+        hint = difflib.get_close_matches(first, columns, n=1, cutoff=0.6)
         if not hint:
             lowered = {c.lower(): c for c in columns}
-            hint = [lowered[name.lower()]] if name.lower() in lowered else []
-        extra = f"; did you mean '{hint[0]}'?" if hint else ""
+            hint = [lowered[first.lower()]] if first.lower() in lowered else []
+        shown = hint and (hint[0] + name[len(first):] if steps else hint[0])
+        extra = f"; did you mean '{shown}'?" if hint else ""
         problems.append(Problem(line, f"column '{name}' is not in {input_name}{extra}"))
     return problems

@@ -173,6 +173,18 @@ class InputReader:
         """At the end of its reading: `InputChanged` if the file changed since it was opened."""
         unchanged(self._stat, self.input.path, self.input.name)
 
+    @property
+    def schema(self) -> dict[str, pl.DataType] | None:
+        """The columns' types where reading began: a CSV's are text, an NDJSON file's those of
+        its first block, a Parquet file's its own (None before a first block)."""
+        if self.input.format == "csv":
+            return dict.fromkeys(self.columns, pl.String)
+        if self.input.format == "parquet":
+            return dict(self._lazy.collect_schema())
+        if self._first_parsed is None:
+            return None
+        return {c: t for c, t in self._first_parsed.frame.schema.items() if c not in (ROW, LINE)}
+
     def read_only(self, columns: list[str]) -> None:
         """Later NDJSON blocks may be read for these columns only (`parse_ndjson.known_schema`)."""
         self._wanted = columns
