@@ -308,3 +308,21 @@ def test_past_the_last_maximum_with_no_429_the_rate_doubles_a_second():
             crossed = clock.now
     assert crossed is not None and rate.rate >= 3 * last_max
     assert clock.now - crossed <= 1.6 + 0.02  # log2(3 / 1.1) seconds of doubling
+
+
+def test_a_429_below_the_last_maximum_drops_further_the_capacity_fell():
+    clock = Clock()
+    rate = Rate(1000.0, clock=clock)
+    for _ in range(300):
+        clock.now += 1 / 300
+        rate.success()
+    rate.throttled(0.1, 1.0)  # at about 300: the last maximum
+    assert rate.last_max is not None
+    below = rate.rate
+    clock.now += 1.0  # the pause
+    for _ in range(200):  # on the plateau, below the last maximum: 200/s accepted
+        clock.now += 1 / 200
+        rate.success()
+    assert rate.rate <= rate.last_max
+    rate.throttled(0.1, 1.0)
+    assert rate.rate <= 0.81 * 200 and rate.rate < below  # 0.8 x the 201/s measured
