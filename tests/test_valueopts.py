@@ -115,3 +115,59 @@ def test_null_markers_for_the_source_and_for_one_column(tmp_path):
     assert ops[1]["attributes"] == {"city": "Paris"}  # " - " is empty: spaces aside
     assert bad[0]["record"]["user_id"] == "N/A"  # the row as read
     assert "no identifier" in bad[0]["reason"]
+
+
+@pytest.mark.parametrize(("options", "text", "expected"), [
+    ('thousands: ","', "1,234.50", 1234.5),
+    ('thousands: ","', "1,000,000", 1000000.0),
+    ('thousands: ","', "-1,234", -1234.0),
+    ('thousands: ","', "1234.5", 1234.5),  # grouping is optional
+    ('thousands: ".", decimal: ","', "1.234,50", 1234.5),
+    ('decimal: ","', "12,5", 12.5),
+    ('thousands: " ", decimal: ","', "1 234,5", 1234.5),
+    ('thousands: "\'"', "1'234.5", 1234.5),
+    ('thousands: ",", currency: true', "$1,234.50", 1234.5),
+    ('thousands: ",", currency: true', "-$5", -5.0),
+    ('thousands: ".", decimal: ",", currency: true', "1.234,50 €", 1234.5),
+    ('thousands: ",", currency: true', "USD 99", 99.0),
+])
+def test_numbers_written_for_people_are_read_with_thousands_decimal_and_currency(
+        tmp_path, options, text, expected):
+    frame = pl.DataFrame({"user_id": ["u1"], "v": [text]})
+    ops, bad = sent(tmp_path, mapping(f"      v: {{column: v, as: float, {options}}}\n"), frame)
+    assert bad == [] and ops[0]["attributes"]["v"] == expected
+
+
+@pytest.mark.parametrize(("options", "text"), [
+    ('thousands: ","', "1,2,3"),  # not grouped by three
+    ('thousands: ","', "12,34.5"),
+    ('thousands: ","', "$5"),  # a currency sign without currency: true
+    ('thousands: ",", currency: true', "$"),
+    ('decimal: ","', "1.5"),  # the other decimal mark
+    ('thousands: ","', "abc"),
+])
+def test_a_number_not_so_written_is_rejected_with_its_value(tmp_path, options, text):
+    frame = pl.DataFrame({"user_id": ["u1", "u2"], "v": [text, "7"]})
+    ops, bad = sent(tmp_path, mapping(f"      v: {{column: v, as: float, {options}}}\n"), frame)
+    assert [op["attributes"]["v"] for op in ops] == [7.0]  # the row after it goes on
+    assert len(bad) == 1 and f'value "{text}" is not a float' in bad[0]["reason"]
+
+
+def test_as_int_with_thousands_takes_whole_numbers_only(tmp_path):
+    frame = pl.DataFrame({"user_id": ["u1", "u2", "u3"], "v": ["9,273", "1,234.50", ""]})
+    ops, bad = sent(tmp_path, mapping('      v: {column: v, as: int, thousands: ","}\n'), frame)
+    assert [op.get("attributes", {}).get("v") for op in ops] == [9273, None]
+    assert len(bad) == 1 and '"1,234.50" is not an int' in bad[0]["reason"]
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    ('as: timestamp, thousands: ","', "'thousands' reads numbers: add 'as: float'"),
+    ('as: float, thousands: "x"', "'thousands' is the digit-group separator"),
+    ('as: float, decimal: ";"', "'decimal' is '.' or ','"),
+    ('as: float, thousands: ",", decimal: ","', "both ','"),
+    ('as: float, currency: "yes"', "'currency' is true"),
+])
+def test_number_options_that_cannot_work_are_mapping_errors(options, said):
+    with pytest.raises(MappingError, match=said):
+        backfill.validate(mapping(f"      v: {{column: v, {options}}}\n"),
+                          pl.DataFrame({"user_id": ["u1"], "v": ["1"]}))

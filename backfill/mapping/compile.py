@@ -17,7 +17,7 @@ import polars as pl
 from backfill.contract import LINE, ROW
 from backfill.mapping import limits
 from backfill.mapping.config import Mapping, Operation, Value, values_of
-from backfill.mapping.convert import Wanted, convert, is_nested
+from backfill.mapping.convert import Wanted, convert, is_nested, number_text
 from backfill.mapping.jsonbody import Body, Obj
 
 PREPARED = ("int", "float", "bool", "timestamp")  # text conversions computed once per chunk
@@ -131,7 +131,10 @@ class Compiler:
             failed = raw.is_not_null() & (raw.str.strip_chars() != "") & text.is_null()
             reason = self._failure(v, raw, failed, where)
             return Field(text, [reason], text.str.len_bytes(), is_json=True)
-        if dtype == pl.String and v.as_ in PREPARED:
+        if dtype == pl.String and v.number is not None:  # "1,234.50", "$5": made plain first
+            expr, _ = convert(number_text(raw, v.number), dtype, v.as_)
+            failed = raw.is_not_null() & (raw.str.strip_chars() != "") & expr.is_null()
+        elif dtype == pl.String and v.as_ in PREPARED:
             name = self.converted.setdefault((v.column, v.as_, v.time),
                                              f"__conv_{len(self.converted)}")
             expr, failed = pl.col(name), pl.col(f"{name}_failed")

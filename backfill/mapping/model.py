@@ -71,6 +71,16 @@ class TimeFormat:
 
 
 @dataclass(frozen=True)
+class NumberFormat:
+    """How `as: int|float` reads text written for people (`thousands:`, `decimal:`,
+    `currency:` beside the `as:`): "1,234.50", "1.234,50", "$1,234.50", "1 234,5 EUR"."""
+
+    thousands: str | None = None  # the digit-group separator, checked: "1,2,3" is not a number
+    decimal: str = "."
+    currency: bool = False  # a currency sign (any: $, EUR's sign, ...) or code (USD) is dropped
+
+
+@dataclass(frozen=True)
 class Value:
     """Where a field's value comes from: a column (optionally converted) or a literal."""
 
@@ -80,6 +90,7 @@ class Value:
     line: int = 0
     time: TimeFormat | None = None
     null_values: tuple[str, ...] = ()  # texts of this column read as empty
+    number: NumberFormat | None = None  # `thousands:`, `decimal:`, `currency:`
 
     @property
     def label(self) -> str:

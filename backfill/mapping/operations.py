@@ -27,7 +27,7 @@ from backfill.mapping.model import (
     Relationship,
     Value,
 )
-from backfill.mapping.valueopts import VALUE_KEYS, null_values, time_format
+from backfill.mapping.valueopts import VALUE_KEYS, null_values, number_format, time_format
 
 
 def line_of(node: Any, key: Any = None) -> int:
@@ -305,6 +305,7 @@ class OperationParser:
                     return Value(line=line)
                 return Value(column=raw["column"], as_=as_, line=line,
                              time=time_format(raw, as_, where, line_of, self.problem),
+                             number=number_format(raw, as_, where, line_of, self.problem),
                              null_values=null_values(raw.get("null_values"),
                                                      line_of(raw, "null_values"), where,
                                                      self.problem))

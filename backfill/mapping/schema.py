@@ -20,6 +20,7 @@ from backfill.mapping.model import (
     OPERATION_KEYS,
     PLATFORMS,
 )
+from backfill.mapping.valueopts import SEPARATORS
 
 PATH = Path(__file__).resolve().parent.parent / "mapping.schema.json"
 REF = "#/$defs/"
@@ -52,6 +53,12 @@ def _definitions() -> dict[str, Any]:
                                           "4 (false)"},
                             "timezone": {"type": "string", "description": "with as: "
                                          "timestamp: the zone of values without an offset"},
+                            "thousands": {"enum": list(SEPARATORS), "description": "with as: "
+                                          "int|float: the digit-group separator (1,234.50)"},
+                            "decimal": {"enum": [".", ","], "description": "with as: "
+                                        "int|float: the decimal mark (1.234,50)"},
+                            "currency": {"type": "boolean", "description": "with as: "
+                                         "int|float: drop a currency sign or code ($, USD)"},
                             "null_values": NULL_VALUES}},
             {"type": "object", "required": ["value"], "additionalProperties": False,
              "properties": {"value": {"type": ["string", "number", "boolean"]}}},

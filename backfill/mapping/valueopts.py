@@ -1,6 +1,7 @@
 """What a value may say beside `column:` and `as:`: how a timestamp is written (`format:`,
-`day_first:`, `timezone:`) and which texts mean "empty" (`null_values:`, also under `source:`).
-Pure: problems go to the `problem(line, message)` callback."""
+`day_first:`, `timezone:`), how a number is (`thousands:`, `decimal:`, `currency:`), and which
+texts mean "empty" (`null_values:`, also under `source:`). Pure: problems go to the
+`problem(line, message)` callback."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from backfill.mapping.model import TimeFormat
+from backfill.mapping.model import NumberFormat, TimeFormat
 
 TIME_KEYS = ("format", "day_first", "timezone")
-VALUE_KEYS = (*TIME_KEYS, "null_values")
+NUMBER_KEYS = ("thousands", "decimal", "currency")
+VALUE_KEYS = (*TIME_KEYS, *NUMBER_KEYS, "null_values")
+SEPARATORS = (",", ".", " ", "'", "_", "\u00a0", "\u202f")  # a thin or no-break space too
 Report = Callable[[int, str], None]
 
 
@@ -45,6 +48,36 @@ def time_format(node: CommentedMap, as_: str | None, where: str, line_of: Callab
                                            "name (UTC, Europe/Paris, America/New_York ...)")
         zone = None
     return TimeFormat(formats, day_first, zone)
+
+
+def number_format(node: CommentedMap, as_: str | None, where: str,
+                  line_of: Callable[..., int], problem: Report) -> NumberFormat | None:
+    """`thousands`, `decimal` and `currency` of a value; they need `as: int` or `as: float`."""
+    given = [key for key in NUMBER_KEYS if key in node]
+    if not given:
+        return None
+    if as_ not in ("int", "float"):
+        problem(line_of(node, given[0]), f"{where}: '{given[0]}' reads numbers: add 'as: float' "
+                                         "(or 'as: int')")
+        return None
+    thousands, decimal = node.get("thousands"), node.get("decimal", ".")
+    if thousands is not None and thousands not in SEPARATORS:
+        problem(line_of(node, "thousands"), f"{where}: 'thousands' is the digit-group separator,"
+                                            " one of ',' '.' ' ' \"'\" '_' (quote it in YAML)")
+        thousands = None
+    if decimal not in (".", ","):
+        problem(line_of(node, "decimal"), f"{where}: 'decimal' is '.' or ',' (quote it in YAML)")
+        decimal = "."
+    if thousands is not None and thousands == decimal:
+        problem(line_of(node, "thousands"), f"{where}: 'thousands' and 'decimal' are both "
+                                            f"{decimal!r}: a number could be read two ways")
+        thousands = None
+    currency = node.get("currency", False)
+    if not isinstance(currency, bool):
+        problem(line_of(node, "currency"), f"{where}: 'currency' is true (a sign or code such as "
+                                           "$ or USD is dropped) or false")
+        currency = False
+    return NumberFormat(thousands, str(decimal), currency)
 
 
 def null_values(raw: Any, line: int, where: str, problem: Report) -> tuple[str, ...]:
