@@ -193,6 +193,8 @@ class EncodedChunk:
     op_counts: Counter = field(default_factory=Counter)
     rejected_ops: pl.DataFrame | None = None  # the operations of rejected rows, as far as built
     recent_events: int = 0  # events from the last 72 hours (`recent_events`), whatever became of them
+    future_events: int = 0  # of them, those dated after now (a wrong zone or unit, often)
+    untimed_events: int = 0  # of them, those with no time (the API stamps them now)
 
 
 @dataclass(frozen=True, slots=True)

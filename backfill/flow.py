@@ -1,7 +1,7 @@
 """The flow of rows: sources -> parse -> encode and check -> pack, as bodies in order.
 
-Orchestration only: `make_plan` checks every source's columns against the mapping before any
-data; `batches` reads, maps, checks and packs, and yields the bodies that `validate` counts or
+Orchestration only: `plan.make_plan` checks every source's columns against the mapping before
+any data; `batches` reads, maps, checks and packs, and yields the bodies that `validate` counts or
 dumps and `run` sends (`runner.py`). Both commands are in `api`."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import concurrent.futures
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import polars as pl
@@ -18,71 +18,18 @@ import polars as pl
 from backfill.contract import ROW, Batch, EncodedChunk, Source, offset
 from backfill.delivery.packer import Packer
 from backfill.errors import MappingError
-from backfill.mapping.config import Mapping, check_columns
+from backfill.mapping.campaigns import campaign_words
+from backfill.mapping.config import check_columns
 from backfill.mapping.encode import Encoder, with_records
 from backfill.mapping.paths import roots
-from backfill.sources import files
+from backfill.plan import Plan, make_plan
 from backfill.sources.files import Input, InputReader
 from backfill.state.diff import POS, Differ, Verdict
 from backfill.state.keys import with_keys
 from backfill.state.tally import Tally
 from backfill.tuning import cores
 
-
-@dataclass
-class Plan:
-    """What a command works on: the mapping and its sources, columns checked."""
-
-    mapping: Mapping
-    sources: list[Source]
-    checked: list[bool] = field(default_factory=list)  # per source: columns known and checked
-    warnings: list[str] = field(default_factory=list)  # said in each reading's report
-    # the first source's reader that found its columns, read on by the first reading (an
-    # NDJSON block's type inference, 65 ms for 4 MB, is then done once, not twice)
-    readers: dict[int, InputReader] = field(default_factory=dict)
-    block_bytes: int = field(default_factory=lambda: files.BLOCK_BYTES)  # of a file's blocks
-
-    @property
-    def unit(self) -> str:
-        return self.sources[0].unit if self.sources else "B"
-
-    def size(self) -> int:
-        return sum(s.size() for s in self.sources)
-
-
-def make_plan(mapping: Mapping, sources: list[Source], warnings: list[str] | None = None
-              ) -> Plan:
-    """Check every source's columns against the mapping before any data is mapped."""
-    problems, checked, readers = [], [], {}
-    block = files.REQUEST_A_ROW_BLOCK_BYTES if any(op.type == "form" for op in mapping.operations) \
-        else files.BLOCK_BYTES
-    for i, source in enumerate(sources):
-        schema = None
-        if i == 0 and isinstance(source, Input):
-            columns, reader = source.opened(mapping.source.csv, block)
-            if reader is not None:
-                readers[0], schema = reader, reader.schema
-            elif source.format == "csv" and columns:  # a CSV's values are text
-                schema = dict.fromkeys(columns, pl.String)
-        else:
-            columns = source.columns(mapping.source.csv)
-            frame = getattr(source, "frame", None)  # a DataFrame's types are known
-            schema = dict(frame.schema) if isinstance(frame, pl.DataFrame) else None
-        checked.append(columns is not None)
-        if columns:
-            problems += check_columns(mapping, columns, source.name, schema)
-    if problems:
-        raise MappingError(mapping.path, _unique(problems))
-    return Plan(mapping, sources, checked, warnings or [], readers, block)
-
-
-def _unique(items: list) -> list:
-    seen, out = set(), []
-    for item in items:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
+__all__ = ["Plan", "batches", "make_plan"]  # a plan is made in `plan.py`
 
 
 class Tracker(Protocol):
@@ -158,9 +105,12 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
 def batches(plan: Plan, tally: Tally,
             on_progress: Callable[[int], None] | None = None, tracker: Tracker | None = None,
             stop: threading.Event | None = None, build: bool = True,
-            ahead: int = AHEAD, nightly: Incremental | None = None) -> Iterator[Batch]:
+            ahead: int = AHEAD, nightly: Incremental | None = None,
+            say: Callable[[str], None] | None = None) -> Iterator[Batch]:
     """Read, map, check and pack every input; yield full bodies as they are ready.
     `build=False`: the bodies' bytes are joined only if read (validate without a dump).
+    `say`: told once, before the first body holding them is yielded, of the events that can
+    trigger campaigns in the first chunk that has some.
 
     Blocks are parsed, mapped and their bodies assembled in a pool of threads, one a core
     (polars releases the GIL), a few ahead; this thread takes the results in order, numbers the
@@ -170,6 +120,7 @@ def batches(plan: Plan, tally: Tally,
     with concurrent.futures.ThreadPoolExecutor(ENCODERS, "map") as pool:
         flow = _Flow(plan, tally, on_progress, tracker, pool, build,
                      ahead + ENCODERS - 2, nightly)
+        flow.say = say
         try:
             for index, inp in enumerate(plan.sources):
                 if stop is not None and stop.is_set():
@@ -184,14 +135,10 @@ def batches(plan: Plan, tally: Tally,
 
 def _say_recent(plan: Plan, tally: Tally) -> None:
     """Events that can trigger campaigns, said once the input is read."""
-    count, policy = tally.get("events_recent"), plan.mapping.recent_events
-    if count:
-        done = {"send": "sent: they can trigger campaigns in Customer.io; set recent_events: "
-                        "skip (or reject) in the mapping to hold them back",
-                "skip": "not sent (recent_events: skip)",
-                "reject": "rejected (recent_events: reject)"}[policy]
-        tally.warn(f"{count:,} {'event is' if count == 1 else 'events are'} from the last 72 "
-                   f"hours or without a time, {done}")
+    said = campaign_words(tally.get("events_recent"), tally.get("events_future"),
+                          tally.get("events_untimed"), plan.mapping.recent_events)
+    if said:
+        tally.warn(said)
 
 
 class _Flow:
@@ -204,6 +151,7 @@ class _Flow:
         self.plan, self.tally, self.nightly = plan, tally, nightly
         self.on_progress, self.tracker, self.pool = on_progress, tracker, pool
         self.build, self.ahead = build, ahead
+        self.say: Callable[[str], None] | None = None  # `batches`' say
         self.encoder = Encoder(plan.mapping)
         self.packer = Packer()
         self.parsing: deque[tuple[concurrent.futures.Future, int]] = deque()
@@ -282,7 +230,14 @@ class _Flow:
                     self.tracker.settled_runs(item.index, unchanged)
             self.tally.operations(encoded.op_counts)
             if encoded.recent_events:
-                self.tally.add(events_recent=encoded.recent_events)
+                self.tally.add(events_recent=encoded.recent_events,
+                               events_future=encoded.future_events,
+                               events_untimed=encoded.untimed_events)
+                if self.say is not None:  # before the first body that holds them is sent
+                    self.say(campaign_words(encoded.recent_events, encoded.future_events,
+                                            encoded.untimed_events,
+                                            self.plan.mapping.recent_events, first=True))
+                    self.say = None
             self.bodies.append(self.pool.submit(self.packer.cut(encoded.ops, item.index)
                                                 .assemble, self.build))
         if self.tracker is not None and settled:

@@ -292,7 +292,8 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
     try:
         # the queue of bodies runs ahead; with --state most rows are not sent: the encoders
         ahead = 1 if nightly is None else 2  # need the depth (BENCHMARKS.md, nightly runs)
-        for batch in batches(plan, tally, bar.moved, tracker, stop, ahead, nightly=nightly):
+        for batch in batches(plan, tally, bar.moved, tracker, stop, ahead, nightly=nightly,
+                             say=say_wait):
             if not queue.put(batch, stop):
                 return
     except BaseException as exc:  # handed to the event loop, raised there

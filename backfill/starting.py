@@ -16,7 +16,7 @@ def init(path: str, kind: str = "person", *, format: str | None = None,
 
     from backfill.contract import CsvOptions
     from backfill.mapping.starter import starter_mapping
-    from backfill.sources.files import resolve_inputs
+    from backfill.sources.resolve import resolve_inputs
 
     [inp] = resolve_inputs([path], format)
     reader, first = _sample(inp, CsvOptions())

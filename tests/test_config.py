@@ -25,6 +25,7 @@ operations:
     when: event_name
     identifiers: {id: user_id}
     name: event_name
+    timestamp: now
     dedupe_id: none
 """
 

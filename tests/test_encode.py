@@ -149,6 +149,7 @@ def test_relationships_and_when():
     when: ev
     identifiers: {id: u}
     name: ev
+    timestamp: now
     dedupe_id: none
 """))
     out = enc.encode(frame(u=["1", "2"], c=["acme", ""], role=["admin", ""], ev=["", "buy"]), "f")
@@ -241,7 +242,7 @@ def test_a_dedupe_id_that_is_not_text_is_a_mapping_error():
 ])
 def test_limits_reject_with_field_size_and_limit(cols, reason):
     enc = Encoder(mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, "
-                          "attributes: {bio: bio}}\n"))
+                          "timestamp: now, attributes: {bio: bio}}\n"))
     out = enc.encode(frame(**cols), "f")
     assert out.rejects[0].reason == reason and out.rejects[0].stage == "limits"
     assert out.ops.height == 0
@@ -282,7 +283,7 @@ def test_strings_with_quotes_and_unicode_survive_byte_for_byte():
 
 def test_an_attribute_named_timestamp_is_not_the_events_time():
     enc = Encoder(mapping("  - {type: person, action: event, identifiers: {id: u}, name: n, "
-                          "attributes: {timestamp: t}}\n"))
+                          "timestamp: now, attributes: {timestamp: t}}\n"))
     ids = [o["id"] for o in ops_of(enc.encode(frame(u=["1", "1"], n=["e", "e"],
                                                     t=["5", "5"]), "f"))]
     assert ids[0] != ids[1]  # no event timestamp: the row number makes them differ

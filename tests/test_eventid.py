@@ -59,7 +59,7 @@ def test_a_broken_hashing_library_stops_before_anything_is_read(monkeypatch):
     from backfill.mapping.encode import Encoder
 
     mapping = parse_mapping("version: 1\noperations:\n  - {type: person, action: event, "
-                            "identifiers: {id: u}, name: n}\n", "m.yaml")
+                            "identifiers: {id: u}, name: n, timestamp: now}\n", "m.yaml")
     Encoder(mapping)  # this machine's hashing gives the published ids
     for broken in (lambda digest: (digest // 3, digest % 5),
                    lambda digest: (_ for _ in ()).throw(ImportError("no polars_hash"))):

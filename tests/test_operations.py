@@ -31,7 +31,7 @@ BODIES = {
     ("person", "delete"): PERSON,
     ("person", "event"): f"{PERSON}, name: ev, timestamp: at, attributes: {{plan: plan}}",
     ("person", "screen"): f"{PERSON}, name: ev, timestamp: at",
-    ("person", "page"): f"{PERSON}, name: {{value: /pricing}}, dedupe_id: none",
+    ("person", "page"): f"{PERSON}, name: {{value: /pricing}}, timestamp: now, dedupe_id: none",
     ("person", "add_relationships"): f"{PERSON}, {TO_OBJECT}",
     ("person", "delete_relationships"): f"{PERSON}, {TO_OBJECT}",
     ("person", "add_device"): f"{PERSON}, device: {{token: token, platform: platform, "

@@ -157,6 +157,7 @@ operations:
     action: event
     identifiers: {id: user_id}
     name: event
+    timestamp: now
     attributes: {amount: amount}
 """
 

@@ -8,7 +8,8 @@ from conftest import write
 
 from backfill.contract import CsvOptions
 from backfill.errors import InputError
-from backfill.sources.files import InputReader, resolve_inputs
+from backfill.sources.files import InputReader
+from backfill.sources.resolve import resolve_inputs
 
 CSV = "id,name,zip\n" + "".join(f"{i},name {i},{i:05d}\n" for i in range(5000))
 

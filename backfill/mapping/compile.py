@@ -17,8 +17,9 @@ import polars as pl
 from backfill.contract import LINE, ROW
 from backfill.mapping import limits
 from backfill.mapping.config import Mapping, Operation, Value, values_of
-from backfill.mapping.convert import Wanted, convert, is_nested, number_text
+from backfill.mapping.convert import Wanted, convert, is_nested
 from backfill.mapping.jsonbody import Body, Obj
+from backfill.mapping.numbers import number_text
 
 PREPARED = ("int", "float", "bool", "timestamp")  # text conversions computed once per chunk
 INTERNAL = ("__json_", "__conv_")

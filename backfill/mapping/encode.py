@@ -29,8 +29,9 @@ from backfill.mapping.model import ID_SCHEMES, null_markers
 from backfill.mapping.paths import split, with_paths
 
 RECENT_S = 72 * 3600  # Customer.io: events newer than this can trigger campaigns
-RECENT_REASON = ("the event is from the last 72 hours (or has no time): it could trigger "
-                 "campaigns (recent_events: reject)")
+FUTURE_SLACK_S = 300  # clocks differ: an event dated this far after now is in the future
+RECENT_REASON = ("the event is from the last 72 hours (or dated in the future, or has no "
+                 "time): it could trigger campaigns (recent_events: reject)")
 
 
 class Encoder:
@@ -42,7 +43,8 @@ class Encoder:
         self._nulls = null_markers(mapping)  # `null_values`, per column and for all
         self._paths = {n: line for n, line in mapping.columns_used().items() if split(n)}
         # events at or after this can trigger campaigns (`recent_events`), fixed for the run
-        self.recent_after = int(time.time()) - RECENT_S
+        self.now = int(time.time())
+        self.recent_after = self.now - RECENT_S
         for scheme in {op.dedupe_id for op in mapping.operations if _auto_id(op)}:
             check_scheme(scheme)
 
@@ -117,27 +119,30 @@ class Encoder:
             counts[(c.op.type, c.op.action)] += good.get_column(k.json).is_not_null().sum()
         unsent = _in_order(rejected, ops, names) if rejected.height else None
         return EncodedChunk(_in_order(good, ops, names), rejects, frame.height, counts, unsent,
-                            recent)
+                            *recent)
 
     def _recent(self, out: pl.DataFrame, ops: list[CompiledOp], names: list[_Names]
-                ) -> tuple[pl.DataFrame, int]:
-        """Events from the last 72 hours (or without a time: the API stamps them now) counted,
-        and skipped or rejected as `recent_events` says."""
-        policy, count = self.mapping.recent_events, 0
+                ) -> tuple[pl.DataFrame, tuple[int, int, int]]:
+        """Events that can trigger campaigns: from the last 72 hours, dated in the future, or
+        without a time (the API stamps them now), counted (all, future, untimed), and skipped or
+        rejected as `recent_events` says."""
+        policy, counts = self.mapping.recent_events, [0, 0, 0]
         for c, k in zip(ops, names, strict=True):
             if not c.op.is_event:
                 continue
-            time_ = pl.col(k.timestamp)
-            recent = pl.col(k.json).is_not_null() & (time_.is_null()
-                                                     | (time_ >= self.recent_after))
-            count += int(out.select(recent.sum()).item())
+            time_, sent = pl.col(k.timestamp), pl.col(k.json).is_not_null()
+            recent = sent & (time_.is_null() | (time_ >= self.recent_after))
+            found = out.select(recent.sum().alias("recent"),
+                               (sent & (time_ > self.now + FUTURE_SLACK_S)).sum().alias("future"),
+                               (sent & time_.is_null()).sum().alias("untimed")).row(0)
+            counts = [a + int(b) for a, b in zip(counts, found, strict=True)]
             if policy == "skip":
                 out = out.with_columns(pl.when(recent).then(None).otherwise(pl.col(k.json))
                                        .alias(k.json))
             elif policy == "reject":
                 out = out.with_columns(pl.coalesce(pl.col(k.limits), pl.when(recent).then(
                     pl.lit(RECENT_REASON))).alias(k.limits))
-        return out, count
+        return out, (counts[0], counts[1], counts[2])
 
 
 def _texts(out: pl.DataFrame, c: CompiledOp, k: _Names) -> pl.DataFrame:

@@ -49,6 +49,7 @@ OPERATION_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 COMMON_KEYS = ("type", "action", "when")
 V1_TYPES = ("segment", "form")
+EVENT_ACTIONS = ("event", "screen", "page")  # of a person: events that can trigger campaigns
 DELIVERY_EVENTS = ("opened", "converted", "delivered")
 PLATFORMS = ("ios", "android")
 # identifier kinds: the keys each accepts
@@ -124,6 +125,7 @@ class Operation:
     identifiers: Fields = ()
     when: str | None = None
     timestamp: Value | None = None
+    timestamp_now: bool = False  # `timestamp: now`: sent without one, stamped now by the API
     attributes: Fields = ()
     rest: bool = False
     exclude: tuple[str, ...] = ()
@@ -145,7 +147,7 @@ class Operation:
 
     @property
     def is_event(self) -> bool:
-        return self.type == "person" and self.action in ("event", "screen", "page")
+        return self.type == "person" and self.action in EVENT_ACTIONS
 
     @property
     def label(self) -> str:

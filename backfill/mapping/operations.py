@@ -15,6 +15,7 @@ from backfill.mapping.model import (
     COMMON_KEYS,
     CONVERSIONS,
     DELIVERY_EVENTS,
+    EVENT_ACTIONS,
     ID_SCHEMES,
     IDENTIFIER_KEYS,
     MAX_NAME_BYTES,
@@ -106,10 +107,16 @@ class OperationParser:
         if when is not None and not isinstance(when, str):
             self.problem(line_of(node, "when"), f"{where}: 'when' names a column")
             when = None
-        timestamp = None
-        if "timestamp" in node:
+        timestamp, now = None, node.get("timestamp") == "now"
+        if "timestamp" in node and not now:
             timestamp = self.value(node["timestamp"], line_of(node, "timestamp"), f"{where} timestamp",
                                    default_as="timestamp")
+        elif typ == "person" and action in EVENT_ACTIONS and not now:
+            self.problem(line, f"{where}: no 'timestamp:', so every event would be sent as "
+                               "happening now, and events of the last 72 hours can trigger "
+                               "campaigns: map the column with each event's time (timestamp: "
+                               "created_at), or write 'timestamp: now' to send them as now "
+                               "(a column named 'now' is {column: now})")
         name = None
         if "name" in node:
             name = self.value(node["name"], line_of(node, "name"), f"{where} name")
@@ -122,7 +129,7 @@ class OperationParser:
         extra = self.specific(node, typ, action, where, line, name, attributes)
         return Operation(
             index=index, type=typ, action=action, line=line, identifiers=identifiers, when=when,
-            timestamp=timestamp, attributes=attributes, rest=rest, exclude=tuple(exclude),
+            timestamp=timestamp, timestamp_now=now, attributes=attributes, rest=rest, exclude=tuple(exclude),
             nulls=nulls, relationships=relationships, name=name, dedupe_id=dedupe_mode,
             dedupe_column=dedupe_column, **extra,
         )

@@ -36,8 +36,8 @@ def _ids(keys: tuple[str, ...], description: str) -> dict[str, Any]:
             "properties": {k: {"$ref": REF + "value"} for k in keys}}
 
 
-def _definitions() -> dict[str, Any]:
-    value = {
+def _value() -> dict[str, Any]:
+    return {
         "description": "A column name, {column, as, ...}, or {value} (a literal).",
         "oneOf": [
             {"type": "string", "description": "a column, as read"},
@@ -64,6 +64,10 @@ def _definitions() -> dict[str, Any]:
              "properties": {"value": {"type": ["string", "number", "boolean"]}}},
         ],
     }
+
+
+def _definitions() -> dict[str, Any]:
+    value = _value()
     fields = {"type": "object", "additionalProperties": {"$ref": REF + "value"},
               "propertyNames": {"maxLength": 150}}
     object_ids = {"description": "object_type_id and object_id, or cio_object_id alone",

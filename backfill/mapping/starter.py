@@ -1,8 +1,11 @@
 """`backfill init`: a starter mapping from an input's columns and a sample of its rows. Pure.
 
-It picks the identifier column, proposes `as:` where a column is clearly numbers, booleans,
-timestamps or JSON, and keeps code-like columns (zip codes, phone numbers, ids with leading
-zeros) as strings. The text it prints loads as is.
+It picks the identifier column (a path such as `customer.id` in a nested file), proposes `as:`
+where a column is clearly numbers, booleans, timestamps or JSON, and never a conversion that
+can corrupt data: code-like columns (zip codes, phone numbers with a leading `+`, ids with
+leading zeros) stay strings, and a timestamp is proposed only where the sample's values are
+times from 1990 to 2100. An event's time and name columns are mapped, or `timestamp: now`
+written with a comment that says none was found. The text it prints loads as is.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ CODE_LIKE = re.compile(r"(zip|postal|postcode|phone|mobile|tel|code|sku|iban|acc
                        re.I)
 TIME_LIKE = re.compile(r"(_at|_on|date|time|_ts|timestamp)$", re.I)
 MOSTLY = 0.98  # share of a sample that decides a column's type
+PLAUSIBLE = (631152000, 4102444800)  # 1990-01-01 to 2100-01-01, Unix seconds
 SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -95,11 +99,14 @@ def guess(column: str, values: pl.Series) -> Guess:
     lowered = text.str.to_lowercase()
     if share(lowered.is_in([*TRUE, *FALSE])) >= MOSTLY and not text.str.contains(r"^\d+$").all():
         return Guess(column, "bool", sample, "true/false values")
+    if text.str.contains(r"^\+\d[\d\s().-]*$").any():  # a phone number: +15138741812
+        return Guess(column, None, sample, "a code (a leading +): kept as a string")
     integers = text.str.contains(r"^-?\d+$")
     if share(integers) >= MOSTLY:
         if text.str.contains(r"^-?0\d").any() or CODE_LIKE.search(column):
             return Guess(column, None, sample, "a code: kept as a string")
-        if TIME_LIKE.search(column) and share(text.str.len_chars().is_in([10, 13])) >= MOSTLY:
+        if TIME_LIKE.search(column) and share(text.str.len_chars().is_in([10, 13])) >= MOSTLY \
+                and share(_plausible(text)) >= MOSTLY:
             return Guess(column, "timestamp", sample, "epoch seconds or milliseconds")
         return Guess(column, "int", sample, "whole numbers")
     if share(text.str.contains(r"^-?\d+(\.\d+)?$")) >= MOSTLY and not CODE_LIKE.search(column):
@@ -120,9 +127,8 @@ def _timestamps(text: pl.Series, share) -> tuple[str, bool | None] | None:
     day_first = True if (first > 12).any() else False if (second > 12).any() else None
     if day_first is None and first.is_not_null().any():
         day_first = False  # the sample cannot tell: month first, said in the comment
-    _, failed = convert(pl.col("v"), pl.String, "timestamp", TimeFormat(day_first=day_first))
-    read = ~pl.DataFrame({"v": text}).select(failed).to_series()
-    if share(read) < MOSTLY or share(text.str.contains(r"^-?\d+$")) >= MOSTLY:
+    if share(_plausible(text, TimeFormat(day_first=day_first))) < MOSTLY or \
+            share(text.str.contains(r"^[+-]?\d+$")) >= MOSTLY:
         return None
     if not first.is_not_null().any():
         return "dates and times", None
@@ -132,11 +138,52 @@ def _timestamps(text: pl.Series, share) -> tuple[str, bool | None] | None:
     return why, day_first
 
 
-def _value(g: Guess) -> str:
-    if g.as_ is None:
-        return _quote(g.column)
+def _plausible(text: pl.Series, time: TimeFormat | None = None) -> pl.Series:
+    """Whether each value reads as a time from 1990 to 2100 (a phone number read as epoch
+    seconds is the year 2449; a count is 1970)."""
+    value, _ = convert(pl.col("v"), pl.String, "timestamp", time or TimeFormat())
+    seconds = pl.DataFrame({"v": text}).select(value).to_series()
+    return seconds.is_between(PLAUSIBLE[0], PLAUSIBLE[1]).fill_null(False)
+
+
+def _value(g: Guess, timestamp: bool = False) -> str:
+    """A value's mapping; `timestamp`: an operation's own time (`as: timestamp` implied)."""
     order = "" if g.day_first is None else f", day_first: {str(g.day_first).lower()}"
-    return f"{{column: {_quote(g.column)}, as: {g.as_}{order}}}"
+    if g.as_ is None or (timestamp and not order):
+        return _quote(g.column)
+    return f"{{column: {_quote(g.column)}{'' if timestamp else f', as: {g.as_}'}{order}}}"
+
+
+PERSON_PARENTS = ("customer", "user", "person", "contact", "member", "buyer", "profile")
+
+
+def _person(columns: list[str], sample: pl.DataFrame) -> str:
+    """The column (or path into an object: `customer.id`) that names each person."""
+    top = _pick(columns, PERSON_IDS)
+    if top is not None:
+        return top
+    for parent in (c for c in columns if c.lower() in PERSON_PARENTS and c in sample.columns):
+        dtype = sample.schema[parent]
+        if isinstance(dtype, pl.Struct):
+            field = _pick([f.name for f in dtype.fields], (*PERSON_IDS, "email"))
+            if field is not None:
+                return f"{parent}.{field}"
+    return _pick(columns, ("email",)) or columns[0]
+
+
+def _checked(uid: str, columns: list[str]) -> str:
+    """A comment when the person's column is only a guess."""
+    if uid.lower() in PERSON_IDS or uid.lower() == "email" or "." in uid:
+        return ""
+    return "   # check: no person id column found (this is the first column)"
+
+
+def _event_time(columns: list[str], guesses: dict[str, Guess]) -> str | None:
+    """The column of the events' times: one named so whose sample reads as times, else any
+    whose sample does."""
+    times = [c for c in columns if guesses[c].as_ == "timestamp"]
+    return _pick(times, EVENT_TIMES) or next((c for c in times if TIME_LIKE.search(c)), None) \
+        or (times[0] if times else None)
 
 
 def starter_mapping(path: str, fmt: str, columns: list[str], sample: pl.DataFrame,
@@ -164,19 +211,11 @@ def starter_mapping(path: str, fmt: str, columns: list[str], sample: pl.DataFram
                   "    # type you created); object_id: this file's column that names each object",
                   f"    identifiers: {{object_type_id: {{value: \"1\"}}, object_id: {_quote(oid)}}}"]
     elif kind == "event":
-        uid = _pick(columns, PERSON_IDS) or _pick(columns, ("email",)) or columns[0]
-        name = _pick([c for c in columns if c != uid], EVENT_NAMES)
-        when = _pick([c for c in columns if c not in (uid, name)], EVENT_TIMES)
-        used.update(c for c in (uid, name, when) if c)
-        lines += ["  - type: person", "    action: event",
-                  f"    identifiers: {{{_id_key(uid)}: {_quote(uid)}}}"]
-        lines.append(f"    name: {_quote(name)}" if name else
-                     "    name: {value: imported_event}   # no event-name column found")
-        if when:
-            lines.append(f"    timestamp: {_quote(when)}          # {guesses[when].why}")
-        lines.append("    dedupe_id: auto                   # replays are deduplicated")
+        event, found = _event(columns, sample, guesses)
+        lines += event
+        used.update(found)
     else:
-        uid = _pick(columns, PERSON_IDS) or _pick(columns, ("email",)) or columns[0]
+        uid = _person(columns, sample)
         used.add(uid)
         lines += ["  - type: person", "    action: identify",
                   f"    identifiers: {{{_id_key(uid)}: {_quote(uid)}}}"
@@ -203,3 +242,26 @@ def starter_mapping(path: str, fmt: str, columns: list[str], sample: pl.DataFram
 
 def _id_key(column: str) -> str:
     return "email" if column.lower() == "email" else "id"
+
+
+
+def _event(columns: list[str], sample: pl.DataFrame, guesses: dict[str, Guess]
+           ) -> tuple[list[str], set[str]]:
+    """A person event's lines: its person, name and time (or `timestamp: now`, said), and the
+    columns they use."""
+    uid = _person(columns, sample)
+    name = _pick([c for c in columns if c != uid], EVENT_NAMES)
+    when = _event_time([c for c in columns if c not in (uid, name)], guesses)
+    lines = ["  - type: person", "    action: event",
+             f"    identifiers: {{{_id_key(uid)}: {_quote(uid)}}}{_checked(uid, columns)}",
+             f"    name: {_quote(name)}" if name else
+             "    name: {value: imported_event}   # no event-name column found"]
+    if when:
+        lines.append(f"    timestamp: {_value(guesses[when], timestamp=True)}   "
+                     f"# {guesses[when].why}")
+    else:
+        lines += ["    timestamp: now   # no column of times found: every event is sent as",
+                  "    # happening now, and events of the last 72 hours can trigger campaigns;",
+                  "    # map the time column if the file has one (see recent_events)"]
+    lines.append("    dedupe_id: auto                   # replays are deduplicated")
+    return lines, {c for c in (uid, name, when) if c}

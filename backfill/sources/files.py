@@ -8,7 +8,6 @@ Parquet is read by polars' own streaming engine, in batches.
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import os
 import tempfile
@@ -26,7 +25,7 @@ from backfill.sources import remote
 from backfill.sources.identity import file_fingerprint, identity, unchanged
 from backfill.sources.parse import CsvLayout, parse_csv_block
 from backfill.sources.parse_ndjson import known_schema, parse_ndjson_block
-from backfill.sources.sniff import compression_of, format_of, other_delimiter, shown
+from backfill.sources.sniff import other_delimiter, shown
 from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_pieces
 
 BLOCK_BYTES = 4 * 1024 * 1024
@@ -101,43 +100,6 @@ class Chunk:
     rejects: list = field(default_factory=list)
     records: int = 0
     bytes_done: int = 0  # bytes of the (compressed) input consumed so far
-
-
-def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Input]:
-    """Expand globs (sorted, deduplicated); every pattern must match at least one file."""
-    if not patterns:
-        raise InputError("<inputs>", "no input: give files on the command line or "
-                                     "source.path in the mapping")
-    inputs: list[Input] = []
-    seen: set[str] = set()
-    for pattern in patterns:
-        if pattern == "-":
-            fmt = declared_format or "csv"
-            inputs.append(Input("-", fmt, None))
-            continue
-        if remote.is_url(pattern):
-            matches = remote.expand(pattern)
-        else:
-            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-            matches = [m for m in matches if os.path.isfile(m)] or (
-                [] if glob.has_magic(pattern) else matches)
-        if not matches:
-            raise InputError(redacted_url(pattern), "no file matches this pattern")
-        for path in matches:
-            if path in seen:
-                continue
-            seen.add(path)
-            if not remote.is_url(path) and not os.path.exists(path):
-                raise InputError(path, "no such file")
-            if not remote.is_url(path) and os.path.isdir(path):
-                raise InputError(path, "is a folder; give files or a glob such as "
-                                       f"'{path.rstrip('/')}/*.csv'")
-            fmt = format_of(path, declared_format)
-            if fmt is None:
-                raise InputError(redacted_url(path), "unknown format: name it .csv, .ndjson, .jsonl or "
-                                       ".parquet (optionally .gz/.zst), or set source.format")
-            inputs.append(Input(path, fmt, compression_of(path)[1]))
-    return inputs
 
 
 # -- readers -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ dicts. Nothing is read here but what a glob needs.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 import polars as pl
 
 from backfill.contract import Source
-from backfill.errors import UsageError
-from backfill.sources.files import resolve_inputs
+from backfill.errors import InputError, UsageError
+from backfill.objects import shown as redacted_url
+from backfill.sources import remote
+from backfill.sources.files import Input
 from backfill.sources.frames import FrameSource, LazySource, RecordsSource, from_arrow
+from backfill.sources.sniff import compression_of, format_of
 
 PathLike = str | os.PathLike
 
@@ -66,3 +70,40 @@ def _database(spec: dict) -> Source:
     key = spec.get("resume_key") or ()
     return DatabaseSource(spec["database"], spec["query"],
                           (key,) if isinstance(key, str) else tuple(key))
+
+
+def resolve_inputs(patterns: list[str], declared_format: str | None) -> list[Input]:
+    """Expand globs (sorted, deduplicated); every pattern must match at least one file."""
+    if not patterns:
+        raise InputError("<inputs>", "no input: give files on the command line or "
+                                     "source.path in the mapping")
+    inputs: list[Input] = []
+    seen: set[str] = set()
+    for pattern in patterns:
+        if pattern == "-":
+            fmt = declared_format or "csv"
+            inputs.append(Input("-", fmt, None))
+            continue
+        if remote.is_url(pattern):
+            matches = remote.expand(pattern)
+        else:
+            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            matches = [m for m in matches if os.path.isfile(m)] or (
+                [] if glob.has_magic(pattern) else matches)
+        if not matches:
+            raise InputError(redacted_url(pattern), "no file matches this pattern")
+        for path in matches:
+            if path in seen:
+                continue
+            seen.add(path)
+            if not remote.is_url(path) and not os.path.exists(path):
+                raise InputError(path, "no such file")
+            if not remote.is_url(path) and os.path.isdir(path):
+                raise InputError(path, "is a folder; give files or a glob such as "
+                                       f"'{path.rstrip('/')}/*.csv'")
+            fmt = format_of(path, declared_format)
+            if fmt is None:
+                raise InputError(redacted_url(path), "unknown format: name it .csv, .ndjson, .jsonl or "
+                                       ".parquet (optionally .gz/.zst), or set source.format")
+            inputs.append(Input(path, fmt, compression_of(path)[1]))
+    return inputs

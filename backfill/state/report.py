@@ -58,7 +58,9 @@ class Report:
     rows_unchanged: int = 0  # rows not sent: every operation as last delivered
     keys_missing: int | None = None  # keys of the state gone from the input (None: not known)
     operations_mirrored: int = 0  # --missing delete|suppress: operations undoing them
-    events_recent: int = 0  # events from the last 72 hours or without a time (`recent_events`)
+    events_recent: int = 0  # events that can trigger campaigns (`recent_events`): from the
+    events_future: int = 0  # last 72 hours, these dated in the future,
+    events_untimed: int = 0  # and these without a time (the API stamps them now)
     # `run` with adaptive sending: the window and rate in use (now, min, median, max), round
     # trips (p50, p99), 429s and the bytes sent again (`delivery.pacing.Pacing.figures`)
     sending: dict[str, Any] | None = None

@@ -14,7 +14,7 @@ EXAMPLES = 3  # reject examples kept per reason
 COUNTS = ("rows_read", "rows_skipped", "rows_rejected", "operations_packed",
           "operations_delivered", "operations_rejected", "requests", "retries", "batches",
           "bytes_packed", "bytes_sent", "rows_new", "rows_changed", "rows_unchanged",
-          "operations_mirrored", "events_recent")
+          "operations_mirrored", "events_recent", "events_future", "events_untimed")
 
 
 class RejectSink(Protocol):
