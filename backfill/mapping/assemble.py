@@ -22,6 +22,7 @@ def operation(c: Compiler, op: Operation) -> tuple[CompiledOp, list[str]]:
     if op.type == "form":
         return v1.form(c, op)
     parts = Parts(Obj())
+    parts.problems += _one_value_each(c, op)
     parts.obj.add("type", pl.lit(op.type))
     sections.identity(c, op, parts)
     if op.device is not None:
@@ -38,3 +39,13 @@ def operation(c: Compiler, op: Operation) -> tuple[CompiledOp, list[str]]:
     limit_reason = pl.when(applies).then(limits.first_reason(parts.limits))
     return (CompiledOp(op, body, applies, mapping_reason, limit_reason, parts.placeholders,
                        parts.timestamp, shared=parts.shared, lists=parts.lists), parts.problems)
+
+
+def _one_value_each(c: Compiler, op: Operation) -> list[str]:
+    """A list column where one value is needed (an identifier, a name, a time) is a mapping
+    problem; in a relationship, a list makes one relationship per element (`elements.py`)."""
+    single = [("identifier", v) for _, v in op.identifiers]
+    single += [(what, v) for what, v in (("name", op.name), ("timestamp", op.timestamp)) if v]
+    return [f"{what}: column '{v.column}' is a list, where one value is needed (in a "
+            "relationship, a list makes one relationship per element)"
+            for what, v in single if v.column and isinstance(c.dtype(v.column), pl.List | pl.Array)]

@@ -110,6 +110,7 @@ class Compiler:
         self.shares = 0
         self.first_reading: dict[str, int] = {}  # convert_texts' hint, chunk to chunk
         self.unread: dict[str, dict] = {}  # and its memo of odd values
+        self.derived: set[str] = set()  # columns made from paths (`paths.with_paths`): no `rest`
 
     def dtype(self, column: str) -> pl.DataType:
         return self.schema.get(column, pl.String)
@@ -213,7 +214,8 @@ class Compiler:
             used = set(self.mapping_columns(op)) | set(op.exclude)
             names = {n for n, _ in out}
             for col in self.schema.names():
-                if col in used or col in names or col in (ROW, LINE) or col.startswith(INTERNAL):
+                if col in used or col in names or col in (ROW, LINE) or \
+                        col.startswith(INTERNAL) or col in self.derived:
                     continue
                 if len(col.encode()) > limits.MAX_NAME_BYTES:
                     problems.append(f"column '{col[:40]}...' (sent by 'rest') is "

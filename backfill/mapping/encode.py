@@ -52,6 +52,7 @@ class Encoder:
         key = tuple(schema.items())
         if key not in self._cache:
             compiler = Compiler(self.mapping, schema)
+            compiler.derived = set(self._paths)
             ops, problems = [], []
             for op in self.mapping.operations:
                 compiled, op_problems = operation(compiler, op)

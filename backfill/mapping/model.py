@@ -249,6 +249,15 @@ def check_columns(mapping: Mapping, columns: list[str], input_name: str,
     for name, line in mapping.columns_used().items():
         if name in columns:
             continue
+        each = name.partition("[]")[0] if "[]" in name else None  # a list's elements
+        if each in columns:
+            import polars as pl
+
+            kind = (schema or {}).get(each)
+            if kind is not None and not isinstance(kind, pl.List | pl.Array):
+                problems.append(Problem(line, f"column '{name}': '{each}' is not a list in "
+                                              f"{input_name}"))
+            continue
         if paths.root_of(name, set(columns)) is not None:
             got = paths.resolve(name, schema) if schema is not None else None
             if isinstance(got, str):

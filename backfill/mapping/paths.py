@@ -144,6 +144,8 @@ def roots(names: list[str], columns: list[str]) -> list[str]:
     """The columns a mapping's names read: a path's root for a path."""
     out = []
     for name in names:
+        if name not in columns and "[]" in name:  # a list's elements (`elements.py`)
+            name = name.partition("[]")[0]
         found = None if name in columns else root_of(name, set(columns))
         out.append(found[0] if found else name)
     return list(dict.fromkeys(out))

@@ -12,6 +12,7 @@ import polars as pl
 from backfill.mapping import limits
 from backfill.mapping.compile import Compiler, Parts
 from backfill.mapping.config import DELIVERY_EVENTS, PLATFORMS, Operation
+from backfill.mapping.elements import per_element
 from backfill.mapping.jsonbody import EMPTY_AS_OBJECT, Obj, cleaned
 
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
@@ -150,6 +151,14 @@ def relationships(c: Compiler, op: Operation, parts: Parts) -> pl.Expr:
     for i, rel in enumerate(op.relationships):
         other = "object" if op.type == "person" else "person"
         where = f"relationship {i}"
+        listed = per_element(rel, c.schema, where, skip)
+        if listed is not None:  # one relationship per element of a list column
+            parts.problems += listed.problems
+            parts.limits += listed.limits
+            keys |= listed.keys | {"relationship_attributes"}
+            nested = True
+            rels.append(listed.expr)
+            continue
         rids, rpresent, rlimits, _ = c.identifiers(rel.identifiers, other, where)
         parts.limits += [pl.when(rpresent).then(r) for r in rlimits]
         keys.update(m.key for m in rids.members if m.droppable)  # fallbacks
