@@ -24,6 +24,7 @@ from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
 from backfill.starting import init  # noqa: F401 - `backfill.init`
+from backfill.state.archives import KEEP
 from backfill.state.atomic import check_writable
 from backfill.state.outputs import open_private, refuse_inputs, regular
 from backfill.state.progress import moved, progress
@@ -156,7 +157,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         max_wait: float | None = None, drain_timeout: float | None = None,
         state: str | os.PathLike | None = None, missing: str | None = None,
         max_deletes: str | int | None = None, full: bool | None = None,
-        event_watermark: bool | None = None) -> Report:
+        event_watermark: bool | None = None, keep: int = KEEP) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both
@@ -173,7 +174,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     In a running event loop (Jupyter, an async service) the run goes on in a thread of its own
     and this call waits for it; `await arun(...)` does not block the loop. `empty="fail"`: an
     input with no rows raises `InputError` (exit 2) instead of a warning. Without a terminal, a
-    progress line on stderr every `log_every` seconds (`log_format` "text" or "json")."""
+    progress line on stderr every `log_every` seconds (`log_format` "text" or "json"). `keep`:
+    how many dated archives of a finished run's checkpoint and rejects are kept (7)."""
     from backfill import runner
     from backfill.delivery.retry import RetryPolicy
 
@@ -183,6 +185,8 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
                        drain_timeout=drain_timeout)
     night = nightly_from(nightly, state, missing=missing, max_deletes=max_deletes, full=full,
                      event_watermark=event_watermark)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise UsageError(f"keep={keep!r}: give a whole number of at least 0")
     checked_numbers(log_every=log_every, choices={"empty": (empty, ("warn", "fail")),
                                                   "log_format": (log_format, ("text", "json"))})
     if not site_id or not api_key:
@@ -200,7 +204,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rate=pace, adaptive=sending.adaptive, concurrency=workers, restart=restart,
         quiet=quiet, retry=RetryPolicy(attempts=sending.retries), max_wait=sending.max_wait,
         drain_s=sending.drain_timeout, timeout=sending.timeout, log_every=log_every,
-        log_format=log_format, nightly=night)
+        log_format=log_format, nightly=night, keep=keep)
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
                    "--state": opts.nightly and opts.nightly.path}, _inputs(p))
     return _after(p, outside_any_loop(runner.run, p, opts), opts.rejects, empty, unordered)

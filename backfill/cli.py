@@ -111,7 +111,7 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
         region: str | None, site_id: str | None, api_key: str | None, rate: float | None,
         concurrency: int | None, adaptive: str, retries: int, empty: str, log_format: str,
         log_every: float, drain_timeout: float, max_wait: float, checkpoint_path: str | None,
-        restart: bool,
+        restart: bool, keep: int,
         state_path: str | None, full: bool, missing: str, max_deletes: str,
         event_watermark: bool, rejects_path: str | None, report_path: str | None,
         quiet: bool) -> None:
@@ -152,7 +152,7 @@ def run(mapping: str, inputs: tuple[str, ...], fmt: str | None, database: str | 
                          region=region, checkpoint=checkpoint_path, rejects=rejects_path,
                          restart=restart, format=fmt, quiet=quiet, sending=sending,
                          nightly=nightly, empty=empty, log_format=log_format,
-                         log_every=log_every, **stray)
+                         log_every=log_every, keep=keep, **stray)
     except Stopped as exc:
         from backfill.resumed import say_stopped
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 
 from backfill.options import MISSING, Nightly, Sending
+from backfill.state.archives import KEEP
 from backfill.state.atomic import writable
 
 SENDING, NIGHTLY = Sending(), Nightly("")  # the defaults the options show
@@ -91,4 +92,7 @@ resume_options = _options(
     click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
                  help="Default: beside the first input, <input>.checkpoint.json."),
     click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and start over."),
+    click.option("--keep", type=click.IntRange(min=0), default=KEEP, show_default=True,
+                 metavar="N", help="Dated archives of a finished run's checkpoint and rejects "
+                 "kept beside them (the newest N of each; older ones are removed)."),
 )

@@ -9,6 +9,7 @@ from backfill.errors import UsageError
 from backfill.flow import Plan
 from backfill.mapping.model import with_id_scheme
 from backfill.nightly import NightlyRun
+from backfill.state.archives import KEEP, prune
 from backfill.state.checkpoint import (
     Checkpoint,
     RowSet,
@@ -22,10 +23,11 @@ from backfill.state.outputs import regular
 from backfill.state.tally import Tally
 
 
-def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restart: bool
-                       ) -> tuple[Checkpoint, bool, list[str]]:
+def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restart: bool,
+                       keep: int = KEEP) -> tuple[Checkpoint, bool, list[str]]:
     """The checkpoint at `path` this run continues (resumed=True) or starts, and notes on where
-    a finished run's files were kept; refuses a changed input, and any resume of stdin."""
+    a finished run's files were kept (the `keep` newest archives of each); refuses a changed
+    input, and any resume of stdin."""
     fps = [source.fingerprint() for source in plan.sources]
     digest = mapping_hash(plan.mapping.text)
     existing = None if restart or path is None else load(path)
@@ -33,10 +35,15 @@ def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restar
         assert path is not None
         kept = archive(path, existing)
         notes = [f"{path} was from a finished run: kept as {kept}; this is a new run"]
+        removed = prune(path, keep)
         if rejects and (objects.exists(rejects) if objects.is_url(rejects)
                         else regular(rejects)):  # never /dev/null or a link
             notes.append(f"its rejects {rejects}: kept as "
                          f"{archive(rejects, existing)}")
+            removed += prune(rejects, keep)
+        if removed:
+            notes.append(f"{len(removed)} older {'archive' if len(removed) == 1 else 'archives'}"
+                         f" removed (--keep {keep}: the newest {keep} of each file are kept)")
         return Checkpoint(digest, fps, event_ids=existing.event_ids), False, notes
     if existing is None:  # --restart keeps the ids of what was sent before too
         return Checkpoint(digest, fps, event_ids=earlier_event_ids(path)), False, []

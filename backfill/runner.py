@@ -29,6 +29,7 @@ from backfill.flow import Plan, batches
 from backfill.nightly import NightlyRun
 from backfill.options import Nightly
 from backfill.resume import keep_event_ids, prepare_checkpoint
+from backfill.state.archives import KEEP
 from backfill.state.atomic import check_writable
 from backfill.state.checkpoint import Checkpoint, mapping_hash, save
 from backfill.state.lock import RunLock
@@ -62,6 +63,7 @@ class RunOptions:
     adaptive: bool = True  # concurrency and rate follow the API (`delivery.pacing`), up to
     # `concurrency` and `rate`; off: `concurrency` workers at `rate`, as set
     nightly: Nightly | None = None  # --state and its options
+    keep: int = KEEP  # --keep: dated archives of a finished run's checkpoint and rejects
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:
@@ -81,7 +83,8 @@ def _run(plan: Plan, opts: RunOptions, guard: stopping.Guard) -> Report:
     check_writable(opts.checkpoint, "--checkpoint")
     check_writable(opts.rejects, "--rejects")
     check = EndpointCheck(opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout)
-    checkpoint, resumed, notes = prepare_checkpoint(plan, opts.checkpoint, opts.rejects, opts.restart)
+    checkpoint, resumed, notes = prepare_checkpoint(plan, opts.checkpoint, opts.rejects,
+                                                    opts.restart, opts.keep)
     if opts.nightly is not None:  # a refusal is said before the state and the census pass
         check.result()
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
