@@ -25,7 +25,7 @@ from backfill.options import Nightly
 from backfill.state import store
 from backfill.state.checkpoint import current
 from backfill.state.diff import Differ, mirror_frame
-from backfill.state.keys import KEY, KH, canary
+from backfill.state.keys import KEY, KH, canary, owner_keys
 from backfill.state.mirror import Mirror
 from backfill.state.tally import Tally
 
@@ -58,6 +58,7 @@ class NightlyRun:
         if opts.missing not in MISSING:
             raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")
         self.opts, self.tally, self.digest = opts, tally, digest
+        self.owner = mapping.operations[0].type  # whose keys `--missing` undoes (`keys.owned`)
         self.mirror, self.path = _working_copy(opts.path)
         first = store.StateInfo(mapping=digest, canary=canary())
         state, self.info = self._load(first, digest, mapping.text, resumed)
@@ -153,7 +154,7 @@ class NightlyRun:
         if not len(positions) or self.info is None:
             return pl.DataFrame(schema={KH: pl.UInt64, KEY: pl.String})
         missing = store.hashes(self.path, (KH,)).get_column(KH).gather(positions)
-        found = store.key_texts(self.path, missing)
+        found = owner_keys(store.key_texts(self.path, missing), self.owner)
         undo = mirror_frame(found, self.opts.missing)
         return found.join(undo.select(KH), on=KH, how="semi")
 

@@ -14,7 +14,8 @@ one delivered last time for the same thing:
 promise the same hash across its versions: a state records a canary (`canary()`), and a state
 whose canary differs is compared as if every row changed (a full re-send, said before it starts).
 Only the keys of people and objects identified and of devices added are kept as text
-(`MIRRORED`): those are the ones `--missing` can delete.
+(`MIRRORED`), and only for operations of the rows' own type, the mapping's first operation's
+(`owned`): those are the ones `--missing` can delete.
 """
 
 from __future__ import annotations
@@ -49,13 +50,27 @@ def with_keys(ops: pl.DataFrame, kinds: Sequence[tuple[str, str, bool]]) -> pl.D
         key, mirrored = pl.concat_str(pl.col(PATH), pl.lit("\x1f"), json), pl.lit(False)
     else:
         key = _by_op([key_text(json, *k) for k in kinds])
-        kept = [i for i, k in enumerate(kinds) if k[:2] in MIRRORED]
+        kept = owned(kinds)
         mirrored = pl.lit(len(kept) == len(kinds)) if len(kept) in (0, len(kinds)) else \
             pl.col(OP).is_in(kept)
     keyed = ops.with_columns(key.alias(KEY))  # computed once: hashed, and kept where mirrored
     return keyed.with_columns(key_hash(pl.col(KEY)).alias(KH),
                               json.hash(_CONTENT_SEED).alias(CH),
                               pl.when(mirrored).then(pl.col(KEY)).alias(KEY))
+
+
+def owned(kinds: Sequence[tuple[str, str, bool]]) -> list[int]:
+    """The mapping's operations whose keys `--missing` may undo: the mirrored kinds of the
+    rows' own type, the first operation's (a people export's objects are only mentioned by
+    its rows: a company no row names any more is not deleted for it)."""
+    owner = kinds[0][0] if kinds else None
+    return [i for i, k in enumerate(kinds) if k[:2] in MIRRORED and k[0] == owner]
+
+
+def owner_keys(keys: pl.DataFrame, owner: str) -> pl.DataFrame:
+    """Of a state's key texts, those of the rows' own type (a state written before ownership
+    was kept may hold texts of mentioned objects)."""
+    return keys.filter(pl.col(KEY).str.starts_with(f'{{"type":"{owner}"'))
 
 
 def key_hash(key: pl.Expr) -> pl.Expr:
