@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from backfill import objects
+from backfill import storage
 from backfill.contract import Batch
 from backfill.errors import UsageError
 from backfill.mapping.config import Mapping
@@ -214,7 +214,7 @@ class NightlyRun:
 def _working_copy(path: str) -> tuple[Mirror | None, str | Path]:
     """The state's path to work on, checked writable before anything is sent: itself, or
     for a URL a local copy of the bucket's state (`state.mirror`)."""
-    if not objects.is_url(path):
+    if not storage.is_url(path):
         store.check_writable(path)
         return None, path
     mirror = Mirror(path)

@@ -4,7 +4,7 @@ apart from `runner` (the delivery itself)."""
 
 from __future__ import annotations
 
-from backfill import objects
+from backfill import storage
 from backfill.errors import UsageError
 from backfill.flow import Plan
 from backfill.mapping.model import with_id_scheme
@@ -36,7 +36,7 @@ def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restar
         kept = archive(path, existing)
         notes = [f"{path} was from a finished run: kept as {kept}; this is a new run"]
         removed = prune(path, keep)
-        if rejects and (objects.exists(rejects) if objects.is_url(rejects)
+        if rejects and (storage.exists(rejects) if storage.is_url(rejects)
                         else regular(rejects)):  # never /dev/null or a link
             notes.append(f"its rejects {rejects}: kept as "
                          f"{archive(rejects, existing)}")

@@ -23,8 +23,8 @@ def say_stopped(exc: Stopped, ctx: click.Context) -> int:
 def resume_command(ctx: click.Context) -> str:
     """The command as given on the command line, without credentials (they come from env) and
     with the query strings of URLs redacted (a presigned URL's signature: give it again)."""
-    from backfill.objects import shown
     from backfill.sources.database import redacted
+    from backfill.storage import shown
 
     words = ["backfill", ctx.info_name or "run"]
     for param in ctx.command.params:

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "backfill"
 # groups of lower layers, plus the groups listed as its neighbours.
 LAYERS = {
     "backfill._version": 0, "backfill.errors": 0, "backfill.tuning": 0,
-    "backfill.contract": 1, "backfill.objects": 1, "backfill.options": 1,
+    "backfill.contract": 1, "backfill.storage": 1, "backfill.options": 1,
     "backfill.state": 2, "backfill.sources": 2, "backfill.mapping": 2, "backfill.emulator": 2,
     "backfill.delivery": 3,
     "backfill.plan": 3.5, "backfill.flow": 4, "backfill.nightly": 4, "backfill.resume": 4.5,

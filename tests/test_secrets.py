@@ -14,7 +14,7 @@ from conftest import write
 from emulated import KEY, SITE, start, stored
 
 from backfill.cli import cli
-from backfill.objects import shown
+from backfill.storage import shown
 
 SIGNATURE = "X-Amz-Signature=deadbeefcafe0123456789"
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"

@@ -20,13 +20,13 @@ import polars as pl
 
 from backfill.contract import LINE, ROW, CsvOptions, Parsed, offset
 from backfill.errors import InputError
-from backfill.objects import shown as redacted_url
 from backfill.sources import remote
 from backfill.sources.identity import file_fingerprint, identity, unchanged
 from backfill.sources.parse import CsvLayout, parse_csv_block
 from backfill.sources.parse_ndjson import known_schema, parse_ndjson_block
 from backfill.sources.sniff import other_delimiter, shown
 from backfill.sources.streams import Counted, blocks, open_bytes, pieces, utf8_pieces
+from backfill.storage import shown as redacted_url
 
 BLOCK_BYTES = 4 * 1024 * 1024
 # when each row is a request of its own (form submissions): a block's requests are objects held

@@ -21,8 +21,8 @@ import io
 from typing import IO, Any
 
 from backfill.errors import InputError
-from backfill.objects import is_url, not_found, shown, store_of
-from backfill.objects import reason as _reason
+from backfill.storage import is_url, not_found, shown, store_of
+from backfill.storage import reason as _reason
 
 __all__ = ["expand", "fingerprint", "info", "is_url", "open_raw", "size"]
 

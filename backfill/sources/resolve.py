@@ -16,11 +16,11 @@ import polars as pl
 
 from backfill.contract import Source
 from backfill.errors import InputError, UsageError
-from backfill.objects import shown as redacted_url
 from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.frames import FrameSource, LazySource, RecordsSource, from_arrow
 from backfill.sources.sniff import compression_of, format_of
+from backfill.storage import shown as redacted_url
 
 PathLike = str | os.PathLike
 

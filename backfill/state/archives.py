@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from backfill import objects
+from backfill import storage
 
 KEEP = 7  # archives of each file: a week of nightly runs
 
@@ -15,7 +15,7 @@ KEEP = 7  # archives of each file: a week of nightly runs
 def prune(path: str, keep: int) -> list[str]:
     """Remove all but the `keep` newest dated archives of the file at `path` (its checkpoint
     or rejects); the paths removed. Only names `archive` makes are touched, never a link."""
-    if objects.is_url(path):
+    if storage.is_url(path):
         return []
     target = Path(path)
     name = target.name

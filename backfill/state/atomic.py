@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from backfill import objects
+from backfill import storage
 from backfill.errors import UsageError
 
 
@@ -40,8 +40,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """A whole file, atomically: on disk (`atomic_write`), or an object (a PUT is atomic)."""
-    if objects.is_url(path):
-        objects.write(os.fspath(path), data)
+    if storage.is_url(path):
+        storage.write(os.fspath(path), data)
     else:
         atomic_write(path, lambda fh: fh.write(data))
 
@@ -56,7 +56,7 @@ def check_writable(path: str | os.PathLike | None, option: str) -> None:
     """Before anything is sent: a file can be made beside `path` (its folder made if need
     be), so a read-only place fails now, not with operations delivered and not recorded.
     Object URLs are checked when written."""
-    if path is None or objects.is_url(path):
+    if path is None or storage.is_url(path):
         return
     folder = Path(path).parent
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from backfill import objects
+from backfill import storage
 from backfill.errors import UsageError
 from backfill.state.atomic import write_bytes
 
@@ -172,8 +172,8 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
 def load(path: str | Path, fix: str = "move it away or pass --restart to start over"
          ) -> Checkpoint | None:
     """The checkpoint at `path`, None if there is none; `fix`: what the error says to do."""
-    if objects.is_url(path):
-        data = objects.read(str(path))
+    if storage.is_url(path):
+        data = storage.read(str(path))
     else:
         data = Path(path).read_bytes() if Path(path).exists() else None
     return None if data is None else parse(data, path, fix)
@@ -201,17 +201,17 @@ def archive(path: str | Path, checkpoint: Checkpoint) -> str:
     """Keep a finished run's file (its checkpoint, its rejects) beside it, named with the run's
     date: `people.csv.checkpoint.2026-11-30T020000.json`."""
     text = str(path)
-    folder, _, name = text.rpartition("/") if objects.is_url(text) else (
+    folder, _, name = text.rpartition("/") if storage.is_url(text) else (
         str(Path(text).parent), "/", Path(text).name)
     stem, dot, suffix = name.rpartition(".")
     stem, suffix = (stem, f".{suffix}") if dot else (name, "")
     stamp = (checkpoint.updated or checkpoint.started or "done").replace(":", "")[:17]
-    exists = objects.exists if objects.is_url(text) else os.path.exists
+    exists = storage.exists if storage.is_url(text) else os.path.exists
     target, n = f"{folder}/{stem}.{stamp}{suffix}", 2
     while exists(target):
         target, n = f"{folder}/{stem}.{stamp}-{n}{suffix}", n + 1
-    if objects.is_url(text):
-        objects.rename(text, target)
+    if storage.is_url(text):
+        storage.rename(text, target)
     else:
         os.replace(text, target)
     return target

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from backfill import objects
+from backfill import storage
 from backfill.errors import UsageError
 from backfill.state.outputs import NOFOLLOW, PRIVATE
 
@@ -33,7 +33,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        if objects.is_url(self._target):
+        if storage.is_url(self._target):
             return  # no lock in object storage: one runner at a time is the scheduler's job
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

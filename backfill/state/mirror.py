@@ -18,7 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from backfill import objects
+from backfill import storage
 from backfill.state import store
 
 PARTS = ("keys", "journal")
@@ -37,34 +37,34 @@ class Mirror:
         """A probe object written and deleted: credentials and permissions known before
         anything is sent."""
         probe = f"{self.url}.probe-{os.getpid()}"
-        objects.write(probe, b"")
-        objects.delete(probe)
+        storage.write(probe, b"")
+        storage.delete(probe)
 
     def pull(self) -> None:
         """The state, its key texts and a stopped run's journal, copied here."""
-        objects.download(self.url, self.path)  # False: no state yet
+        storage.download(self.url, self.path)  # False: no state yet
         for part in PARTS:
             folder = Path(f"{self.path}.{part}")
-            for url in objects.listing(f"{self.url}.{part}/"):
+            for url in storage.listing(f"{self.url}.{part}/"):
                 folder.mkdir(exist_ok=True)
-                objects.download(url, folder / url.rsplit("/", 1)[1])
+                storage.download(url, folder / url.rsplit("/", 1)[1])
         self._pulled = self._segments()
 
     def journaled(self, file: Path) -> None:
         """A journal file just written here, uploaded."""
-        objects.write(f"{self.url}.journal/{file.name}", file)
+        storage.write(f"{self.url}.journal/{file.name}", file)
 
     def push(self) -> None:
         """The local state (after a fold or a finished run) made the bucket's."""
         now = self._segments()
         for name, stamp in now.items():
             if self._pulled.get(name) != stamp:
-                objects.write(f"{self.url}.keys/{name}", store.keys_dir(self.path) / name)
-        objects.write(self.url, self.path)  # streamed: 10M keys are 160 MB
+                storage.write(f"{self.url}.keys/{name}", store.keys_dir(self.path) / name)
+        storage.write(self.url, self.path)  # streamed: 10M keys are 160 MB
         for name in set(self._pulled) - set(now):
-            objects.delete(f"{self.url}.keys/{name}")
-        for url in objects.listing(f"{self.url}.journal/"):
-            objects.delete(url)
+            storage.delete(f"{self.url}.keys/{name}")
+        for url in storage.listing(f"{self.url}.journal/"):
+            storage.delete(url)
         self._pulled = now
 
     def _segments(self) -> dict[str, tuple[int, int]]:

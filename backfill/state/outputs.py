@@ -15,7 +15,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 
-from backfill import objects
+from backfill import storage
 from backfill.errors import OutputFailed, UsageError
 
 PRIVATE = 0o600
@@ -86,10 +86,10 @@ def _same(a: str, b: str) -> bool:
 def refuse_inputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterable[str]) -> None:
     """A usage error (exit 2) when an output names one of the run's inputs (or the mapping):
     writing it would destroy the data being imported."""
-    local = [str(p) for p in inputs if p and p != "-" and not objects.is_url(p)
+    local = [str(p) for p in inputs if p and p != "-" and not storage.is_url(p)
              and os.path.exists(p)]
     for option, path in outputs.items():
-        if path is None or objects.is_url(path):
+        if path is None or storage.is_url(path):
             continue
         for source in local:
             if _same(os.fspath(path), source):

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from backfill import objects
+from backfill import storage
 from backfill.contract import Reject
 from backfill.state.outputs import failed, open_private, whole_lines
 
@@ -25,7 +25,7 @@ class RejectsWriter:
     end; a resume starts from the object's lines."""
 
     def __init__(self, path: str | Path | None, append: bool = False):
-        self.url = os.fspath(path) if path is not None and objects.is_url(path) else None
+        self.url = os.fspath(path) if path is not None and storage.is_url(path) else None
         self.path = Path(path) if path and self.url is None else None
         self.append = append
         self._fh: IO[bytes] | None = None
@@ -36,7 +36,7 @@ class RejectsWriter:
             fd, temp = tempfile.mkstemp(prefix="backfill-rejects-", suffix=".ndjson")
             os.close(fd)
             self.path = Path(temp)
-            earlier = objects.read(self.url) if append else None
+            earlier = storage.read(self.url) if append else None
             self.path.write_bytes(earlier or b"")
             self.append = True
 
@@ -75,7 +75,7 @@ class RejectsWriter:
                         raise self._failed(exc) from None
                 if self.url is not None and self._dirty:
                     assert self.path is not None
-                    objects.write(self.url, self.path.read_bytes())
+                    storage.write(self.url, self.path.read_bytes())
                     self._dirty = False
 
     def close(self) -> None:

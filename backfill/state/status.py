@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from backfill import objects
+from backfill import storage
 from backfill.errors import UsageError
 from backfill.state import checkpoint, store
 
@@ -18,10 +18,10 @@ def status(path: str | os.PathLike, as_json: bool = False) -> str:
     """A checkpoint (JSON) or a state (Parquet), told apart by their first bytes; either may
     be in object storage."""
     fix = "status reads a run's checkpoint (<input>.checkpoint.json) or a --state file"
-    if objects.is_url(path):  # downloaded once, then read as whichever it is
+    if storage.is_url(path):  # downloaded once, then read as whichever it is
         with tempfile.TemporaryDirectory() as folder:  # streamed: a state of 10M keys is 160 MB
             local = Path(folder) / "object"
-            found = objects.download(os.fspath(path), local)
+            found = storage.download(os.fspath(path), local)
             if found and store.is_state(local):
                 return _state(local, path, as_json)
             cp = checkpoint.parse(local.read_bytes(), path, fix) if found else None
