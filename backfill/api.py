@@ -24,7 +24,7 @@ from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
 from backfill.starting import init  # noqa: F401 - `backfill.init`
-from backfill.state.archives import KEEP
+from backfill.state.archives import KEEP, checked_keep
 from backfill.state.atomic import check_writable
 from backfill.state.outputs import open_private, refuse_inputs, regular
 from backfill.state.progress import moved, progress
@@ -185,8 +185,6 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
                        drain_timeout=drain_timeout)
     night = nightly_from(nightly, state, missing=missing, max_deletes=max_deletes, full=full,
                      event_watermark=event_watermark)
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
-        raise UsageError(f"keep={keep!r}: give a whole number of at least 0")
     checked_numbers(log_every=log_every, choices={"empty": (empty, ("warn", "fail")),
                                                   "log_format": (log_format, ("text", "json"))})
     if not site_id or not api_key:
@@ -204,7 +202,7 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         rate=pace, adaptive=sending.adaptive, concurrency=workers, restart=restart,
         quiet=quiet, retry=RetryPolicy(attempts=sending.retries), max_wait=sending.max_wait,
         drain_s=sending.drain_timeout, timeout=sending.timeout, log_every=log_every,
-        log_format=log_format, nightly=night, keep=keep)
+        log_format=log_format, nightly=night, keep=checked_keep(keep))
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
                    "--state": opts.nightly and opts.nightly.path}, _inputs(p))
     return _after(p, outside_any_loop(runner.run, p, opts), opts.rejects, empty, unordered)

@@ -8,8 +8,16 @@ import re
 from pathlib import Path
 
 from backfill import storage
+from backfill.errors import UsageError
 
 KEEP = 7  # archives of each file: a week of nightly runs
+
+
+def checked_keep(keep: object) -> int:
+    """`keep` as given by a caller: a whole number, 0 or more."""
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise UsageError(f"keep={keep!r}: give a whole number of at least 0")
+    return keep
 
 
 def prune(path: str, keep: int) -> list[str]:
