@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from backfill.emulator import views
 from backfill.emulator.checks import MAX_BODY, MAX_OP, check_operation, raw_items, split_items
 from backfill.emulator.store import Store
 from backfill.errors import UsageError
@@ -72,6 +73,7 @@ class Emulator:
             web.post("/api/v1/merge_customers", self.v1_generic),
             web.post("/api/v1/metrics", self.v1_generic),
             web.get("/_emulator/stats", self.stats),
+            *views.routes(self.store.db),  # the workspace the operations leave
         ])
         return app
 

@@ -1,5 +1,6 @@
 """The emulator's store: every accepted operation in SQLite (or only counted, for benchmarks),
-with the counts `/_emulator/stats` reports."""
+with the counts `/_emulator/stats` reports, and the workspace they leave (`workspace.py`),
+updated in the same transaction as each request is stored."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from backfill.emulator import workspace
+
 
 class Store:
     """Accepted operations in SQLite (or only counted, for benchmarks)."""
@@ -22,6 +25,7 @@ class Store:
         self.operations = 0
         self.requests = 0
         self.lost_answers = 0
+        self.unmodelled = 0  # operations stored that the workspace could not hold
         self.per_second: Counter[int] = Counter()
         self.statuses: Counter[int] = Counter()
         self.db: sqlite3.Connection | None = None
@@ -46,7 +50,7 @@ class Store:
                 CREATE TABLE IF NOT EXISTS operations (
                     id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
                     action TEXT, body TEXT);
-            """)
+            """ + workspace.SCHEMA)
 
     def seen(self, status: int) -> None:
         self.requests += 1
@@ -59,13 +63,41 @@ class Store:
             return
         cur = self.db.cursor()
         cur.execute("BEGIN")
-        cur.execute("INSERT INTO requests (path, status, received) VALUES (?, ?, ?)",
-                    (path, status, time.time()))
-        rid = cur.lastrowid
-        cur.executemany(
-            "INSERT INTO operations (request_id, idx, type, action, body) VALUES (?, ?, ?, ?, ?)",
-            [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
+        try:
+            cur.execute("INSERT INTO requests (path, status, received) VALUES (?, ?, ?)",
+                        (path, status, time.time()))
+            rid = cur.lastrowid
+            cur.executemany(
+                "INSERT INTO operations (request_id, idx, type, action, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
+            self._model(cur, int(rid or 0), ops)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
         cur.execute("COMMIT")
+
+    def _model(self, cur: sqlite3.Cursor, request: int,
+               ops: list[tuple[int, dict[str, Any], bytes]]) -> None:
+        """What the workspace holds after these operations, in order of arrival. One the model
+        cannot hold (nested deeper than JSON can be written again, say) is stored all the same
+        and counted in `unmodelled`, its own changes undone; it never fails the request."""
+        received, failed = time.time(), (TypeError, ValueError, OverflowError, sqlite3.Error)
+        cur.execute("SAVEPOINT ops")
+        try:
+            for _, op, _ in ops:
+                workspace.apply(cur, request, op, received)
+        except failed:  # the rare body that holds one: again, an operation at a time
+            cur.execute("ROLLBACK TO ops")
+            for _, op, _ in ops:
+                cur.execute("SAVEPOINT op")
+                try:
+                    workspace.apply(cur, request, op, received)
+                except failed:
+                    cur.execute("ROLLBACK TO op")
+                    self.unmodelled += 1
+                cur.execute("RELEASE op")
+        cur.execute("RELEASE ops")
 
     def close(self) -> None:
         """Fold the write-ahead log into the file and close it: the store is one `.sqlite` file
@@ -77,7 +109,7 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         return {"requests": self.requests, "operations": self.operations,
-                "lost_answers": self.lost_answers,
+                "lost_answers": self.lost_answers, "unmodelled": self.unmodelled,
                 "max_per_second": max(self.per_second.values(), default=0),
                 "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
                 "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path}

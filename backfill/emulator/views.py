@@ -1,0 +1,129 @@
+"""The workspace's JSON face, on the emulator's port behind its credentials: a summary, people
+(searched and paged), a person, an object. Reads of `workspace.py`'s tables only.
+
+    GET /_emulator/summary
+    GET /_emulator/people?q=&limit=&after=
+    GET /_emulator/people/{id}          (an id, an email, or a cio_id)
+    GET /_emulator/objects/{type}/{id}
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+LATEST = 20  # events shown with a person
+MAX_PAGE = 1000
+
+
+def routes(db: sqlite3.Connection | None) -> list[web.RouteDef]:
+    def view(read):  # type: ignore[no-untyped-def]
+        async def handler(request: web.Request) -> web.Response:
+            if db is None:
+                return web.json_response({"error": "this emulator keeps no store (count only)"},
+                                         status=404)
+            found = read(db, request)
+            if found is None:
+                return web.json_response({"error": "not found"}, status=404)
+            return web.json_response(found, dumps=lambda v: orjson.dumps(v).decode())
+        return handler
+
+    return [web.get("/_emulator/summary", view(summary)),
+            web.get("/_emulator/people", view(people)),
+            web.get("/_emulator/people/{id}", view(person)),
+            web.get("/_emulator/objects/{type}/{id}", view(an_object))]
+
+
+def summary(db: sqlite3.Connection, _request: web.Request | None = None) -> dict[str, Any]:
+    def count(sql: str) -> int:
+        return int(db.execute(sql).fetchone()[0])
+
+    return {
+        "people": count("SELECT COUNT(*) FROM ws_people"),
+        "suppressed": count("SELECT COUNT(*) FROM ws_people WHERE suppressed"),
+        "objects": count("SELECT COUNT(*) FROM ws_objects"),
+        "relationships": count("SELECT COUNT(*) FROM ws_relationships"),
+        "events": count("SELECT COUNT(*) FROM ws_events WHERE person IS NOT NULL"),
+        "anonymous_events": count("SELECT COUNT(*) FROM ws_events WHERE person IS NULL"),
+        "devices": count("SELECT COUNT(*) FROM ws_devices"),
+        "segment_members": count("SELECT COUNT(*) FROM ws_segments"),
+        "requests_by_status": {str(s): n for s, n in db.execute(
+            "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")},
+        "operations_by_kind": {f"{t} {a}": n for t, a, n in db.execute(
+            "SELECT type, action, COUNT(*) FROM operations GROUP BY type, action "
+            "ORDER BY type, action")},
+    }
+
+
+def people(db: sqlite3.Connection, request: web.Request) -> dict[str, Any]:
+    """A page of people, in the order they first arrived; `q`: an id or email prefix."""
+    q = request.query.get("q", "")
+    try:
+        limit = max(1, min(int(request.query.get("limit", "50")), MAX_PAGE))
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit and after are numbers") from None
+    like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = db.execute(
+        "SELECT pk, id, email, cio_id, suppressed FROM ws_people WHERE pk > ? AND "
+        "(? = '' OR id LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\') ORDER BY pk LIMIT ?",
+        (after, q, like, like, limit + 1)).fetchall()
+    page = rows[:limit]
+    return {"people": [{"id": r[1], "email": r[2], "cio_id": r[3], "suppressed": bool(r[4])}
+                       for r in page],
+            "next": page[-1][0] if len(rows) > limit else None}
+
+
+def person(db: sqlite3.Connection, request: web.Request) -> dict[str, Any] | None:
+    key = request.match_info["id"]
+    row = None
+    for column in ("id", "email", "cio_id"):
+        row = db.execute("SELECT pk, id, email, cio_id, attributes, suppressed, updated FROM "
+                         f"ws_people WHERE {column} = ?", (key,)).fetchone()  # noqa: S608
+        if row is not None:
+            break
+    if row is None:
+        return None
+    pk = row[0]
+    events = db.execute("SELECT kind, name, timestamp, event_id, attributes FROM ws_events "
+                        "WHERE person = ? ORDER BY timestamp DESC, pk DESC LIMIT ?",
+                        (pk, LATEST)).fetchall()
+    return {
+        "identifiers": {k: v for k, v in zip(("id", "email", "cio_id"), row[1:4], strict=True)
+                        if v is not None},
+        "attributes": orjson.loads(row[4]), "suppressed": bool(row[5]), "updated": row[6],
+        "relationships": [{"object_type_id": t, "object_id": o, "attributes": orjson.loads(a)}
+                          for t, o, a in db.execute(
+                              "SELECT type, object, attributes FROM ws_relationships "
+                              "WHERE person = ? ORDER BY type, object", (pk,))],
+        "devices": [{"token": t, "platform": p, "last_used": u,
+                     "attributes": orjson.loads(a) if a else None} for t, p, u, a in db.execute(
+                         "SELECT token, platform, last_used, attributes FROM ws_devices "
+                         "WHERE person = ? ORDER BY token", (pk,))],
+        "segments": [s for (s,) in db.execute(
+            "SELECT segment FROM ws_segments WHERE person = ? ORDER BY segment", (pk,))],
+        "event_count": int(db.execute("SELECT COUNT(*) FROM ws_events WHERE person = ?",
+                                      (pk,)).fetchone()[0]),
+        "events": [{"type": k, "name": n, "timestamp": t, "id": i,
+                    "attributes": orjson.loads(a) if a else None} for k, n, t, i, a in events],
+        "requests": [r for (r,) in db.execute(
+            "SELECT request FROM ws_touches WHERE person = ? ORDER BY request", (pk,))],
+    }
+
+
+def an_object(db: sqlite3.Connection, request: web.Request) -> dict[str, Any] | None:
+    key = (request.match_info["type"], request.match_info["id"])
+    row = db.execute("SELECT attributes FROM ws_objects WHERE type = ? AND id = ?",
+                     key).fetchone()
+    related = db.execute(
+        "SELECT p.id, p.email, r.attributes FROM ws_relationships r JOIN ws_people p "
+        "ON p.pk = r.person WHERE r.type = ? AND r.object = ? ORDER BY p.pk", key).fetchall()
+    if row is None and not related:
+        return None
+    return {"object_type_id": key[0], "object_id": key[1],
+            "attributes": orjson.loads(row[0]) if row else None,
+            "people": [{"id": i, "email": e, "attributes": orjson.loads(a)}
+                       for i, e, a in related]}

@@ -1,0 +1,136 @@
+"""The rehearsal workspace (issue 27, first part): the emulator applies every accepted operation,
+in order of arrival, to a model of what Customer.io would hold, and serves it as JSON behind
+its credentials. Driven through real requests to a real emulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from emulated import KEY, SITE, start
+
+AUTH = "Basic " + base64.b64encode(f"{SITE}:{KEY}".encode()).decode()
+
+
+def call(url: str, path: str, body: object | None = None, auth: str = AUTH) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method="GET" if body is None else
+                                     "POST", headers={"Authorization": auth,
+                                                      "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def batch(url: str, *ops: dict) -> None:
+    status, answer = call(url, "/api/v2/batch", {"batch": list(ops)})
+    assert status == 200, answer
+
+
+def person(**ids: str) -> dict:
+    return {"type": "person", "identifiers": ids}
+
+
+@pytest.fixture
+def emu(tmp_path):
+    emulator, _ = start(tmp_path)
+    yield emulator.url
+    emulator.stop()
+
+
+def test_identifies_merge_attributes_a_null_clears_and_an_older_update_changes_nothing(emu):
+    batch(emu, {**person(id="u1"), "action": "identify", "timestamp": 200,
+                "attributes": {"plan": "pro", "seats": 3, "email": "u1@example.com"}},
+          {**person(id="u1"), "action": "identify", "attributes": {"seats": None, "city": "Oslo"}},
+          {**person(id="u1"), "action": "identify", "timestamp": 100,
+           "attributes": {"plan": "free"}})  # older than 200: ignored, as the API does
+    status, got = call(emu, "/_emulator/people/u1")
+    assert status == 200
+    assert got["attributes"] == {"plan": "pro", "email": "u1@example.com", "city": "Oslo"}
+    assert got["identifiers"] == {"id": "u1", "email": "u1@example.com"}
+    assert call(emu, "/_emulator/people/u1@example.com")[1]["attributes"] == got["attributes"]
+
+
+def test_events_relationships_devices_and_segments_hang_on_the_person(emu):
+    batch(emu, {**person(id="u1"), "action": "event", "id": "01HK421P48A5JNX9MRXQF4MRZM", "name": "buy",
+                "timestamp": 1700000000, "attributes": {"amount": 3}},
+          {**person(id="u1"), "action": "event", "id": "01HK421P48A5JNX9MRXQF4MRZM", "name": "buy",
+           "timestamp": 1700000000},  # the same id: dropped
+          {**person(id="u1"), "action": "page", "name": "/pricing", "timestamp": 1700000001},
+          {**person(id="u1"), "action": "add_relationships", "cio_relationships": [
+              {"identifiers": {"object_type_id": "1", "object_id": "c1"},
+               "relationship_attributes": {"role": "admin"}}]},
+          {**person(id="u1"), "action": "add_device",
+           "device": {"token": "tok", "platform": "ios"}},
+          {"type": "object", "identifiers": {"object_type_id": "1", "object_id": "c1"},
+           "action": "identify", "attributes": {"name": "Acme"}})
+    status, _ = call(emu, "/api/v1/segments/7/add_customers", {"ids": ["u1"]})
+    assert status == 200
+    got = call(emu, "/_emulator/people/u1")[1]
+    assert got["event_count"] == 2 and [e["type"] for e in got["events"]] == ["page", "event"]
+    assert got["relationships"] == [{"object_type_id": "1", "object_id": "c1",
+                                     "attributes": {"role": "admin"}}]
+    assert [d["token"] for d in got["devices"]] == ["tok"] and got["segments"] == ["7"]
+    company = call(emu, "/_emulator/objects/1/c1")[1]
+    assert company["attributes"] == {"name": "Acme"} and company["people"][0]["id"] == "u1"
+    summary = call(emu, "/_emulator/summary")[1]
+    assert {k: summary[k] for k in ("people", "objects", "relationships", "events",
+                                    "anonymous_events", "devices", "segment_members")} == {
+        "people": 1, "objects": 1, "relationships": 1, "events": 2, "anonymous_events": 0,
+        "devices": 1, "segment_members": 1}
+    assert summary["operations_by_kind"]["person event"] == 2  # the repeat stored, not held
+
+
+def test_delete_removes_and_merge_folds_the_secondary_into_the_primary(emu):
+    batch(emu, {**person(id="a"), "action": "identify", "attributes": {"plan": "pro"}},
+          {**person(id="b"), "action": "identify", "attributes": {"plan": "free", "x": 1}},
+          {**person(id="b"), "action": "event", "name": "e", "timestamp": 1700000000},
+          {"type": "person", "action": "merge", "primary": {"id": "a"},
+           "secondary": {"id": "b"}},
+          {**person(id="gone"), "action": "identify", "attributes": {"y": 1}},
+          {**person(id="gone"), "action": "delete"},
+          {**person(id="a"), "action": "suppress"})
+    a = call(emu, "/_emulator/people/a")[1]
+    assert a["attributes"] == {"plan": "pro", "x": 1} and a["event_count"] == 1
+    assert a["suppressed"] is True
+    assert call(emu, "/_emulator/people/b")[0] == 404
+    assert call(emu, "/_emulator/people/gone")[0] == 404
+
+
+def test_people_are_searched_and_paged(emu):
+    batch(emu, *[{**person(id=f"u{i:02d}"), "action": "identify",
+                  "attributes": {"email": f"u{i:02d}@example.com"}} for i in range(25)])
+    first = call(emu, "/_emulator/people?limit=10")[1]
+    second = call(emu, f"/_emulator/people?limit=10&after={first['next']}")[1]
+    assert [p["id"] for p in first["people"]] == [f"u{i:02d}" for i in range(10)]
+    assert [p["id"] for p in second["people"]][0] == "u10"
+    found = call(emu, "/_emulator/people?q=u2")[1]
+    assert [p["id"] for p in found["people"]] == [f"u{i}" for i in range(20, 25)]
+    assert found["next"] is None
+
+
+def test_the_workspace_needs_the_emulators_credentials(emu):
+    assert call(emu, "/_emulator/summary", auth="Basic bm9wZTpub3Bl")[0] == 401
+    assert call(emu, "/_emulator/people/u1")[0] == 404
+
+
+def test_an_operation_the_model_cannot_hold_is_stored_counted_and_fails_nothing(tmp_path):
+    emulator, store = start(tmp_path)
+    deep: object = []
+    for _ in range(600):  # orjson reads it; it cannot write it again
+        deep = [deep]
+    try:
+        batch(emulator.url, {**person(id="u1"), "action": "identify", "attributes": {"a": 1}},
+              {**person(id="u2"), "action": "identify", "attributes": {"deep": deep}})
+        batch(emulator.url, {**person(id="u3"), "action": "identify"})
+        got = call(emulator.url, "/_emulator/summary")[1]
+        stats = call(emulator.url, "/_emulator/stats")[1]
+    finally:
+        emulator.stop()
+    assert store.operations == 3 and stats["unmodelled"] == 1
+    assert got["people"] == 2  # u1 and u3; u2's identify is stored, not modelled
