@@ -134,3 +134,29 @@ def test_an_operation_the_model_cannot_hold_is_stored_counted_and_fails_nothing(
         emulator.stop()
     assert store.operations == 3 and stats["unmodelled"] == 1
     assert got["people"] == 2  # u1 and u3; u2's identify is stored, not modelled
+
+
+def test_findings_show_what_looks_wrong_with_counts_and_examples(emu):
+    import time
+
+    now = int(time.time())
+    batch(emu, {**person(id="a"), "action": "identify",
+                "attributes": {"Plan": "pro", "seats": 3, "email": "a@example.com",
+                               "signup_at": 1700000000000}},  # milliseconds
+          {**person(id="b"), "action": "identify",
+           "attributes": {"plan": "free", "seats": "three", "email": "not an email",
+                          "renewal_date": 5000000000}},  # after 2100
+          {**person(id="c"), "action": "identify"},  # no attributes
+          {**person(id="a"), "action": "event", "name": "buy", "timestamp": now - 60},
+          {**person(id="b"), "action": "event", "name": "old", "timestamp": 1500000000})
+    got = call(emu, "/_emulator/findings")[1]
+    case = got["attribute_names_differing_by_case"]
+    assert case["count"] == 1 and case["attributes"][0]["seen"] == ["Plan", "plan"]
+    mixed = got["attributes_of_mixed_types"]
+    assert [(m["name"], m["seen"]) for m in mixed["attributes"]] == [
+        ("seats", ["number", "text"])]
+    assert got["times_in_milliseconds"] == {"count": 1, "examples": ["a"]}
+    assert got["times_out_of_range"]["examples"] == ["b"]
+    assert got["emails_that_are_not_emails"] == {"count": 1, "examples": ["b"]}
+    assert got["recent_events"] == {"count": 1, "examples": ["a"]}
+    assert got["people_without_attributes"] == {"count": 1, "examples": ["c"]}

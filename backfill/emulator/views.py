@@ -5,6 +5,7 @@
     GET /_emulator/people?q=&limit=&after=
     GET /_emulator/people/{id}          (an id, an email, or a cio_id)
     GET /_emulator/objects/{type}/{id}
+    GET /_emulator/findings             (what looks wrong: `findings.py`)
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from backfill.emulator.findings import findings
 
 LATEST = 20  # events shown with a person
 MAX_PAGE = 1000
@@ -34,7 +37,8 @@ def routes(db: sqlite3.Connection | None) -> list[web.RouteDef]:
     return [web.get("/_emulator/summary", view(summary)),
             web.get("/_emulator/people", view(people)),
             web.get("/_emulator/people/{id}", view(person)),
-            web.get("/_emulator/objects/{type}/{id}", view(an_object))]
+            web.get("/_emulator/objects/{type}/{id}", view(an_object)),
+            web.get("/_emulator/findings", view(lambda db, _request: findings(db)))]
 
 
 def summary(db: sqlite3.Connection, _request: web.Request | None = None) -> dict[str, Any]:

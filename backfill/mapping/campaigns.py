@@ -4,8 +4,8 @@ which the API stamps now; and what `recent_events` does with them. Pure."""
 
 from __future__ import annotations
 
-DONE = {"send": "they are sent, and can trigger campaigns: set recent_events: skip (or reject) "
-                "in the mapping to hold them back",
+DONE = {"send": "they are sent: set recent_events: skip (or reject) in the mapping to hold "
+                "them back",
         "skip": "they are not sent (recent_events: skip)",
         "reject": "they are rejected (recent_events: reject)"}
 
