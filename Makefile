@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test check lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ $(AZURITE): tests/azurite/package.json
 test: $(STAMP) $(AZURITE)
 	$(BIN)/ruff check backfill tests tools
 	$(BIN)/pytest -q
+
+# The developer's loop (about 20 s): ruff, and the tests of the pure logic (mapping, packing,
+# parsing, the controllers, the report, docs' examples), no emulator or subprocess. `make test`
+# is the whole suite, which CI runs.
+CHECK := adaptive architecture atomic checkpoint config convert docs elements encode eventid \
+	handoff init init_exports jsonbody operations packer parse parse_ndjson paths progress \
+	ratelimit report schema_file state_nightly valueopts
+check: $(STAMP)
+	$(BIN)/ruff check backfill tests tools
+	$(BIN)/pytest -q $(CHECK:%=tests/test_%.py)
 
 # The benchmark suite: 1M and 5M-row people CSVs, a 1M-line events NDJSON, the peers, every
 # shipped mapping on its sample file scaled to 200k rows, and the rate test, each command run 3
