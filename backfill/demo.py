@@ -10,6 +10,7 @@ from pathlib import Path
 
 from backfill import api
 from backfill.emulator import Emulator, EmulatorThread, Store
+from backfill.emulator.views import summary
 
 SITE_ID, API_KEY = "demo-site", "demo-key"
 CONFIGS = ("configs/people.yaml", "configs/events.yaml")
@@ -44,8 +45,13 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
     with contextlib.closing(sqlite3.connect(db)) as con:  # closed: no -wal file left
         rows = con.execute("SELECT type, action, count(*) FROM operations GROUP BY 1, 2 "
                            "ORDER BY 1, 2").fetchall()
+        held = summary(con)
     echo(f"\nThe emulator stored {sum(n for *_, n in rows):,} operations in {db}:")
     for typ, action, n in rows:
         echo(f"  {typ} {action}: {n:,}")
+    echo("The workspace they leave (backfill emulator --db " + str(db) + ", then GET "
+         "/_emulator/summary, /_emulator/people/{id}, /_emulator/findings): " + ", ".join(
+             f"{held[k]:,} {k.replace('_', ' ')}" for k in (
+                 "people", "objects", "relationships", "events", "devices")))
     echo(f"Checkpoints, rejects and reports are in {folder}/")
     return 0

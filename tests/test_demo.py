@@ -22,3 +22,8 @@ def test_the_demo_imports_the_samples_and_leaves_one_store_file(tmp_path, monkey
     assert files == ["emulator.sqlite"]
     with sqlite3.connect(tmp_path / "out" / "emulator.sqlite") as con:
         assert con.execute("SELECT count(*) FROM operations").fetchone()[0] == 13_981
+        held = {k: con.execute(f"SELECT count(*) FROM ws_{k}").fetchone()[0]  # noqa: S608
+                for k in ("people", "objects", "relationships", "events")}
+    # every identified person, and the few the events name only; the sample's 15 companies
+    assert held == {"people": 2_999, "objects": 15, "relationships": 2_995, "events": 4_996}
+    assert "The workspace they leave" in text and "2,999 people, 15 objects" in text
