@@ -32,7 +32,7 @@ test: $(STAMP) $(AZURITE)
 # is the whole suite, which CI runs.
 CHECK := adaptive architecture atomic checkpoint config convert docs elements encode eventid \
 	handoff init init_exports jsonbody operations packer parse parse_ndjson paths progress \
-	ratelimit report schema_file state_nightly valueopts
+	ratelimit relations report schema_file state_nightly valueopts
 check: $(STAMP)
 	$(BIN)/ruff check backfill tests tools
 	$(BIN)/pytest -q $(CHECK:%=tests/test_%.py)

@@ -75,6 +75,9 @@ class Incremental(Protocol):
     differ: Differ
     census: bool  # a first pass that only sees which keys are present
 
+    def noted(self, sent: pl.DataFrame) -> None:
+        """Tonight's operations decided to be sent (relationships moved are found from them)."""
+
     def mirrored(self) -> pl.DataFrame | None:
         """After every input: the operations undoing the keys gone from it (`--missing`)."""
 
@@ -259,6 +262,7 @@ class _Flow:
             return []
         ops = self.plan.mapping.operations
         encoded.ops = decided.send
+        self.nightly.noted(decided.send)  # what it relates to: moves are found from it
         encoded.op_counts = Counter({(ops[i].type, ops[i].action): n
                                      for i, n in decided.sent_by_op.items()})
         self.tally.add(rows_new=decided.counts.new, rows_changed=decided.counts.changed,

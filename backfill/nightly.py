@@ -18,14 +18,14 @@ from pathlib import Path
 import polars as pl
 
 from backfill import storage
-from backfill.contract import Batch
+from backfill.contract import OP, ROW, Batch
 from backfill.errors import UsageError
 from backfill.mapping.config import Mapping
 from backfill.options import Nightly
-from backfill.state import store
+from backfill.state import relations, store
 from backfill.state.checkpoint import current
 from backfill.state.diff import Differ, mirror_frame
-from backfill.state.keys import KEY, KH, canary, owner_keys
+from backfill.state.keys import KEY, KH, REL, canary, owner_keys
 from backfill.state.mirror import Mirror
 from backfill.state.tally import Tally
 
@@ -59,6 +59,8 @@ class NightlyRun:
             raise UsageError(f"--missing {opts.missing!r}: use one of {', '.join(MISSING)}")
         self.opts, self.tally, self.digest = opts, tally, digest
         self.owner = mapping.operations[0].type  # whose keys `--missing` undoes (`keys.owned`)
+        self.related: list[pl.DataFrame] = []  # (KH, REL) of tonight's relationships (`noted`)
+        self.gone = pl.Series(KH, [], pl.UInt64)  # keys missing from the census's whole read
         self.mirror, self.path = _working_copy(opts.path)
         first = store.StateInfo(mapping=digest, canary=canary())
         state, self.info = self._load(first, digest, mapping.text, resumed)
@@ -128,6 +130,7 @@ class NightlyRun:
         `--max-deletes`; none at all for an empty input or one with unreadable rows."""
         would = self._undo_keys()
         self.missing_count = len(self.differ.missing())
+        self.gone = self._missing_hashes()  # read whole: the rows whose relationships all went
         if not would.height:
             return 0
         if rows_read == 0 or read_rejects:
@@ -148,25 +151,57 @@ class NightlyRun:
         self.undo = would  # from the census, which read every row (a resume skips some after)
         return would.height
 
-    def _undo_keys(self) -> pl.DataFrame:
-        """The missing keys that have an undo operation (`KH`, `KEY`, from the state file)."""
+    def _missing_hashes(self) -> pl.Series:
         positions = self.differ.missing()
         if not len(positions) or self.info is None:
+            return pl.Series(KH, [], pl.UInt64)
+        return store.hashes(self.path, (KH,)).get_column(KH).gather(positions)
+
+    def _undo_keys(self) -> pl.DataFrame:
+        """The missing keys that have an undo operation (`KH`, `KEY`, from the state file)."""
+        missing = self._missing_hashes()
+        if not len(missing):
             return pl.DataFrame(schema={KH: pl.UInt64, KEY: pl.String})
-        missing = store.hashes(self.path, (KH,)).get_column(KH).gather(positions)
         found = owner_keys(store.key_texts(self.path, missing), self.owner)
         undo = mirror_frame(found, self.opts.missing)
         return found.join(undo.select(KH), on=KH, how="semi")
 
+    def noted(self, sent: pl.DataFrame) -> None:
+        """Tonight's operations to send that hold relationships (the flow's), whose keys'
+        earlier relationships may have gone (`relations.removals`)."""
+        if self.mirrors and not self.census and REL in sent.columns:
+            held = sent.filter(pl.col(REL).is_not_null()).select(KH, REL)
+            if held.height:
+                self.related.append(held)
+
     def mirrored(self) -> pl.DataFrame | None:
-        if self.census or self.undo is None:
+        if self.census or not self.mirrors:
             return None
-        ops = mirror_frame(self.undo, self.opts.missing)
+        parts = [mirror_frame(self.undo, self.opts.missing)] if self.undo is not None else []
+        moved = self._moves()
+        if moved.height:
+            parts.append(moved)
+        if not parts:
+            return None
+        ops = pl.concat(parts).with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW))
         json = ops.get_column("json")
         self.tally.operations(Counter(zip(json.str.extract(r'^\{"type":"(\w+)"', 1).to_list(),
                                           json.str.extract(r'"action":"(\w+)"', 1).to_list(),
                                           strict=True)))
         return ops
+
+    def _moves(self) -> pl.DataFrame:
+        """`delete_relationships` for what keys held before and hold no longer: tonight's
+        operations (noted, and journaled before a resume) against those last delivered, and
+        the keys gone from the census's read that no other undo covers."""
+        journal = store.read_journal(self.path)
+        tonight = [*self.related, *([journal.filter(pl.col(REL).is_not_null() & (
+            pl.col(OP) != store.MIRRORED_OP)).select(KH, REL)] if journal is not None else [])]
+        undone = self.undo.get_column(KH) if self.undo is not None else None
+        return relations.removal_frame(store.keys_dir(self.path), tonight,
+                                       store.hashes(self.path, (KH,)).get_column(KH)
+                                       if self.info is not None else None, self.gone, undone,
+                                       store.MIRRORED_OP)
 
     def keys_missing(self, complete: bool) -> int | None:
         """Keys of the state the input lacks: known from a census, or from a run that read

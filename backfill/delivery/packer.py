@@ -31,10 +31,10 @@ from backfill.contract import (
     Span,
     is_v1,
 )
-from backfill.state.keys import CH, KEY, KH
+from backfill.state.keys import CH, KEY, KH, REL
 
 MAX_SEGMENT_IDS = 1000
-KEYED = (OP, KH, CH, KEY)  # with --state: each operation's key, carried to its acknowledgement
+KEYED = (OP, KH, CH, KEY, REL)  # with --state: each operation's key, carried to its ack
 
 
 def body_size(group_sizes: Sequence[int]) -> int:

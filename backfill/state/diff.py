@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from backfill.contract import JSON, NBYTES, OP, ROW
-from backfill.state.keys import CH, KEY, KH, event_time, mirror_ops
+from backfill.state.keys import CH, KEY, KH, REL, event_time, mirror_ops
 from backfill.state.store import MIRRORED_OP
 
 POS = "__pos"  # an operation's key's index in the state (null: a new key)
@@ -225,4 +225,5 @@ def mirror_frame(keys: pl.DataFrame, action: str) -> pl.DataFrame:
             pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW),
             pl.lit(MIRRORED_OP, dtype=pl.Int32).alias(OP),
             pl.col(JSON).str.len_bytes().cast(pl.Int64).alias(NBYTES)) \
-        .select(ROW, OP, JSON, NBYTES, KH, CH, KEY)
+        .with_columns(pl.lit(None, dtype=pl.String).alias(REL)) \
+        .select(ROW, OP, JSON, NBYTES, KH, CH, KEY, REL)

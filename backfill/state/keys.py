@@ -27,6 +27,9 @@ import polars as pl
 from backfill.contract import JSON, OP, PATH
 
 KEY, KH, CH = "__key", "__kh", "__ch"
+REL = "__rel"  # the text of an operation that holds relationships (what a move is found from)
+RELS = '"cio_relationships":'
+
 _KEY_SEED, _CONTENT_SEED = 0x6B6579, 0x626F6479  # fixed: a state written today reads tomorrow
 MIRRORED = {("person", "identify"), ("object", "identify"), ("person", "add_device")}
 _TOKEN = r'^(.*?"device":\{"token":"(?:[^"\\]|\\.)*")'
@@ -46,8 +49,10 @@ def with_keys(ops: pl.DataFrame, kinds: Sequence[tuple[str, str, bool]]) -> pl.D
     """`ops` (the contract's operations frame) with `KEY` (text, mirrored kinds only), `KH` and
     `CH`; `kinds[i]` is (type, action, is_event) of the mapping's operation i."""
     json = pl.col(JSON)
+    rel = pl.when(json.str.contains(RELS, literal=True)).then(json)
     if PATH in ops.columns:  # v1: one operation a mapping, its path part of the key
         key, mirrored = pl.concat_str(pl.col(PATH), pl.lit("\x1f"), json), pl.lit(False)
+        rel = pl.lit(None, dtype=pl.String)
     else:
         key = _by_op([key_text(json, *k) for k in kinds])
         kept = owned(kinds)
@@ -56,7 +61,7 @@ def with_keys(ops: pl.DataFrame, kinds: Sequence[tuple[str, str, bool]]) -> pl.D
     keyed = ops.with_columns(key.alias(KEY))  # computed once: hashed, and kept where mirrored
     return keyed.with_columns(key_hash(pl.col(KEY)).alias(KH),
                               json.hash(_CONTENT_SEED).alias(CH),
-                              pl.when(mirrored).then(pl.col(KEY)).alias(KEY))
+                              pl.when(mirrored).then(pl.col(KEY)).alias(KEY), rel.alias(REL))
 
 
 def owned(kinds: Sequence[tuple[str, str, bool]]) -> list[int]:

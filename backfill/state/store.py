@@ -28,16 +28,18 @@ import polars as pl
 
 from backfill.contract import INPUT, OP, ROW
 from backfill.errors import UsageError
-from backfill.state import atomic
+from backfill.state import atomic, relations
 from backfill.state.atomic import atomic_write
 from backfill.state.checkpoint import event_ids_said
-from backfill.state.keys import CH, KEY, KH, key_hash
+from backfill.state.keys import CH, KEY, KH, REL, key_hash
 
 VERSION = 2
 META = "backfill_state"
 HASHES = {KH: pl.UInt64, CH: pl.UInt64}
 # A journal entry: a key delivered (or, with OP == MIRRORED_OP, undone) at (INPUT, ROW, OP).
-JOURNAL_SCHEMA = {INPUT: pl.Int32, ROW: pl.Int64, OP: pl.Int32, **HASHES, KEY: pl.String}
+JOURNAL_SCHEMA = {INPUT: pl.Int32, ROW: pl.Int64, OP: pl.Int32, **HASHES, KEY: pl.String,
+                  REL: pl.String}
+SEGMENTS = "[0-9]*.parquet"  # key texts; `relations.py` keeps its own beside them
 MIRRORED_OP = -1
 MAX_SEGMENTS = 16
 
@@ -120,7 +122,9 @@ def read_journal(path: str | os.PathLike) -> pl.DataFrame | None:
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
         return None
-    return pl.concat([pl.read_ipc(f.read_bytes()) for f in files])
+    frames = [pl.read_ipc(f.read_bytes()) for f in files]
+    return pl.concat([f if REL in f.columns else f.with_columns(  # a journal of 0.3.0
+        pl.lit(None, dtype=pl.String).alias(REL)) for f in frames])
 
 
 def apply(old: pl.DataFrame, entries: pl.DataFrame) -> pl.DataFrame:
@@ -156,16 +160,18 @@ def write(path: str | os.PathLike, new: pl.DataFrame, entries: pl.DataFrame,
     folder = keys_dir(path)
     if texts.height:
         folder.mkdir(parents=True, exist_ok=True)
-        number = max((int(f.stem) for f in folder.glob("*.parquet")), default=0) + 1
+        number = max((int(f.stem) for f in folder.glob(SEGMENTS)), default=0) + 1
         atomic_write(folder / f"{number:08d}.parquet", lambda fh: texts.write_parquet(fh))
+    relations.append(folder, entries, MIRRORED_OP)
     info.keys, info.updated = new.height, datetime.now(UTC).isoformat(timespec="seconds")
     meta = {META: orjson.dumps(asdict(info)).decode()}
     atomic_write(path, lambda fh: new.write_parquet(
         fh, compression="uncompressed", statistics=False, metadata=meta,
         row_group_size=max(new.height, 1)))
-    segments = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    segments = sorted(folder.glob(SEGMENTS)) if folder.is_dir() else []
     if len(segments) > MAX_SEGMENTS:
         _merge_segments(segments, new.get_column(KH))
+    relations.merge(folder, new.get_column(KH), MAX_SEGMENTS)
     return new.height
 
 
@@ -186,7 +192,7 @@ def _texts(segments: list[Path]) -> pl.LazyFrame:
 
 def key_texts(path: str | os.PathLike, wanted: pl.Series) -> pl.DataFrame:
     """The texts of these key hashes (those that have one)."""
-    segments = sorted(keys_dir(path).glob("*.parquet")) if keys_dir(path).is_dir() else []
+    segments = sorted(keys_dir(path).glob(SEGMENTS)) if keys_dir(path).is_dir() else []
     if not segments or not len(wanted):
         return pl.DataFrame(schema={KH: pl.UInt64, KEY: pl.String})
     return _texts(segments).filter(pl.col(KH).is_in(wanted.implode())).unique(KH).collect()
