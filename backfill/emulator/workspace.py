@@ -24,8 +24,7 @@ import orjson
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ws_people (
     pk INTEGER PRIMARY KEY, id TEXT UNIQUE, email TEXT, cio_id TEXT UNIQUE,
-    attributes TEXT NOT NULL DEFAULT '{}', updated INTEGER, suppressed INTEGER NOT NULL DEFAULT 0,
-    first_request INTEGER, last_request INTEGER);
+    attributes TEXT NOT NULL DEFAULT '{}', updated INTEGER, suppressed INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS ws_people_email ON ws_people(email);
 CREATE TABLE IF NOT EXISTS ws_objects (
     type TEXT, id TEXT, attributes TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (type, id));
@@ -111,11 +110,10 @@ def find(cur: sqlite3.Cursor, ids: dict[str, Any]) -> int | None:
 def find_or_create(cur: sqlite3.Cursor, request: int, ids: dict[str, Any]) -> int:
     pk = find(cur, ids)
     if pk is None:
-        cur.execute("INSERT INTO ws_people (id, email, cio_id, first_request) VALUES (?, ?, ?, ?)",
+        cur.execute("INSERT INTO ws_people (id, email, cio_id) VALUES (?, ?, ?)",
                     tuple(None if ids.get(k) in (None, "") else str(ids[k])
-                          for k in ("id", "email", "cio_id")) + (request,))
+                          for k in ("id", "email", "cio_id")))
         pk = int(cur.lastrowid or 0)
-    cur.execute("UPDATE ws_people SET last_request = ? WHERE pk = ?", (request, pk))
     cur.execute("INSERT OR IGNORE INTO ws_touches VALUES (?, ?)", (pk, request))
     return pk
 
