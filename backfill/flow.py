@@ -75,6 +75,10 @@ class Incremental(Protocol):
     differ: Differ
     census: bool  # a first pass that only sees which keys are present
 
+    @property
+    def mirrors(self) -> bool:
+        """Whether `--missing` undoes tonight what is gone (relationships are then kept)."""
+
     def noted(self, sent: pl.DataFrame) -> None:
         """Tonight's operations decided to be sent (relationships moved are found from them)."""
 
@@ -99,7 +103,7 @@ def _encode(encoder: Encoder, frame: pl.DataFrame, name: str, settle: bool,
     if nightly is None:
         return encoded, empty, None
     kinds = [(op.type, op.action, op.is_event) for op in encoder.mapping.operations]
-    verdict = nightly.differ.lookup(with_keys(encoded.ops, kinds))
+    verdict = nightly.differ.lookup(with_keys(encoded.ops, kinds, nightly.mirrors))
     rejected = pl.Series(POS, [], pl.UInt32) if encoded.rejected_ops is None else \
         nightly.differ.positions(with_keys(encoded.rejected_ops, kinds))
     return encoded, empty, (verdict, rejected)

@@ -128,9 +128,9 @@ class NightlyRun:
     def check_deletes(self, rows_read: int, read_rejects: int) -> int:
         """After the census pass: how many operations `--missing` would send; exit 2 above
         `--max-deletes`; none at all for an empty input or one with unreadable rows."""
-        would = self._undo_keys()
-        self.missing_count = len(self.differ.missing())
         self.gone = self._missing_hashes()  # read whole: the rows whose relationships all went
+        would = self._undo_keys(self.gone)
+        self.missing_count = len(self.gone)
         if not would.height:
             return 0
         if rows_read == 0 or read_rejects:
@@ -157,9 +157,9 @@ class NightlyRun:
             return pl.Series(KH, [], pl.UInt64)
         return store.hashes(self.path, (KH,)).get_column(KH).gather(positions)
 
-    def _undo_keys(self) -> pl.DataFrame:
-        """The missing keys that have an undo operation (`KH`, `KEY`, from the state file)."""
-        missing = self._missing_hashes()
+    def _undo_keys(self, missing: pl.Series) -> pl.DataFrame:
+        """Of the missing keys, those with an undo operation (`KH`, `KEY`, from the state
+        file)."""
         if not len(missing):
             return pl.DataFrame(schema={KH: pl.UInt64, KEY: pl.String})
         found = owner_keys(store.key_texts(self.path, missing), self.owner)
@@ -169,7 +169,7 @@ class NightlyRun:
     def noted(self, sent: pl.DataFrame) -> None:
         """Tonight's operations to send that hold relationships (the flow's), whose keys'
         earlier relationships may have gone (`relations.removals`)."""
-        if self.mirrors and not self.census and REL in sent.columns:
+        if self.mirrors and not self.census:
             held = sent.filter(pl.col(REL).is_not_null()).select(KH, REL)
             if held.height:
                 self.related.append(held)

@@ -108,6 +108,7 @@ def test_a_relationship_gone_from_a_row_is_removed_once(tmp_path):
             '"cio_relationships":[{"identifiers":{"object_type_id":"1","object_id":"c1"}}]}')
     assert seen[0] == [] and sorted(seen[1]) == sorted([moved, left])
     assert seen[2] == seen[1]  # the third night removes nothing again
+    assert list((tmp_path / "s.state.keys").glob("rels-*.parquet"))  # kept with --missing
     assert deletes(store) == []  # nobody deleted: both people are still in the export
     with sqlite3.connect(store.path) as con:
         held = con.execute("SELECT person, object FROM ws_relationships ORDER BY object").fetchall()
@@ -125,3 +126,5 @@ def test_without_missing_relationships_are_never_removed(tmp_path):
     finally:
         emu.stop()
     assert removed(store) == []
+    # without --missing the state keeps no relationship texts (they would only cost space)
+    assert not list((tmp_path / "s.state.keys").glob("rels-*.parquet"))

@@ -45,11 +45,14 @@ def key_text(json: pl.Expr, type_: str, action: str, is_event: bool) -> pl.Expr:
     return json.str.slice(0, json.str.find(mark, literal=True) + len(mark))
 
 
-def with_keys(ops: pl.DataFrame, kinds: Sequence[tuple[str, str, bool]]) -> pl.DataFrame:
-    """`ops` (the contract's operations frame) with `KEY` (text, mirrored kinds only), `KH` and
-    `CH`; `kinds[i]` is (type, action, is_event) of the mapping's operation i."""
+def with_keys(ops: pl.DataFrame, kinds: Sequence[tuple[str, str, bool]],
+              related: bool = False) -> pl.DataFrame:
+    """`ops` (the contract's operations frame) with `KEY` (text, mirrored kinds only), `KH`,
+    `CH` and `REL` (with `related`, what `--missing` finds moves from: the text of an operation
+    that holds relationships); `kinds[i]` is (type, action, is_event) of operation i."""
     json = pl.col(JSON)
-    rel = pl.when(json.str.contains(RELS, literal=True)).then(json)
+    rel = pl.when(json.str.contains(RELS, literal=True)).then(json) if related else \
+        pl.lit(None, dtype=pl.String)
     if PATH in ops.columns:  # v1: one operation a mapping, its path part of the key
         key, mirrored = pl.concat_str(pl.col(PATH), pl.lit("\x1f"), json), pl.lit(False)
         rel = pl.lit(None, dtype=pl.String)

@@ -63,13 +63,16 @@ def removals(old: str, new: str | None) -> str | None:
     gone = [rel for key, rel in before.items() if key not in after]
     if not gone:
         return None
-    mark = '"action":"'
-    start = old.find(mark)
-    end = old.find('"', start + len(mark))
+    start = old.find('"action":"')
+    assert start >= 0
     head = old[:start] + '"action":"delete_relationships"'
-    assert end > start >= 0
     body = ",".join(orjson.dumps({"identifiers": rel}).decode() for rel in gone)
     return f'{head},"cio_relationships":[{body}]}}'
+
+
+def _listed(text: pl.Expr) -> pl.Expr:
+    """An operation's `cio_relationships` as text (the member the encoder writes last)."""
+    return text.str.extract(r'"cio_relationships":(\[.*\])\}$', 1)
 
 
 def _related(text: str) -> dict[bytes, dict]:
@@ -96,14 +99,14 @@ def removal_frame(folder: Path, tonight: list[pl.DataFrame], held: pl.Series | N
     gone = gone.filter(~gone.is_in(undone.implode())) if undone is not None and len(gone) \
         else gone
     old = delivered(folder, pl.concat([new.get_column(KH), gone]))
-    after = dict(new.iter_rows())
-    rows: list[tuple[str, int | None]] = []
-    for kh, text in old.iter_rows():
-        if kh in after:
-            rows.append((removals(text, after[kh]), None))
-        else:
-            rows.append((removals(text, None), kh))
-    rows = [(json, kh) for json, kh in rows if json is not None]
+    # only the keys whose relationships differ are compared one by one (an identify whose
+    # attributes changed tonight holds the same relationships, most nights)
+    both = old.join(new.rename({REL: "__new"}), on=KH, how="left").filter(
+        pl.col("__new").is_null() | _listed(pl.col(REL)).is_null()
+        | _listed(pl.col(REL)).ne_missing(_listed(pl.col("__new"))))
+    rows = [(json, None if after is not None else kh)
+            for kh, text, after in both.iter_rows()
+            if (json := removals(text, after)) is not None]
     if not rows:
         return pl.DataFrame(schema=empty)
     frame = pl.DataFrame({JSON: [j for j, _ in rows], "__own": [k for _, k in rows]},
