@@ -205,6 +205,8 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite file that stores every "
               "accepted operation (default: a temporary file, printed at start).")
 @click.option("--count-only", is_flag=True, help="Store nothing, only count (benchmarks).")
+@click.option("--no-workspace", is_flag=True, help="Store the operations without the "
+              "workspace they leave (its pages and /_emulator/people stay empty; faster).")
 @click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", default="site", show_default=True,
               show_envvar=True, help="The credentials it accepts (as the run's, from the "
               "same variables).")
@@ -227,7 +229,8 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
               help="Serve HTTPS with this certificate (PEM; clients that speak only https).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Its key (PEM).")
-def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: str,
+def emulator(host: str, port: int, db: str | None, count_only: bool, no_workspace: bool,
+             site_id: str,
              api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
              drop_rate: float, lost_answer_rate: float, latency_ms: str, max_body: int,
              invalid: str, seed: int | None, tls_cert: str | None, tls_key: str | None) -> None:
@@ -241,7 +244,7 @@ def emulator(host: str, port: int, db: str | None, count_only: bool, site_id: st
     """
     from backfill import emulator as emu
 
-    emu.serve_from_options(host, port, db, count_only, site_id, api_key, fail_rate,
+    emu.serve_from_options(host, port, db, count_only, not no_workspace, site_id, api_key, fail_rate,
                            throttle_rate, retry_after, drop_rate, lost_answer_rate, latency_ms,
                            max_body, invalid, seed, tls_cert, tls_key,
                            lambda text: click.echo(text, err=True))

@@ -48,7 +48,8 @@ def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     return context
 
 
-def serve_from_options(host: str, port: int, db: str | None, count_only: bool, site_id: str,
+def serve_from_options(host: str, port: int, db: str | None, count_only: bool, workspace: bool,
+                       site_id: str,
                        api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
                        drop_rate: float, lost_answer_rate: float, latency_ms: str,
                        max_body: int, invalid: str, seed: int | None, tls_cert: str | None,
@@ -63,7 +64,7 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, s
                          "defaults site/key are refused there")
     context = tls_context(tls_cert, tls_key)
     sock = listen(host, port)  # first: a port in use leaves no store behind
-    store = Store(db, count_only=count_only)
+    store = Store(db, count_only=count_only, keep_workspace=workspace)
     faults = Faults(fail_rate, throttle_rate, drop_rate, latency_range(latency_ms), retry_after,
                     seed, lost_answer_rate)
     app = Emulator(site_id, api_key, store, faults, max_body=max_body, invalid=invalid)

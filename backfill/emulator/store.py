@@ -13,14 +13,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from backfill.emulator import workspace
+from backfill.emulator import bulk, workspace
 
 
 class Store:
     """Accepted operations in SQLite (or only counted, for benchmarks)."""
 
-    def __init__(self, path: str | None, count_only: bool = False):
+    def __init__(self, path: str | None, count_only: bool = False, keep_workspace: bool = True):
         self.count_only = count_only
+        self.keep_workspace = keep_workspace  # False: operations stored, no workspace kept
         self.path = path
         self.operations = 0
         self.requests = 0
@@ -43,7 +44,8 @@ class Store:
             os.close(fd)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA synchronous=OFF")
+            self.db.execute("PRAGMA cache_size=-262144")
             self.db.executescript("""
                 CREATE TABLE IF NOT EXISTS requests (
                     id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL);
@@ -71,7 +73,8 @@ class Store:
                 "INSERT INTO operations (request_id, idx, type, action, body) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
-            self._model(cur, int(rid or 0), ops)
+            if self.keep_workspace:
+                self._model(cur, int(rid or 0), ops)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
@@ -85,8 +88,7 @@ class Store:
         received, failed = time.time(), (TypeError, ValueError, OverflowError, sqlite3.Error)
         cur.execute("SAVEPOINT ops")
         try:
-            for _, op, _ in ops:
-                workspace.apply(cur, request, op, received)
+            bulk.apply_all(cur, request, (op for _, op, _ in ops), received)
         except failed:  # the rare body that holds one: again, an operation at a time
             cur.execute("ROLLBACK TO ops")
             for _, op, _ in ops:

@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from backfill.emulator.findings import findings
+from backfill.emulator.workspace import TOUCHES
 
 LATEST = 20  # events shown with a person
 MAX_PAGE = 1000
@@ -85,7 +86,7 @@ def person(db: sqlite3.Connection, request: web.Request) -> dict[str, Any] | Non
     key = request.match_info["id"]
     row = None
     for column in ("id", "email", "cio_id"):
-        row = db.execute("SELECT pk, id, email, cio_id, attributes, suppressed, updated FROM "
+        row = db.execute("SELECT pk, id, email, cio_id, attributes, suppressed, updated, requests FROM "
                          f"ws_people WHERE {column} = ?", (key,)).fetchone()  # noqa: S608
         if row is not None:
             break
@@ -113,8 +114,7 @@ def person(db: sqlite3.Connection, request: web.Request) -> dict[str, Any] | Non
                                       (pk,)).fetchone()[0]),
         "events": [{"type": k, "name": n, "timestamp": t, "id": i,
                     "attributes": orjson.loads(a) if a else None} for k, n, t, i, a in events],
-        "requests": [r for (r,) in db.execute(
-            "SELECT request FROM ws_touches WHERE person = ? ORDER BY request", (pk,))],
+        "requests": touching(db, pk, row[7]),
     }
 
 
@@ -131,3 +131,14 @@ def an_object(db: sqlite3.Connection, request: web.Request) -> dict[str, Any] | 
             "attributes": orjson.loads(row[0]) if row else None,
             "people": [{"id": i, "email": e, "attributes": orjson.loads(a)}
                        for i, e, a in related]}
+
+
+def touching(db: sqlite3.Connection, pk: int, profile: str) -> list[int]:
+    """The latest requests that touched a person: their profile's, their latest events',
+    their relationships' and devices'."""
+    found = {int(r) for r in profile.split(",") if r}
+    found.update(r for (r,) in db.execute(
+        "SELECT request FROM (SELECT request FROM ws_events WHERE person = ? ORDER BY "
+        "timestamp DESC LIMIT 1000) UNION SELECT request FROM ws_relationships WHERE person = ? "
+        "UNION SELECT request FROM ws_devices WHERE person = ?", (pk, pk, pk)) if r is not None)
+    return sorted(found)[-TOUCHES:]

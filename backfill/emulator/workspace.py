@@ -21,26 +21,32 @@ from typing import Any
 
 import orjson
 
+TOUCHES = 20  # requests kept with each person, the latest
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ws_people (
-    pk INTEGER PRIMARY KEY, id TEXT UNIQUE, email TEXT, cio_id TEXT UNIQUE,
-    attributes TEXT NOT NULL DEFAULT '{}', updated INTEGER, suppressed INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS ws_people_email ON ws_people(email);
+    pk INTEGER PRIMARY KEY, id TEXT, email TEXT, cio_id TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}', updated INTEGER, suppressed INTEGER NOT NULL DEFAULT 0,
+    requests TEXT NOT NULL DEFAULT '');
+CREATE UNIQUE INDEX IF NOT EXISTS ws_people_id ON ws_people(id) WHERE id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ws_people_email ON ws_people(email) WHERE email IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS ws_people_cio ON ws_people(cio_id) WHERE cio_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ws_objects (
-    type TEXT, id TEXT, attributes TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (type, id));
+    type TEXT, id TEXT, attributes TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (type, id))
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ws_relationships (
     person INTEGER, type TEXT, object TEXT, attributes TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (person, type, object));
+    request INTEGER, PRIMARY KEY (person, type, object)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ws_relationships_object ON ws_relationships(type, object);
 CREATE TABLE IF NOT EXISTS ws_events (
-    pk INTEGER PRIMARY KEY, person INTEGER, anonymous_id TEXT, event_id TEXT UNIQUE,
+    pk INTEGER PRIMARY KEY, person INTEGER, anonymous_id TEXT, event_id TEXT,
     kind TEXT, name TEXT, timestamp INTEGER, attributes TEXT, request INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS ws_events_id ON ws_events(event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ws_events_person ON ws_events(person, timestamp);
 CREATE TABLE IF NOT EXISTS ws_devices (
-    token TEXT PRIMARY KEY, person INTEGER, platform TEXT, last_used INTEGER, attributes TEXT);
-CREATE TABLE IF NOT EXISTS ws_segments (segment TEXT, person INTEGER, PRIMARY KEY (segment, person));
-CREATE TABLE IF NOT EXISTS ws_touches (person INTEGER, request INTEGER,
-    PRIMARY KEY (person, request));
+    token TEXT PRIMARY KEY, person INTEGER, platform TEXT, last_used INTEGER, attributes TEXT,
+    request INTEGER);
+CREATE TABLE IF NOT EXISTS ws_segments (segment TEXT, person INTEGER,
+    PRIMARY KEY (segment, person)) WITHOUT ROWID;
 """
 
 
@@ -56,6 +62,7 @@ def apply(cur: sqlite3.Cursor, request: int, op: dict[str, Any], received: float
             if op.get("id_type") == "cio_id" else "id"
         for value in op.get("ids") or []:
             pk = find_or_create(cur, request, {by: str(value)})
+            touch(cur, pk, request)
             if kind[1] == "add_customers":
                 cur.execute("INSERT OR IGNORE INTO ws_segments VALUES (?, ?)",
                             (str(op.get("segment_id")), pk))
@@ -78,6 +85,7 @@ def _person(cur: sqlite3.Cursor, request: int, op: dict[str, Any], action: str,
     pk = find_or_create(cur, request, ids)
     if action == "identify":
         _identify(cur, pk, op)
+        touch(cur, pk, request)
         _relate(cur, request, op, pk, None, add=True)
     elif action in ("event", "page", "screen"):
         _event(cur, request, pk, op, action, received)
@@ -86,11 +94,12 @@ def _person(cur: sqlite3.Cursor, request: int, op: dict[str, Any], action: str,
     elif action in ("suppress", "unsuppress"):
         cur.execute("UPDATE ws_people SET suppressed = ? WHERE pk = ?",
                     (int(action == "suppress"), pk))
+        touch(cur, pk, request)
     elif action == "add_device":
         device = op.get("device") or {}
-        cur.execute("INSERT OR REPLACE INTO ws_devices VALUES (?, ?, ?, ?, ?)",
+        cur.execute("INSERT OR REPLACE INTO ws_devices VALUES (?, ?, ?, ?, ?, ?)",
                     (str(device.get("token")), pk, device.get("platform"),
-                     device.get("last_used"), _json(device.get("attributes"))))
+                     device.get("last_used"), dumped(device.get("attributes")), request))
     elif action == "delete_device":
         cur.execute("DELETE FROM ws_devices WHERE token = ? AND person = ?",
                     (str((op.get("device") or {}).get("token")), pk))
@@ -114,8 +123,22 @@ def find_or_create(cur: sqlite3.Cursor, request: int, ids: dict[str, Any]) -> in
                     tuple(None if ids.get(k) in (None, "") else str(ids[k])
                           for k in ("id", "email", "cio_id")))
         pk = int(cur.lastrowid or 0)
-    cur.execute("INSERT OR IGNORE INTO ws_touches VALUES (?, ?)", (pk, request))
     return pk
+
+
+def touch(cur: sqlite3.Cursor, pk: int, request: int) -> None:
+    """`request` changed this person's profile (events, relationships and devices keep their
+    own request)."""
+    (requests,) = cur.execute("SELECT requests FROM ws_people WHERE pk = ?", (pk,)).fetchone()
+    cur.execute("UPDATE ws_people SET requests = ? WHERE pk = ?", (touched(requests, request), pk))
+
+
+def touched(requests: str, request: int) -> str:
+    """The latest requests that touched a person (ids, comma-separated), with `request`."""
+    seen = requests.split(",") if requests else []
+    if not seen or seen[-1] != str(request):
+        seen.append(str(request))
+    return ",".join(seen[-TOUCHES:])
 
 
 def _identify(cur: sqlite3.Cursor, pk: int, op: dict[str, Any]) -> None:
@@ -125,15 +148,15 @@ def _identify(cur: sqlite3.Cursor, pk: int, op: dict[str, Any]) -> None:
     attributes, updated, email = orjson.loads(row[0]), row[1], row[2]
     if isinstance(stamp, int | float) and updated is not None and stamp < updated:
         return  # older than the update in effect: the API ignores it
-    merged = _merged(attributes, op.get("attributes") or {})
-    email = merged.get("email", email) if isinstance(merged.get("email", email), str) else email
+    after = merged(attributes, op.get("attributes") or {})
+    email = after.get("email", email) if isinstance(after.get("email", email), str) else email
     ids = op.get("identifiers") or {}
     cur.execute("UPDATE ws_people SET attributes = ?, updated = ?, email = COALESCE(?, email)"
-                " WHERE pk = ?", (_json(merged), stamp if isinstance(stamp, int | float)
+                " WHERE pk = ?", (dumped(after), stamp if isinstance(stamp, int | float)
                                   else updated, ids.get("email") or email, pk))
 
 
-def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     out = dict(old)
     for key, value in new.items():
         if value is None:
@@ -150,7 +173,7 @@ def _event(cur: sqlite3.Cursor, request: int, pk: int | None, op: dict[str, Any]
                 "timestamp, attributes, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (pk, op.get("anonymous_id") if pk is None else None, op.get("id"), kind,
                  op.get("name"), int(stamp) if isinstance(stamp, int | float) else int(received),
-                 _json(op.get("attributes")), request))
+                 dumped(op.get("attributes")), request))
 
 
 def _relate(cur: sqlite3.Cursor, request: int, op: dict[str, Any], person: int | None,
@@ -164,8 +187,8 @@ def _relate(cur: sqlite3.Cursor, request: int, op: dict[str, Any], person: int |
             assert obj is not None
             pair = (find_or_create(cur, request, ids), *obj)
         if add:
-            cur.execute("INSERT OR REPLACE INTO ws_relationships VALUES (?, ?, ?, ?)",
-                        (*pair, _json(rel.get("relationship_attributes") or {})))
+            cur.execute("INSERT OR REPLACE INTO ws_relationships VALUES (?, ?, ?, ?, ?)",
+                        (*pair, dumped(rel.get("relationship_attributes") or {}), request))
         else:
             cur.execute("DELETE FROM ws_relationships WHERE person = ? AND type = ? AND "
                         "object = ?", pair)
@@ -181,8 +204,8 @@ def _object(cur: sqlite3.Cursor, request: int, op: dict[str, Any], action: str) 
     if action in ("identify", "identify_anonymous"):
         row = cur.execute("SELECT attributes FROM ws_objects WHERE type = ? AND id = ?",
                           key).fetchone()
-        merged = _merged(orjson.loads(row[0]) if row else {}, op.get("attributes") or {})
-        cur.execute("INSERT OR REPLACE INTO ws_objects VALUES (?, ?, ?)", (*key, _json(merged)))
+        after = merged(orjson.loads(row[0]) if row else {}, op.get("attributes") or {})
+        cur.execute("INSERT OR REPLACE INTO ws_objects VALUES (?, ?, ?)", (*key, dumped(after)))
     if action != "identify_anonymous":
         _relate(cur, request, op, None, key, add=action != "delete_relationships")
 
@@ -191,13 +214,16 @@ def _merge(cur: sqlite3.Cursor, request: int, primary: dict, secondary: dict) ->
     into, gone = find_or_create(cur, request, primary), find(cur, secondary)
     if gone is None or gone == into:
         return
-    (kept,), (folded,) = (cur.execute("SELECT attributes FROM ws_people WHERE pk = ?",
-                                      (pk,)).fetchone() for pk in (into, gone))
+    (kept, mine), (folded, theirs) = (cur.execute(
+        "SELECT attributes, requests FROM ws_people WHERE pk = ?", (pk,)).fetchone()
+        for pk in (into, gone))
     attributes = {**orjson.loads(folded), **orjson.loads(kept)}  # the primary's win
-    cur.execute("UPDATE ws_people SET attributes = ? WHERE pk = ?", (_json(attributes), into))
+    requests = sorted({int(r) for r in f"{mine},{theirs}".split(",") if r})[-TOUCHES:]
+    cur.execute("UPDATE ws_people SET attributes = ?, requests = ? WHERE pk = ?",
+                (dumped(attributes), touched(",".join(map(str, requests)), request), into))
     for table in ("ws_events", "ws_devices"):
         cur.execute(f"UPDATE {table} SET person = ? WHERE person = ?", (into, gone))  # noqa: S608
-    for table in ("ws_relationships", "ws_segments", "ws_touches"):
+    for table in ("ws_relationships", "ws_segments"):
         cur.execute(f"UPDATE OR IGNORE {table} SET person = ? WHERE person = ?",  # noqa: S608
                     (into, gone))
     _forget(cur, gone)
@@ -210,5 +236,5 @@ def _forget(cur: sqlite3.Cursor, pk: int) -> None:
     cur.execute("DELETE FROM ws_people WHERE pk = ?", (pk,))
 
 
-def _json(value: Any) -> str | None:
+def dumped(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()

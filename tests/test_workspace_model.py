@@ -1,0 +1,191 @@
+"""The workspace model against a reference applier written plainly here: random sequences of
+identifies (with timestamps, nulls that clear, emails), deletes, merges, suppressions,
+relationships and events (with repeated ids), cut into requests at random, give the same
+people, relationships and events. People named by `id` alone take the bulk path
+(`emulator/bulk.py`), the rest the one-by-one path (`emulator/workspace.py`): the sequences mix
+both in one request."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backfill.emulator.store import Store
+
+IDS = ["p1", "p2", "p3"]
+EMAILS = ["a@x.io", "b@x.io"]
+
+
+class Reference:
+    """What the workspace holds, by the rules of `emulator/workspace.py`'s docstring."""
+
+    def __init__(self) -> None:
+        self.people: dict[int, dict[str, Any]] = {}
+        self.top = 0
+        self.rels: dict[tuple[int, str, str], Any] = {}
+        self.events: dict[int, list[tuple[str, str | None]]] = {}
+
+    def find(self, ids: dict[str, Any]) -> int | None:
+        for key in ("id", "email"):
+            if ids.get(key):
+                for pk in ordered(self.people):
+                    if self.people[pk][key] == ids[key]:
+                        return pk
+        return None
+
+    def find_or_create(self, ids: dict[str, Any]) -> int:
+        pk = self.find(ids)
+        if pk is None:
+            self.top += 1
+            pk = self.top
+            self.people[pk] = {"id": ids.get("id") or None, "email": ids.get("email") or None,
+                               "attributes": {}, "updated": None, "suppressed": False}
+            self.events[pk] = []
+        return pk
+
+    def apply(self, op: dict[str, Any]) -> None:
+        action, ids = op["action"], op.get("identifiers") or {}
+        if action == "delete":
+            pk = self.find(ids)
+            if pk is not None:
+                self.forget(pk)
+        elif action == "merge":
+            self.merge(op["primary"], op["secondary"])
+        else:
+            pk = self.find_or_create(ids)
+            if action == "identify":
+                self.identify(pk, op)
+            elif action == "event":
+                taken = {e for evs in self.events.values() for _, e in evs if e is not None}
+                if op.get("id") is None or op["id"] not in taken:
+                    self.events[pk].append((op["name"], op.get("id")))
+            elif action in ("suppress", "unsuppress"):
+                self.people[pk]["suppressed"] = action == "suppress"
+            for rel in op.get("cio_relationships") or []:
+                key = (pk, rel["identifiers"]["object_type_id"], rel["identifiers"]["object_id"])
+                if action == "delete_relationships":
+                    self.rels.pop(key, None)
+                else:
+                    self.rels[key] = rel.get("relationship_attributes") or {}
+
+    def identify(self, pk: int, op: dict[str, Any]) -> None:
+        who, stamp = self.people[pk], op.get("timestamp")
+        if stamp is not None and who["updated"] is not None and stamp < who["updated"]:
+            return
+        for key, value in (op.get("attributes") or {}).items():
+            if value is None:
+                who["attributes"].pop(key, None)
+            else:
+                who["attributes"][key] = value
+        if isinstance(who["attributes"].get("email"), str):
+            who["email"] = who["attributes"]["email"]
+        who["email"] = (op.get("identifiers") or {}).get("email") or who["email"]
+        if stamp is not None:
+            who["updated"] = stamp
+
+    def merge(self, primary: dict[str, Any], secondary: dict[str, Any]) -> None:
+        into, gone = self.find_or_create(primary), self.find(secondary)
+        if gone is None or gone == into:
+            return
+        kept = self.people[into]
+        kept["attributes"] = {**self.people[gone]["attributes"], **kept["attributes"]}
+        self.events[into] += self.events[gone]
+        self.events[gone] = []
+        for (pk, typ, obj), attributes in list(self.rels.items()):
+            if pk == gone:
+                self.rels.setdefault((into, typ, obj), attributes)
+        self.forget(gone)
+
+    def forget(self, pk: int) -> None:
+        del self.people[pk]
+        del self.events[pk]
+        for key in [k for k in self.rels if k[0] == pk]:
+            del self.rels[key]
+
+
+def person_ids() -> st.SearchStrategy[dict[str, Any]]:
+    return st.one_of(st.sampled_from(IDS).map(lambda i: {"id": i}),
+                     st.sampled_from(EMAILS).map(lambda e: {"email": e}),
+                     st.tuples(st.sampled_from(IDS), st.sampled_from(EMAILS)).map(
+                         lambda t: {"id": t[0], "email": t[1]}))
+
+
+def relationships() -> st.SearchStrategy[list[dict[str, Any]]]:
+    return st.lists(st.builds(lambda o, a: {"identifiers": {"object_type_id": "1",
+                                                             "object_id": o},
+                                            **({"relationship_attributes": a} if a else {})},
+                              st.sampled_from(["c1", "c2"]),
+                              st.dictionaries(st.just("role"), st.sampled_from(["x", "y"]))),
+                    max_size=2)
+
+
+def operations() -> st.SearchStrategy[dict[str, Any]]:
+    attributes = st.dictionaries(st.sampled_from(["plan", "Plan", "score", "email"]),
+                                 st.one_of(st.none(), st.integers(0, 3), st.sampled_from(
+                                     ["free", "pro", "a@x.io", "c@x.io"])), max_size=3)
+    person = {"type": st.just("person"), "identifiers": person_ids()}
+    return st.one_of(
+        st.fixed_dictionaries({**person, "action": st.just("identify"),
+                               "attributes": attributes},
+                              optional={"timestamp": st.integers(1, 5),
+                                        "cio_relationships": relationships()}),
+        st.fixed_dictionaries({**person, "action": st.just("event"),
+                               "name": st.sampled_from(["buy", "view"])},
+                              optional={"id": st.sampled_from(
+                                  ["01J000000000000000000000E1", "01J000000000000000000000E2"]),
+                                  "timestamp": st.integers(1, 5)}),
+        st.fixed_dictionaries({**person, "action": st.sampled_from(
+            ["delete", "suppress", "unsuppress"])}),
+        st.fixed_dictionaries({**person, "action": st.sampled_from(
+            ["add_relationships", "delete_relationships"]), "cio_relationships": relationships()}),
+        st.fixed_dictionaries({"type": st.just("person"), "action": st.just("merge"),
+                               "primary": person_ids(), "secondary": person_ids()}))
+
+
+def ordered(rows: Any) -> list[Any]:
+    return sorted(rows, key=lambda row: orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+
+
+def held(db: sqlite3.Connection) -> dict[str, Any]:
+    """People (by their identifiers), relationships and events, as the store holds them."""
+    who = {pk: (i, e) for pk, i, e in db.execute("SELECT pk, id, email FROM ws_people")}
+    return {
+        "people": ordered((i, e, orjson.loads(a), bool(s)) for i, e, a, s in db.execute(
+            "SELECT id, email, attributes, suppressed FROM ws_people")),
+        "relationships": ordered((who[p], t, o, orjson.loads(a)) for p, t, o, a in db.execute(
+            "SELECT person, type, object, attributes FROM ws_relationships")),
+        "events": ordered((who[p], n, i or "") for p, n, i in db.execute(
+            "SELECT person, name, event_id FROM ws_events")),
+    }
+
+
+def expected(ref: Reference) -> dict[str, Any]:
+    who = {pk: (p["id"], p["email"]) for pk, p in ref.people.items()}
+    return {
+        "people": ordered((p["id"], p["email"], p["attributes"], p["suppressed"])
+                         for p in ref.people.values()),
+        "relationships": ordered((who[p], t, o, a) for (p, t, o), a in ref.rels.items()),
+        "events": ordered((who[pk], n, i or "") for pk, evs in ref.events.items() for n, i in evs),
+    }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(operations(), max_size=30), st.lists(st.integers(1, 8), min_size=1))
+def test_the_workspace_holds_what_the_reference_applier_holds(tmp_path_factory, ops, cuts):
+    store, ref = Store(str(tmp_path_factory.mktemp("ws") / "s.sqlite")), Reference()
+    at, i = 0, 0
+    while at < len(ops):
+        request = ops[at:at + cuts[i % len(cuts)]]
+        store.record("/api/v2/batch", 200, [(n, op, orjson.dumps(op))
+                                            for n, op in enumerate(request)])
+        at, i = at + len(request), i + 1
+    for op in ops:
+        ref.apply(op)
+    assert store.db is not None
+    assert held(store.db) == expected(ref)
+    assert store.unmodelled == 0
+    store.close()
