@@ -253,16 +253,18 @@ def emulator(host: str, port: int, db: str | None, count_only: bool, no_workspac
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), default="out/demo", show_default=True,
               help="Folder for the store, checkpoints, rejects and reports.")
-def demo(keep: str) -> None:
+@click.option("--keep-open", is_flag=True, help="Then serve the workspace's pages (what "
+              "the import would leave in Customer.io) until Ctrl-C.")
+def demo(keep: str, keep_open: bool) -> None:
     """Start the emulator, import sample_data/ with configs/, print the summary, stop.
 
     \b
     Example:
-      backfill demo
+      backfill demo --keep-open
     """
     from backfill.demo import run_demo
 
-    sys.exit(run_demo(Path(keep), click.echo))
+    sys.exit(run_demo(Path(keep), click.echo, keep_open=keep_open))
 
 
 def main() -> None:

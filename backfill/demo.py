@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,9 @@ SITE_ID, API_KEY = "demo-site", "demo-key"
 CONFIGS = ("configs/people.yaml", "configs/events.yaml")
 
 
-def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None) -> int:
+def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None,
+             keep_open: bool = False) -> int:
+    """Import the samples into an emulator; with `keep_open`, serve its pages until Ctrl-C."""
     root = root or Path.cwd()
     missing = [c for c in CONFIGS if not (root / c).exists()]
     if missing:
@@ -31,27 +34,45 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
     with EmulatorThread(Emulator(SITE_ID, API_KEY, store)) as emu:
         echo(f"Track API emulator on {emu.url}, storing in {db}")
         for config in CONFIGS:
-            mapping = api.load(root / config)
-            name = Path(config).stem
-            echo(f"\n== backfill run {config} --endpoint {emu.url}")
-            inputs = [os.path.relpath(os.path.normpath((root / config).parent / p))
-                      for p in mapping.source.paths]  # source.path is the mapping's folder's
-            report = api.run(mapping, inputs,
-                             site_id=SITE_ID, api_key=API_KEY, endpoint=emu.url,
-                             checkpoint=folder / f"{name}.checkpoint.json",
-                             rejects=folder / f"{name}.rejects.ndjson")
-            (folder / f"{name}.report.json").write_bytes(report.to_json())
-            echo(report.to_text())
-    with contextlib.closing(sqlite3.connect(db)) as con:  # closed: no -wal file left
+            _import(root, config, folder, emu.url, echo)
+        _summary(db, folder, echo)
+        if keep_open:
+            echo(f"\nThe workspace's pages: {emu.url}/ (user {SITE_ID}, password {API_KEY}). "
+                 "Ctrl-C stops the emulator.")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                echo("stopped")
+        else:
+            echo(f"To browse what the import left: backfill emulator --db {db} --site-id "
+                 f"{SITE_ID} --api-key {API_KEY}, then open http://127.0.0.1:8080/ (or run "
+                 "`backfill demo --keep-open`)")
+    return 0
+
+
+def _import(root: Path, config: str, folder: Path, url: str,
+            echo: Callable[[str], None]) -> None:
+    mapping = api.load(root / config)
+    name = Path(config).stem
+    echo(f"\n== backfill run {config} --endpoint {url}")
+    inputs = [os.path.relpath(os.path.normpath((root / config).parent / p))
+              for p in mapping.source.paths]  # source.path is the mapping's folder's
+    report = api.run(mapping, inputs, site_id=SITE_ID, api_key=API_KEY, endpoint=url,
+                     checkpoint=folder / f"{name}.checkpoint.json",
+                     rejects=folder / f"{name}.rejects.ndjson")
+    (folder / f"{name}.report.json").write_bytes(report.to_json())
+    echo(report.to_text())
+
+
+def _summary(db: Path, folder: Path, echo: Callable[[str], None]) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as con:
         rows = con.execute("SELECT type, action, count(*) FROM operations GROUP BY 1, 2 "
                            "ORDER BY 1, 2").fetchall()
         held = summary(con)
     echo(f"\nThe emulator stored {sum(n for *_, n in rows):,} operations in {db}:")
     for typ, action, n in rows:
         echo(f"  {typ} {action}: {n:,}")
-    echo("The workspace they leave (backfill emulator --db " + str(db) + ", then GET "
-         "/_emulator/summary, /_emulator/people/{id}, /_emulator/findings): " + ", ".join(
-             f"{held[k]:,} {k.replace('_', ' ')}" for k in (
-                 "people", "objects", "relationships", "events", "devices")))
+    echo("The workspace they leave: " + ", ".join(
+        f"{held[k]:,} {k.replace('_', ' ')}" for k in (
+            "people", "objects", "relationships", "events", "devices")))
     echo(f"Checkpoints, rejects and reports are in {folder}/")
-    return 0

@@ -138,9 +138,11 @@ def main() -> None:
                 took = asyncio.run(send(emu.url, payloads))
                 result[f"{name}_ops_per_s"] = round(args.ops / took)
                 if name == "workspace":
-                    more, people = operations(max(0, args.people - people), 2, people)
-                    asyncio.run(send(emu.url, bodies([op for op in more
-                                                      if op["action"] == "identify"])))
+                    more = [{"type": "person", "action": "identify",
+                             "identifiers": {"id": f"u{n}"}, "attributes": {"plan": "free"}}
+                            for n in range(people + 1, args.people + 1)]
+                    asyncio.run(send(emu.url, bodies(more)))  # to `--people` people
+                    people = max(people, args.people)
                     times = sorted(asyncio.run(pages(emu.url, people)))
                     result["people"] = people
                     result["person_page_median_ms"] = round(statistics.median(times) * 1000, 1)

@@ -3,7 +3,12 @@ values, and the emulator's store left as one SQLite file."""
 
 from __future__ import annotations
 
+import base64
+import signal
 import sqlite3
+import subprocess
+import sys
+import urllib.request
 
 from conftest import ROOT
 
@@ -27,3 +32,30 @@ def test_the_demo_imports_the_samples_and_leaves_one_store_file(tmp_path, monkey
     # every identified person, and the few the events name only; the sample's 15 companies
     assert held == {"people": 2_999, "objects": 15, "relationships": 2_995, "events": 4_996}
     assert "The workspace they leave" in text and "2,999 people, 15 objects" in text
+
+
+def test_keep_open_serves_the_pages_until_ctrl_c(tmp_path):
+    """`backfill demo --keep-open`, a real process: it says where its pages are, serves them
+    with the demo's credentials, and a SIGINT (Ctrl-C) stops it cleanly."""
+    proc = subprocess.Popen([sys.executable, "-m", "backfill", "demo", "--keep-open", "--keep",
+                             str(tmp_path / "out")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("The workspace's pages: "):
+                url = line.split()[3]
+                break
+        else:
+            raise AssertionError("the demo never said where its pages are")
+        auth = base64.b64encode(b"demo-site:demo-key").decode()
+        page = urllib.request.urlopen(urllib.request.Request(
+            url + "people/u100001", headers={"Authorization": f"Basic {auth}"}), timeout=10)
+        assert page.status == 200 and "bruno.dubois1@example.com" in page.read().decode()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        assert "stopped" in proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "out" / "emulator.sqlite-wal").exists()  # closed: one file

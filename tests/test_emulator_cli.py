@@ -3,20 +3,24 @@ error that leaves no store behind; a stopped emulator's store is one SQLite file
 
 from __future__ import annotations
 
+import base64
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT, free_port
 from emulated import KEY, SITE, run, start
 
 from backfill.cli import cli
+from backfill.emulator import Store
 
 
 def leftovers() -> set[str]:
@@ -81,3 +85,29 @@ def test_the_command_closes_its_store_on_ctrl_c(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
     assert db.exists() and not Path(f"{db}-wal").exists()
+
+
+def test_the_command_serves_the_pages_of_an_existing_store(tmp_path):
+    """`backfill emulator --db STORE` on a store kept without its workspace (--no-workspace):
+    it makes the workspace from the stored operations and serves its pages."""
+    db, port = tmp_path / "e.sqlite", free_port()
+    store = Store(str(db), keep_workspace=False)
+    op = {"type": "person", "action": "identify", "identifiers": {"id": "ann"},
+          "attributes": {"plan": "pro"}}
+    store.record("/api/v2/batch", 200, [(0, op, orjson.dumps(op))])
+    store.close()
+    proc = subprocess.Popen([sys.executable, "-m", "backfill", "emulator", "--port", str(port),
+                             "--db", str(db), "--site-id", SITE, "--api-key", KEY], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        said = [proc.stderr.readline() for _ in range(3)]
+        assert "Made the workspace" in said[1] and f"http://127.0.0.1:{port}/" in said[2]
+        auth = base64.b64encode(f"{SITE}:{KEY}".encode()).decode()
+        page = urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/people/ann", headers={"Authorization": f"Basic {auth}"}),
+            timeout=10).read().decode()
+        assert "<code>plan</code></td><td>pro</td><td>string</td>" in page
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)

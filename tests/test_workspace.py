@@ -154,7 +154,7 @@ def test_findings_show_what_looks_wrong_with_counts_and_examples(emu):
     assert case["count"] == 1 and case["attributes"][0]["seen"] == ["Plan", "plan"]
     mixed = got["attributes_of_mixed_types"]
     assert [(m["name"], m["seen"]) for m in mixed["attributes"]] == [
-        ("seats", ["number", "text"])]
+        ("seats", ["number", "string"])]
     assert got["times_in_milliseconds"] == {"count": 1, "examples": ["a"]}
     assert got["times_out_of_range"]["examples"] == ["b"]
     assert got["emails_that_are_not_emails"] == {"count": 1, "examples": ["b"]}

@@ -189,3 +189,30 @@ def test_the_workspace_holds_what_the_reference_applier_holds(tmp_path_factory, 
     assert held(store.db) == expected(ref)
     assert store.unmodelled == 0
     store.close()
+
+
+def test_a_store_kept_without_its_workspace_gets_the_same_workspace_again(tmp_path):
+    """`backfill emulator --db` on a store made with --no-workspace (or by an older version)
+    makes its workspace from the stored operations, in order of arrival: the same as kept
+    live."""
+    ops = [{"type": "person", "action": "identify", "identifiers": {"id": f"p{i % 7}"},
+            "timestamp": i % 5, "attributes": {"n": i, "email": f"{i % 3}@x.io"}}
+           for i in range(60)] + [
+        {"type": "person", "action": "merge", "primary": {"id": "p1"},
+         "secondary": {"id": "p2"}},
+        {"type": "person", "action": "event", "identifiers": {"email": "1@x.io"}, "name": "e"},
+        {"type": "person", "action": "delete", "identifiers": {"id": "p3"}}]
+    live, kept = Store(str(tmp_path / "live.sqlite")), Store(str(tmp_path / "kept.sqlite"),
+                                                             keep_workspace=False)
+    for store in (live, kept):
+        for at in range(0, len(ops), 9):
+            store.record("/api/v2/batch", 200, [(n, op, orjson.dumps(op)) for n, op in
+                                                enumerate(ops[at:at + 9])])
+    assert kept.db is not None and live.db is not None
+    assert held(kept.db)["people"] == []
+    kept.close()
+    again = Store(str(tmp_path / "kept.sqlite"))
+    assert again.rebuild() == len(ops)
+    assert again.db is not None
+    assert held(again.db) == held(live.db) and held(live.db)["people"]
+    assert again.rebuild() == 0  # once only

@@ -71,6 +71,11 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, w
     where = "counting only" if count_only else f"storing in {store.path}"
     say(f"Track API emulator on {'https' if context else 'http'}://{host}:{port} ({where}); "
         "Ctrl-C stops it")
+    if not count_only and workspace:
+        if store.rebuild():
+            say(f"Made the workspace of the {store.path}'s operations again (it had none)")
+        say(f"The workspace's pages: {'https' if context else 'http'}://{host}:{port}/ (with "
+            "the same credentials)")
     if not loopback(host):
         say(f"warning: {host} is reachable from other machines: anyone who has the "
             "credentials can send to it and read /_emulator/stats")

@@ -15,6 +15,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,11 @@ from aiohttp import web
 
 from backfill.emulator import views
 from backfill.emulator.checks import MAX_BODY, MAX_OP, check_operation, raw_items, split_items
+from backfill.emulator.pages import Pages
 from backfill.emulator.store import Store
 from backfill.errors import UsageError
+
+STARTED = web.RequestKey("started", float)  # when a request arrived, for its latency
 
 
 @dataclass
@@ -74,16 +78,19 @@ class Emulator:
             web.post("/api/v1/metrics", self.v1_generic),
             web.get("/_emulator/stats", self.stats),
             *views.routes(self.store.db),  # the workspace the operations leave
+            *Pages(self.store).routes(),  # and its pages
         ])
         return app
 
     @web.middleware
     async def _gate(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
-        if request.path.startswith("/_emulator/"):  # behind the same credentials, no faults
-            if request.headers.get("Authorization") != self.credentials:
-                return web.json_response({"meta": {"error": "Unauthorized request"}},
-                                         status=401)
-            return await handler(request)
+        request[STARTED] = time.perf_counter()
+        if not request.path.startswith("/api/"):  # pages and /_emulator/: the same
+            if request.headers.get("Authorization") != self.credentials:  # credentials
+                return web.json_response(  # a browser asks for them
+                    {"meta": {"error": "Unauthorized request"}}, status=401,
+                    headers={"WWW-Authenticate": 'Basic realm="backfill emulator"'})
+            return await handler(request)  # and no faults
         f = self.faults
         lo, hi = f.latency_ms
         if hi > 0:
@@ -157,7 +164,7 @@ class Emulator:
                                                   if k != "batch_index"} for e in errors]},
                                      status=400)
         status = 207 if errors else 200
-        self.store.record(request.path, status, accepted)
+        self.store.record(request.path, status, accepted, len(body), request[STARTED])
         return web.json_response({"errors": errors} if errors else {}, status=status)
 
     async def entity(self, request: web.Request) -> web.Response:
@@ -173,7 +180,7 @@ class Emulator:
         if problem:
             return web.json_response({"errors": [{"reason": "invalid", "field": problem[0],
                                                   "message": problem[1]}]}, status=400)
-        self.store.record(request.path, 200, [(0, op, body)])
+        self.store.record(request.path, 200, [(0, op, body)], len(body), request[STARTED])
         return web.json_response({})
 
     async def account_region(self, request: web.Request) -> web.Response:

@@ -64,10 +64,11 @@ def findings(db: sqlite3.Connection, now: float | None = None) -> dict[str, Any]
 
 
 def _kind(column: str) -> str:
-    """JSON's types as a person reads them: integer and real are numbers, true and false
-    booleans."""
+    """JSON's types by their JSON names (SQLite's integer and real are numbers, true and false
+    booleans, text strings)."""
     return (f"CASE WHEN {column} IN ('integer', 'real') THEN 'number' "
-            f"WHEN {column} IN ('true', 'false') THEN 'boolean' ELSE {column} END")
+            f"WHEN {column} IN ('true', 'false') THEN 'boolean' "
+            f"WHEN {column} = 'text' THEN 'string' ELSE {column} END")
 
 
 def _counted(db: sqlite3.Connection, sql: str) -> dict[str, Any]:

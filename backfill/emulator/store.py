@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from backfill.emulator import bulk, workspace
 
 
@@ -48,26 +50,36 @@ class Store:
             self.db.execute("PRAGMA cache_size=-262144")
             self.db.executescript("""
                 CREATE TABLE IF NOT EXISTS requests (
-                    id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL);
+                    id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL,
+                    size INTEGER, operations INTEGER, latency_ms REAL);
                 CREATE TABLE IF NOT EXISTS operations (
                     id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
                     action TEXT, body TEXT);
             """ + workspace.SCHEMA)
+            have = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
+            for column in ("size INTEGER", "operations INTEGER", "latency_ms REAL"):
+                if column.split()[0] not in have:  # a store made by an older version
+                    self.db.execute(f"ALTER TABLE requests ADD COLUMN {column}")
 
     def seen(self, status: int) -> None:
         self.requests += 1
         self.statuses[status] += 1
         self.per_second[int(time.time())] += 1
 
-    def record(self, path: str, status: int, ops: list[tuple[int, dict[str, Any], bytes]]) -> None:
+    def record(self, path: str, status: int, ops: list[tuple[int, dict[str, Any], bytes]],
+               size: int | None = None, started: float | None = None) -> None:
+        """A request's accepted operations (`(index, operation, bytes as sent)`), with its
+        body's size and when it arrived (`time.perf_counter()`), for the requests page."""
         self.operations += len(ops)
         if self.db is None:
             return
         cur = self.db.cursor()
         cur.execute("BEGIN")
         try:
-            cur.execute("INSERT INTO requests (path, status, received) VALUES (?, ?, ?)",
-                        (path, status, time.time()))
+            cur.execute("INSERT INTO requests (path, status, received, size, operations, "
+                        "latency_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                        (path, status, time.time(), size, len(ops), None if started is None
+                         else round((time.perf_counter() - started) * 1000, 3)))
             rid = cur.lastrowid
             cur.executemany(
                 "INSERT INTO operations (request_id, idx, type, action, body) "
@@ -80,12 +92,39 @@ class Store:
             raise
         cur.execute("COMMIT")
 
+    def rebuild(self) -> int:
+        """The workspace made again from the stored operations, in order of arrival, when the
+        store has operations and no workspace (kept with --no-workspace, or by an older
+        version). Returns how many operations were applied (0: nothing to do)."""
+        if self.db is None or not self.keep_workspace:
+            return 0
+        cur = self.db.cursor()
+        if cur.execute("SELECT EXISTS(SELECT 1 FROM ws_people) OR EXISTS(SELECT 1 FROM "
+                       "ws_objects) OR NOT EXISTS(SELECT 1 FROM operations)").fetchone()[0]:
+            return 0
+        cur.execute("BEGIN")
+        done, request, at, ops = 0, 0, 0.0, []
+        for rid, received, body in self.db.execute(
+                "SELECT o.request_id, r.received, o.body FROM operations o JOIN requests r ON "
+                "r.id = o.request_id ORDER BY o.id"):
+            if rid != request and ops:
+                self._model(cur, request, ops, at)
+                done, ops = done + len(ops), []
+            request, at = rid, received
+            ops.append((len(ops), orjson.loads(body), b""))
+        if ops:
+            self._model(cur, request, ops, at)
+            done += len(ops)
+        cur.execute("COMMIT")
+        return done
+
     def _model(self, cur: sqlite3.Cursor, request: int,
-               ops: list[tuple[int, dict[str, Any], bytes]]) -> None:
+               ops: list[tuple[int, dict[str, Any], bytes]], received: float | None = None) -> None:
         """What the workspace holds after these operations, in order of arrival. One the model
         cannot hold (nested deeper than JSON can be written again, say) is stored all the same
         and counted in `unmodelled`, its own changes undone; it never fails the request."""
-        received, failed = time.time(), (TypeError, ValueError, OverflowError, sqlite3.Error)
+        received = time.time() if received is None else received
+        failed = (TypeError, ValueError, OverflowError, sqlite3.Error)
         cur.execute("SAVEPOINT ops")
         try:
             bulk.apply_all(cur, request, (op for _, op, _ in ops), received)
