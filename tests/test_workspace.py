@@ -86,6 +86,44 @@ def test_events_relationships_devices_and_segments_hang_on_the_person(emu):
     assert summary["operations_by_kind"]["person event"] == 2  # the repeat stored, not held
 
 
+def put(url: str, path: str, body: object) -> int:
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="PUT",
+                                     headers={"Authorization": AUTH,
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status
+
+
+def test_v1_calls_forms_deliveries_and_anonymous_events_are_held_too(emu):
+    """The v1 endpoints as their v2 equivalents; an anonymous event kept apart; a form
+    submission kept with the person it names; delivery events counted."""
+    assert put(emu, "/api/v1/customers/v1-ann", {"email": "ann@example.com", "plan": "pro"}) == 200
+    assert call(emu, "/api/v1/customers/v1-ann/events",
+                {"name": "bought", "timestamp": 1700000000, "data": {"sku": "A1"}})[0] == 200
+    assert put(emu, "/api/v1/customers/v1-ann/devices",
+               {"device": {"id": "tok1", "platform": "android"}}) == 200
+    assert call(emu, "/api/v1/customers/v1-bob/suppress", {})[0] == 200
+    assert call(emu, "/api/v1/events", {"anonymous_id": "anon-1", "name": "visited"})[0] == 200
+    assert call(emu, "/api/v1/forms/signup/submit",
+                {"data": {"email": "ann@example.com", "source": "ad"}})[0] == 204
+    assert call(emu, "/api/v1/metrics", {"delivery_id": "d1", "metric": "opened",
+                                         "timestamp": 1700000001})[0] == 200
+    batch(emu, {"type": "delivery", "action": "event", "identifiers": {"id": "d2"},
+                "name": "delivered", "attributes": {"device_token": "tok1"}})
+    ann = call(emu, "/_emulator/people/v1-ann")[1]
+    assert ann["attributes"] == {"email": "ann@example.com", "plan": "pro"}
+    assert [(e["name"], e["attributes"]) for e in ann["events"]] == [("bought", {"sku": "A1"})]
+    assert [(d["token"], d["platform"]) for d in ann["devices"]] == [("tok1", "android")]
+    assert ann["forms"] == [{"form_id": "signup",
+                             "data": {"email": "ann@example.com", "source": "ad"}}]
+    assert call(emu, "/_emulator/people/v1-bob")[1]["suppressed"] is True
+    summary = call(emu, "/_emulator/summary")[1]
+    assert {k: summary[k] for k in ("people", "events", "anonymous_events", "form_submissions",
+                                    "delivery_events", "devices")} == {
+        "people": 2, "events": 1, "anonymous_events": 1, "form_submissions": 1,
+        "delivery_events": 2, "devices": 1}
+
+
 def test_delete_removes_and_merge_folds_the_secondary_into_the_primary(emu):
     batch(emu, {**person(id="a"), "action": "identify", "attributes": {"plan": "pro"}},
           {**person(id="b"), "action": "identify", "attributes": {"plan": "free", "x": 1}},

@@ -55,6 +55,8 @@ def summary(db: sqlite3.Connection, _request: web.Request | None = None) -> dict
         "anonymous_events": count("SELECT COUNT(*) FROM ws_events WHERE person IS NULL"),
         "devices": count("SELECT COUNT(*) FROM ws_devices"),
         "segment_members": count("SELECT COUNT(*) FROM ws_segments"),
+        "form_submissions": count("SELECT COUNT(*) FROM ws_forms"),
+        "delivery_events": count("SELECT COUNT(*) FROM ws_deliveries"),
         "requests_by_status": {str(s): n for s, n in db.execute(
             "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")},
         "operations_by_kind": {f"{t} {a}": n for t, a, n in db.execute(
@@ -110,6 +112,8 @@ def person(db: sqlite3.Connection, request: web.Request) -> dict[str, Any] | Non
                          "WHERE person = ? ORDER BY token", (pk,))],
         "segments": [s for (s,) in db.execute(
             "SELECT segment FROM ws_segments WHERE person = ? ORDER BY segment", (pk,))],
+        "forms": [{"form_id": f, "data": orjson.loads(d)} for f, d in db.execute(
+            "SELECT form, data FROM ws_forms WHERE person = ? ORDER BY rowid", (pk,))],
         "event_count": int(db.execute("SELECT COUNT(*) FROM ws_events WHERE person = ?",
                                       (pk,)).fetchone()[0]),
         "events": [{"type": k, "name": n, "timestamp": t, "id": i,
@@ -140,5 +144,6 @@ def touching(db: sqlite3.Connection, pk: int, profile: str) -> list[int]:
     found.update(r for (r,) in db.execute(
         "SELECT request FROM (SELECT request FROM ws_events WHERE person = ? ORDER BY "
         "timestamp DESC LIMIT 1000) UNION SELECT request FROM ws_relationships WHERE person = ? "
-        "UNION SELECT request FROM ws_devices WHERE person = ?", (pk, pk, pk)) if r is not None)
+        "UNION SELECT request FROM ws_devices WHERE person = ? UNION SELECT request FROM "
+        "ws_forms WHERE person = ?", (pk, pk, pk, pk)) if r is not None)
     return sorted(found)[-TOUCHES:]

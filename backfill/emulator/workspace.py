@@ -10,8 +10,8 @@ is stored (never rebuilt).
 - Objects by type and id (identify merges, delete removes); relationships with their
   attributes, from either side; events per person (a repeated `id` dropped, as the API drops
   it), page and screen views among them; devices by token; manual segment membership (v1).
-  (The emulator refuses anonymous events, so the workspace holds none; `anonymous_id` is
-  kept in the events table for when it takes them.)
+  Anonymous events (v1), form submissions and delivery events: `others.py`, with the v1
+  endpoints, which are applied as their v2 equivalents.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from typing import Any
 
 import orjson
 
+from backfill.emulator import others
+
 TOUCHES = 20  # requests kept with each person, the latest
-SCHEMA = """
+SCHEMA = others.SCHEMA + """
 CREATE TABLE IF NOT EXISTS ws_people (
     pk INTEGER PRIMARY KEY, id TEXT, email TEXT, cio_id TEXT,
     attributes TEXT NOT NULL DEFAULT '{}', updated INTEGER, suppressed INTEGER NOT NULL DEFAULT 0,
@@ -52,11 +54,26 @@ CREATE TABLE IF NOT EXISTS ws_segments (segment TEXT, person INTEGER,
 
 def apply(cur: sqlite3.Cursor, request: int, op: dict[str, Any], received: float) -> None:
     """One accepted operation, in the workspace."""
+    if op.get("type") == "v1":
+        v2 = others.as_v2(op)
+        if v2 is None:
+            return
+        op = v2
     kind = (op.get("type"), op.get("action"))
-    if kind[0] == "person":
+    if kind[0] == "person" and not op.get("identifiers") and kind[1] != "merge":
+        _event(cur, request, None, op, kind[1], received)  # anonymous: kept apart
+    elif kind[0] == "person":
         _person(cur, request, op, kind[1], received)
     elif kind[0] == "object":
         _object(cur, request, op, kind[1])
+    elif kind == ("form", "submit"):
+        data = op.get("data") or {}
+        pk = find_or_create(cur, request, {"id": data["id"]} if data.get("id") else
+                            {"email": data.get("email")})
+        touch(cur, pk, request)
+        others.form(cur, pk, request, op, dumped(data) or "{}")
+    elif kind == ("delivery", "event"):
+        others.delivery(cur, request, op, received)
     elif kind == ("segment", "add_customers") or kind == ("segment", "remove_customers"):
         by = "email" if op.get("id_type") == "email" else "cio_id" \
             if op.get("id_type") == "cio_id" else "id"
@@ -221,7 +238,7 @@ def _merge(cur: sqlite3.Cursor, request: int, primary: dict, secondary: dict) ->
     requests = sorted({int(r) for r in f"{mine},{theirs}".split(",") if r})[-TOUCHES:]
     cur.execute("UPDATE ws_people SET attributes = ?, requests = ? WHERE pk = ?",
                 (dumped(attributes), touched(",".join(map(str, requests)), request), into))
-    for table in ("ws_events", "ws_devices"):
+    for table in ("ws_events", "ws_devices", "ws_forms"):
         cur.execute(f"UPDATE {table} SET person = ? WHERE person = ?", (into, gone))  # noqa: S608
     for table in ("ws_relationships", "ws_segments"):
         cur.execute(f"UPDATE OR IGNORE {table} SET person = ? WHERE person = ?",  # noqa: S608
@@ -231,7 +248,7 @@ def _merge(cur: sqlite3.Cursor, request: int, primary: dict, secondary: dict) ->
 
 def _forget(cur: sqlite3.Cursor, pk: int) -> None:
     """A person and what hangs on them (not the requests that touched them)."""
-    for table in ("ws_relationships", "ws_devices", "ws_segments", "ws_events"):
+    for table in ("ws_relationships", "ws_devices", "ws_segments", "ws_events", "ws_forms"):
         cur.execute(f"DELETE FROM {table} WHERE person = ?", (pk,))  # noqa: S608
     cur.execute("DELETE FROM ws_people WHERE pk = ?", (pk,))
 
