@@ -403,7 +403,12 @@ def main() -> None:
                     help="Leave out the hand-written baseline and the official client.")
     ap.add_argument("--repeat", type=int, default=3,
                     help="Runs of each command; the median wall time is reported.")
+    ap.add_argument("--table", action="store_true",
+                    help="Print the results table of --json (BENCHMARKS.md's), run nothing.")
     args = ap.parse_args()
+    if args.table:
+        print("\n".join(summarise(json.loads(Path(args.json).read_text()))))
+        return
     globals()["REPEAT"] = max(1, args.repeat)
     # byte-compiled as an installed package is (pip compiles it; with PYTHONDONTWRITEBYTECODE
     # set, as on the CI machines, an editable checkout would compile ~60 modules at each start:

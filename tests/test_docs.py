@@ -25,3 +25,22 @@ def test_each_example_parses(text):
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=str)
 def test_configs_load(path):
     assert load_mapping(path).operations
+
+
+def test_benchmarks_shows_the_table_of_the_recorded_results():
+    """BENCHMARKS.md's results table is `bench/run.py --table`'s, from bench/results.json: the
+    page and the raw numbers cannot drift apart."""
+    import importlib.util
+    import json
+    import sys
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = bench  # its dataclasses look themselves up there
+    spec.loader.exec_module(bench)
+    table = bench.summarise(json.loads((ROOT / "bench" / "results.json").read_text()))
+    page = (ROOT / "BENCHMARKS.md").read_text()
+    start = page.index("<!-- generated: bench/run.py --table (from bench/results.json) -->\n")
+    end = page.index("\n<!-- end of generated table -->")
+    assert page[start:end].rstrip("\n").split("\n")[1:] == table
