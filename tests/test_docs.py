@@ -44,3 +44,24 @@ def test_benchmarks_shows_the_table_of_the_recorded_results():
     start = page.index("<!-- generated: bench/run.py --table (from bench/results.json) -->\n")
     end = page.index("\n<!-- end of generated table -->")
     assert page[start:end].rstrip("\n").split("\n")[1:] == table
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings."""
+    return {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            for line in page.read_text().splitlines() if line.startswith("#")}
+
+
+def test_every_link_between_the_pages_leads_somewhere():
+    pages = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for link in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if link.startswith(("http://", "https://", "mailto:")):
+                continue
+            name, _, anchor = link.partition("#")
+            target = page.parent / name if name else page
+            if not target.exists() or (anchor and target.suffix == ".md"
+                                       and anchor not in _anchors(target)):
+                broken.append(f"{page.name}: {link}")
+    assert broken == []
