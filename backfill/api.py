@@ -10,13 +10,15 @@ import glob
 import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from backfill import flow
 from backfill.calling import checked_numbers, in_callers_words, outside_any_loop
-from backfill.contract import Source
+from backfill.contract import Reject, Source
+from backfill.delivery.transport import Transport
 from backfill.errors import InputError, MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
 from backfill.options import RATE, Nightly, Sending, nightly_from, one_way
@@ -116,13 +118,14 @@ def beside_input(sources: list[Source], suffix: str) -> str | None:
 def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLike | None = None,
              dump_batches: str | os.PathLike | IO[bytes] | None = None, *,
              format: str | None = None, rate: float | None = None, quiet: bool = True,
-             ) -> Report:
+             on_reject: Callable[[Reject], object] | None = None) -> Report:
     """Read, map, check limits and pack as `run` would; send nothing.
 
     `rejects`: where rejected rows go (NDJSON); default `<first input>.validate.rejects.ndjson`
     (never the file of a run's rejects), none for in-memory sources. `dump_batches`: a path
-    or binary file that receives every request body, one a line. `exit_code` is 0 when every
-    row mapped, 1 when some were rejected."""
+    or binary file that receives every request body, one a line. `on_reject`: called with each
+    `backfill.Reject` as it is written. `exit_code` is 0 when every row mapped, 1 when some
+    were rejected."""
     p = plan(mapping, source, format)
     rejects_path = _path(rejects) or beside_input(p.sources, "validate.rejects.ndjson")
     dump_path = None if dump_batches is None or hasattr(dump_batches, "write") else \
@@ -133,7 +136,7 @@ def validate(mapping: MappingLike, source: Any = None, rejects: str | os.PathLik
     started = time.monotonic()
     with _dump(dump_batches) as dump, RejectsWriter(rejects_path) as writer, \
             progress(p.size(), quiet, p.unit) as bar:
-        tally = Tally(writer)
+        tally = Tally(writer, on_reject)
         for batch in flow.batches(p, tally, moved(bar), build=dump is not None):
             if dump is not None:
                 dump.write(batch.body + b"\n")
@@ -157,7 +160,9 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
         max_wait: float | None = None, drain_timeout: float | None = None,
         state: str | os.PathLike | None = None, missing: str | None = None,
         max_deletes: str | int | None = None, full: bool | None = None,
-        event_watermark: bool | None = None, keep: int = KEEP) -> Report:
+        event_watermark: bool | None = None, keep: int = KEEP,
+        on_reject: Callable[[Reject], object] | None = None,
+        transport: Transport | None = None) -> Report:
     """Send to the Track API as the mapping says; resumable after any stop.
 
     `endpoint` (a base URL, an emulator's say) wins over `region` (us, eu or auto); both
@@ -175,9 +180,11 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     and this call waits for it; `await arun(...)` does not block the loop. `empty="fail"`: an
     input with no rows raises `InputError` (exit 2) instead of a warning. Without a terminal, a
     progress line on stderr every `log_every` seconds (`log_format` "text" or "json"). `keep`:
-    how many dated archives of a finished run's checkpoint and rejects are kept (7)."""
+    how many dated archives of a finished run's checkpoint and rejects are kept (7).
+    `on_reject`: called with each `backfill.Reject` as it is written to the rejects file (from
+    the run's threads: keep it short; an exception from it stops the run). `transport`: how
+    requests reach the API, for tests (`backfill.testing.MemoryApi`); default HTTP."""
     from backfill import runner
-    from backfill.delivery.retry import RetryPolicy
 
     p = plan(mapping, source, format)  # the mapping's problems first, as before any sending
     sending = one_way(Sending, sending, "sending", rate=rate, concurrency=concurrency,
@@ -193,19 +200,28 @@ def run(mapping: MappingLike, source: Any = None, *, site_id: str, api_key: str,
     checkpoint_path = _path(checkpoint)
     unordered = _check_rereads(p, checkpoint_path, night.missing if night else "ignore")
     api = p.mapping.api
-    pace, workers = sending.resolved(api.rate, api.concurrency)
-    opts = runner.RunOptions(
-        site_id=site_id, api_key=api_key,
-        checkpoint=checkpoint_path or beside_input(p.sources, "checkpoint.json"),
-        rejects=_path(rejects) or beside_input(p.sources, "rejects.ndjson"),
-        endpoint=endpoint or api.endpoint, region=region or api.region or "auto",
-        rate=pace, adaptive=sending.adaptive, concurrency=workers, restart=restart,
-        quiet=quiet, retry=RetryPolicy(attempts=sending.retries), max_wait=sending.max_wait,
-        drain_s=sending.drain_timeout, timeout=sending.timeout, log_every=log_every,
-        log_format=log_format, nightly=night, keep=checked_keep(keep))
+    opts = _options(p, sending, site_id=site_id, api_key=api_key,
+                    checkpoint=checkpoint_path or beside_input(p.sources, "checkpoint.json"),
+                    rejects=_path(rejects) or beside_input(p.sources, "rejects.ndjson"),
+                    endpoint=endpoint or api.endpoint, region=region or api.region or "auto",
+                    restart=restart, quiet=quiet, log_every=log_every, log_format=log_format,
+                    nightly=night, keep=checked_keep(keep), on_reject=on_reject,
+                    transport=transport)
     refuse_inputs({"--checkpoint": opts.checkpoint, "--rejects": opts.rejects,
                    "--state": opts.nightly and opts.nightly.path}, _inputs(p))
     return _after(p, outside_any_loop(runner.run, p, opts), opts.rejects, empty, unordered)
+
+
+def _options(p: flow.Plan, sending: Sending, **given: Any) -> Any:
+    """The runner's options: `Sending`'s, under the mapping's `api:` rate and concurrency."""
+    from backfill import runner
+    from backfill.delivery.retry import RetryPolicy
+
+    pace, workers = sending.resolved(p.mapping.api.rate, p.mapping.api.concurrency)
+    return runner.RunOptions(rate=pace, adaptive=sending.adaptive, concurrency=workers,
+                             retry=RetryPolicy(attempts=sending.retries),
+                             max_wait=sending.max_wait, drain_s=sending.drain_timeout,
+                             timeout=sending.timeout, **given)
 
 
 def _after(p: flow.Plan, report: Report, rejects: str | None, empty: str,

@@ -12,17 +12,19 @@ import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from backfill import stopping
-from backfill.contract import Batch
+from backfill.contract import Batch, Reject
 from backfill.delivery.endpoint import EndpointCheck, say_retries, say_wait
 from backfill.delivery.handoff import Handoff
 from backfill.delivery.pacing import Pacing
 from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import MAX_WAIT, Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
+from backfill.delivery.transport import Transport
 from backfill.delivery.workers import until_done, worker
 from backfill.errors import Interrupted, OutputFailed, Stopped
 from backfill.flow import Plan, batches
@@ -64,6 +66,8 @@ class RunOptions:
     # `concurrency` and `rate`; off: `concurrency` workers at `rate`, as set
     nightly: Nightly | None = None  # --state and its options
     keep: int = KEEP  # --keep: dated archives of a finished run's checkpoint and rejects
+    transport: Transport | None = None  # None: HTTP (aiohttp); tests: a MemoryTransport
+    on_reject: Callable[[Reject], object] | None = None  # each reject, as it is written
 
 
 def run(plan: Plan, opts: RunOptions) -> Report:
@@ -82,13 +86,14 @@ def _run(plan: Plan, opts: RunOptions, guard: stopping.Guard) -> Report:
     started = time.monotonic()
     check_writable(opts.checkpoint, "--checkpoint")
     check_writable(opts.rejects, "--rejects")
-    check = EndpointCheck(opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout)
+    check = EndpointCheck(opts.endpoint, opts.region, opts.site_id, opts.api_key, opts.timeout,
+                          opts.transport)
     checkpoint, resumed, notes = prepare_checkpoint(plan, opts.checkpoint, opts.rejects,
                                                     opts.restart, opts.keep)
     if opts.nightly is not None:  # a refusal is said before the state and the census pass
         check.result()
     with RejectsWriter(opts.rejects, append=resumed) as rejects:  # a resume adds to the file
-        tally = Tally(rejects)
+        tally = Tally(rejects, opts.on_reject)
         tally.note(*notes)
         nightly = _nightly(plan, opts, tally, checkpoint, resumed)
         if resumed:
@@ -278,7 +283,8 @@ def _delivery(base_url: str, plan: Plan, opts: RunOptions, tally: Tally,
     names = [source.name for source in plan.sources]
     if nightly is not None:
         names.append(nightly.opts.path)  # the operations undoing missing keys come from it
-    sender = Sender(base_url, opts.site_id, opts.api_key, opts.concurrency, opts.timeout)
+    sender = Sender(base_url, opts.site_id, opts.api_key, opts.concurrency, opts.timeout,
+                    opts.transport)
     limiter = RateLimiter(opts.rate)
     return Delivery(sender, limiter, tally, names, opts.retry,
                     pacing=Pacing(opts.concurrency, opts.rate, limiter) if opts.adaptive else None,

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from backfill.delivery.sender import REGIONS, Sender
+from backfill.delivery.transport import Transport
 from backfill.errors import UsageError
 from backfill.state.report import plural
 from backfill.state.tally import Tally
@@ -45,11 +46,12 @@ def endpoint_url(text: str) -> str:
 
 
 async def checked_endpoint(endpoint: str | None, region: str | None, site_id: str,
-                           api_key: str, timeout: float) -> tuple[str, str | None]:
+                           api_key: str, timeout: float, transport: Transport | None = None
+                           ) -> tuple[str, str | None]:
     """The API's root URL, checked with one request, and a note when the check could not say
     (a 5xx: the run's retries take over)."""
     base = endpoint_url(endpoint) if endpoint else REGIONS.get(region or "")
-    probe = Sender(base or REGIONS["us"], site_id, api_key, 1, timeout)
+    probe = Sender(base or REGIONS["us"], site_id, api_key, 1, timeout, transport)
     try:
         if base is None:  # region auto: the lookup is the check
             return await probe.region(), None
@@ -65,12 +67,12 @@ class EndpointCheck:
     usage error at once."""
 
     def __init__(self, endpoint: str | None, region: str | None, site_id: str, api_key: str,
-                 timeout: float):
+                 timeout: float, transport: Transport | None = None):
         if endpoint:
             endpoint_url(endpoint)
         self.future: Future[tuple[str, str | None]] = Future()
         threading.Thread(target=self._check, name="endpoint check", daemon=True, args=(
-            endpoint, region, site_id, api_key, timeout)).start()
+            endpoint, region, site_id, api_key, timeout, transport)).start()
 
     def _check(self, *args: object) -> None:
         try:

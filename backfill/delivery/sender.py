@@ -27,6 +27,7 @@ import aiohttp
 import orjson
 
 from backfill._version import __version__
+from backfill.delivery.transport import HttpTransport, Transport
 from backfill.errors import (
     CredentialsRefused,
     EndpointUnreachable,
@@ -199,38 +200,27 @@ def env_proxy(url: str) -> str | None:
 
 
 class Sender:
-    """Posts bodies to one base URL with Basic auth; never logs the credentials. The session is
-    made in the running event loop, at the first request."""
+    """Posts bodies to one base URL with Basic auth; never logs the credentials. The requests
+    go through `transport` (default: aiohttp, made in the running event loop at the first
+    request; `delivery/transport.py`)."""
 
     def __init__(self, base_url: str, site_id: str, api_key: str, concurrency: int = 8,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, transport: Transport | None = None):
         self.base_url = base_url.rstrip("/")
         secret = base64.b64encode(f"{site_id}:{api_key}".encode()).decode()
         self._headers = {"content-type": "application/json", "authorization": f"Basic {secret}",
                          "user-agent": f"backfill/{__version__}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._concurrency = concurrency
         self.tls = tls_context() if self.base_url.startswith("https:") else None
         self.proxy = env_proxy(self.base_url)
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._concurrency, ssl=self.tls or False)
-            # not trust_env: it reads ~/.netrc on every request (in a thread), and a netrc
-            # `default` entry beside our Authorization header makes aiohttp raise
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
-                                                  timeout=self._timeout)
-        return self._session
+        self._own = transport is None  # a caller's transport is the caller's to close
+        self.transport: Transport = transport or HttpTransport(concurrency, self.tls, self.proxy)
 
     async def _request(self, method: str, path: str, body: bytes | None = None,
                        timeout: aiohttp.ClientTimeout | None = None
                        ) -> tuple[int, Mapping[str, str], bytes]:
-        async with self.session.request(method, self.base_url + path, data=body,
-                                        timeout=timeout or self._timeout, proxy=self.proxy,
-                                        allow_redirects=False) as response:
-            return response.status, response.headers, await response.read()
+        return await self.transport.request(method, self.base_url + path, body, self._headers,
+                                            timeout or self._timeout)
 
     async def post(self, path: str, body: bytes) -> Outcome:
         try:
@@ -297,6 +287,5 @@ class Sender:
         return str(data.get("url") or REGIONS.get(str(data.get("region")), self.base_url))
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._own:
+            await self.transport.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from backfill.contract import Reject
@@ -28,7 +29,8 @@ class RejectSink(Protocol):
 class Tally:
     """Counters, operations by type, rejects by stage and reason, warnings; the rejects file."""
 
-    def __init__(self, rejects: RejectSink | None = None):
+    def __init__(self, rejects: RejectSink | None = None,
+                 on_reject: Callable[[Reject], object] | None = None):
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(COUNTS, 0)
         self._by_type: Counter = Counter()
@@ -37,6 +39,7 @@ class Tally:
         self._warnings: list[str] = []
         self._notes: list[str] = []
         self._rejects = rejects
+        self._on_reject = on_reject  # a caller's: each reject as it happens, beside the file
 
     def add(self, **counts: int) -> None:
         with self._lock:
@@ -64,6 +67,8 @@ class Tally:
         operation (stage api)."""
         if self._rejects is not None:
             self._rejects.write(reject)
+        if self._on_reject is not None:
+            self._on_reject(reject)
         with self._lock:
             if reject.stage != "api":
                 self._counts["rows_rejected"] += 1
