@@ -52,9 +52,9 @@ class Tracker(Protocol):
 # polars' own pool: `tuning.tune_polars`), so one thread a core keeps the cores busy. At most
 # 8: past that the in-order thread that reads and cuts is the limit.
 ENCODERS = max(2, min(cores(), 8))
-# Blocks waiting at each stage beyond the running ones. `validate`: 2 on 2 cores (1 was 5-10%
-# slower, 3 no faster); `run` passes 1: its queue of bodies already runs ahead of the sending,
-# and 2 cost about 50 MB of peak RSS for no speed (BENCHMARKS.md). More threads, more in flight.
+# Blocks waiting at each stage beyond the running ones. `validate`: 2 on 2 cores (fewer leaves
+# a thread waiting, more is no faster); `run` passes 1: its queue of bodies already runs ahead
+# of the sending, and a second block is memory for no speed. More threads, more in flight.
 AHEAD = 2
 
 

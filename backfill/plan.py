@@ -24,7 +24,7 @@ class Plan:
     checked: list[bool] = field(default_factory=list)  # per source: columns known and checked
     warnings: list[str] = field(default_factory=list)  # said in each reading's report
     # the first source's reader that found its columns, read on by the first reading (an
-    # NDJSON block's type inference, 65 ms for 4 MB, is then done once, not twice)
+    # NDJSON block's type inference, which is costly, is then done once, not twice)
     readers: dict[int, InputReader] = field(default_factory=dict)
     block_bytes: int = field(default_factory=lambda: files.BLOCK_BYTES)  # of a file's blocks
 

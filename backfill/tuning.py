@@ -12,7 +12,7 @@ def tune_polars() -> None:
     sets them; the library does not (`import backfill` changes nothing in the process).
 
     - polars' jemalloc keeps freed pages for 10 s by default; giving them back within 200 ms
-      lowers the peak RSS of `validate` (1M rows) from 317 to 285 MB, of `run` from 392 to 344.
+      lowers the peak RSS of `validate` and `run`, at the same speed.
     - The flow runs its own threads, one a core; on 2 cores polars' own pool split each small
       operation over the cores again, for more CPU and no speed: one polars thread there,
       half the cores beyond (`polars_threads`; BENCHMARKS.md)."""
@@ -32,7 +32,6 @@ def cores() -> int:
 
 
 def polars_threads() -> int:
-    """polars' pool: 1 on 2 cores (the flow's threads keep them busy; 2 measured no faster,
-    for more CPU), half the cores beyond, so that nothing fixed caps a bigger machine (not
-    measured there: BENCHMARKS.md, on more cores)."""
+    """polars' pool: 1 on 2 cores (the flow's threads keep them busy; a second is no faster,
+    for more CPU), half the cores beyond, so that nothing fixed caps a bigger machine."""
     return 1 if cores() <= 2 else cores() // 2

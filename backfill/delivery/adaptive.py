@@ -19,10 +19,10 @@ the network and the API. Pure logic over an injected clock (`runner` feeds them 
   little below it when it fell: CUBIC's fast convergence); then the rate grows along a cubic
   curve: fast while far below the last maximum, slowly near it (where the API throttled); a
   tenth past it with no 429, the capacity grew (a limit raised again), and the rate doubles a
-  second until the API throttles (the cubic's own convex side took 8 s to find a capacity
-  three times larger). The first 429 of a run, which comes while the window still grows, is
-  measured over one round trip of answers (over the usual quarter second, the few answers of
-  a run's first round trip said a third of the capacity). `--rate` is the ceiling. At most one
+  second until the API throttles (the cubic's own convex side is slow to find a capacity
+  several times larger). The first 429 of a run, which comes while the window still grows, is
+  measured over one round trip of answers: the few answers of a run's first round trip, over
+  the usual quarter second, understate the capacity. `--rate` is the ceiling. At most one
   decrease a round trip (a burst of 429s answering the requests in flight together is one
   signal).
 """

@@ -1,9 +1,9 @@
 """Bodies from the reader thread to the event loop's workers, in order, at most `size` waiting.
 
 The reader waits only when `size` bodies are waiting (a semaphore), never for the event loop to
-take each one. Waiting for the loop (`run_coroutine_threadsafe(queue.put(...)).result()`) cost
-about 2 ms a body, because the loop's thread must get the GIL back from the encoders first: 1.0 s
-of a 1M-row `run` in which the reader, which also hands the encoders their work, did nothing.
+take each one. Waiting for the loop (`run_coroutine_threadsafe(queue.put(...)).result()`) would
+cost the time the loop's thread takes to get the GIL back from the encoders, for every body,
+and the reader, which also hands the encoders their work, would do nothing meanwhile.
 """
 
 from __future__ import annotations

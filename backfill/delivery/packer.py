@@ -112,8 +112,8 @@ class Packer:
             return Cut()
         key = [ROW] if frame.get_column(INPUT).n_unique() == 1 else [INPUT, ROW]
         # the first operation of each row: a row's operations (a group) share one body. The
-        # running total at each group's last operation is the groups' (no group_by: 4 ms a
-        # chunk of 90k operations, in the thread that orders the chunks)
+        # running total at each group's last operation is the groups' (no group_by, which is
+        # costly in the thread that orders the chunks)
         firsts = frame.select(pl.any_horizontal(pl.col(c) != pl.col(c).shift(1) for c in key)
                               .fill_null(True).arg_true()).to_series()
         running = (frame.get_column(NBYTES).cast(pl.Int64) + 1).cum_sum()
@@ -182,8 +182,8 @@ def _slice(frame: pl.DataFrame | None, start: int, end: int) -> pl.DataFrame | N
 
 def pack_v1(ops: pl.DataFrame, input_index: int) -> list[Batch]:
     """v1 requests: segment ids grouped by consecutive path, at most 1000 a request; one
-    request per form submission. A request's sizes and rows are slices of the chunk's columns
-    (a Series built per request from Python values took 70 µs: most of a form import's time)."""
+    request per form submission. A request's sizes and rows are slices of the chunk's columns:
+    building a Series per request from Python values would be most of a form import's time."""
     out = []
     json, sizes, rows = (ops.get_column(c) for c in (JSON, NBYTES, ROW))
     inputs = pl.repeat(input_index, ops.height, dtype=pl.Int32, eager=True)

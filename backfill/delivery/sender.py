@@ -3,10 +3,10 @@
 `classify` is pure (status, headers, body -> Outcome); `Sender.post` does the I/O and translates
 network errors into a retryable outcome at this boundary.
 
-aiohttp rather than httpx: posting 222 bodies of 500 KB to nginx (`bench/http_cost.py`) took
-1.6-1.8 ms of CPU a request with httpx (its connection pool asks every idle connection whether it
-is readable through anyio's attribute lookups, and anyio's cancel scopes ask for the current
-task at each step), 0.22-0.29 ms with aiohttp. The event loop shares the GIL with the encoders.
+aiohttp rather than httpx: httpx's connection pool asks every idle connection whether it is
+readable through anyio's attribute lookups, and anyio's cancel scopes ask for the current task
+at each step. That CPU is taken from the encoders, with which the event loop shares the GIL
+(`bench/http_cost.py` measures both; BENCHMARKS.md has the figures).
 """
 
 from __future__ import annotations

@@ -164,8 +164,7 @@ def _texts(out: pl.DataFrame, c: CompiledOp, k: _Names) -> pl.DataFrame:
 
 def _in_order(good: pl.DataFrame, ops: list[CompiledOp], names: list[_Names]) -> pl.DataFrame:
     """The operations frame of the contract (`OPS_SCHEMA`, plus `PATH` for v1), in row then
-    mapping order (a list of structs exploded took 114 ms per 30k rows of 3 ops; a concat and a
-    sort take 5.6)."""
+    mapping order: a concat and a sort, far cheaper than exploding a list of structs."""
     parts = [good.select(pl.col(ROW), pl.lit(i, dtype=pl.Int32).alias(OP),
                          pl.col(k.json).alias(JSON)) for i, k in enumerate(names)]
     long = (parts[0] if len(parts) == 1 else pl.concat(parts).sort(ROW, OP)).filter(

@@ -6,9 +6,9 @@ must not change when the same data is exported again; polars' own `hash` is not 
 its versions, so neither scheme uses it):
 
 - `auto` (version 2, backfill 0.3 on): XXH3-128 (seed 0, its canonical big-endian bytes),
-  computed inside polars by the `polars-hash` plugin, without the GIL: 0.03 s per 1M events.
+  computed inside polars by the `polars-hash` plugin, without the GIL.
 - `auto-v1` (backfill 0.2 and earlier): BLAKE2b with a 10-byte digest, one hashlib call per
-  event, which holds the GIL: 0.5-0.6 s per 1M events. Kept so that data first imported by those
+  event, which holds the GIL (many times the CPU). Kept so that data first imported by those
   versions can be replayed with the same ids.
 
 Both parts are turned into base32 by polars, two characters at a time.

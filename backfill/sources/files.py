@@ -30,7 +30,7 @@ from backfill.storage import shown as redacted_url
 
 BLOCK_BYTES = 4 * 1024 * 1024
 # when each row is a request of its own (form submissions): a block's requests are objects held
-# until sent, and 4 MB of forms was 110,000 of them (peak RSS 670 MB at 1M rows, 250 with this)
+# until sent, and 4 MB of forms is about 100,000 of them: smaller blocks hold fewer at once
 REQUEST_A_ROW_BLOCK_BYTES = 1024 * 1024
 HEADER_BYTES = 64 * 1024  # read to check a CSV's columns (a longer header is read on to its end)
 PARQUET_ROWS = 100_000

@@ -167,7 +167,7 @@ def _unmarked(df: pl.DataFrame, n: int, tail: str, newline: str, lines: int,
     Every "\n" got a marker before it, inside the same quoted field: the columns holding a marker
     are the ones holding a newline. With "\r\n" endings a lone "\n" in a quoted field got none:
     it is looked for. `spanned` (kept by the reader, block to block): the columns that held such
-    fields before, scanned alone first (a scan of every column took 10 ms a 4 MB block); when
+    fields before, scanned alone first (a scan of every column is costly); when
     their newlines are all the block's, no other column holds one, as the lines are all counted.
     """
     every = _positional(n)

@@ -37,7 +37,7 @@ class RowSet:
     def add(self, first: int, last: int) -> None:
         """Mark [first, last] done: merged with the ranges it touches (found by bisection: a
         night of unchanged rows settles many small ranges while the changed ones are in
-        flight, and a scan of every range for each took a third of the run)."""
+        flight, and a scan of every range for each would cost as much as the run)."""
         if last < first or last < self.watermark:
             return
         first = max(first, self.watermark)

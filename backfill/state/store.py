@@ -5,7 +5,7 @@
   keys); its footer holds `StateInfo` (the mapping's fingerprint, the hash canary, the last
   run's counts). Replaced atomically at the end of a finished run, never written in place.
 - `PATH.keys/`, Parquet segments of `KEY`: the text of each key `--missing` can undo, appended
-  once a night (re-writing 10M key texts took longer than reading the export), in data order
+  once a night (re-writing 10M key texts would cost more than reading the export), in data order
   (10M people keys: 10 MB). A key may be in several segments; they are merged when many.
 - `PATH.journal/`: the operations the API acknowledged during a run, one small Arrow file a
   save, each written before the checkpoint that counts their rows. A run that stops keeps it;
