@@ -17,7 +17,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/backfill demo
 
-# Azurite (Azure Storage's emulator, from npm) for tests/test_azure.py; skipped without npm
+# Azurite (Azure Storage's emulator, from npm) for tests/sources/test_azure.py; skipped without npm
 AZURITE := tests/azurite/node_modules/.bin/azurite-blob
 $(AZURITE): tests/azurite/package.json
 	-command -v npm >/dev/null && npm install --prefix tests/azurite --no-audit --no-fund \
@@ -27,15 +27,23 @@ test: $(STAMP) $(AZURITE)
 	$(BIN)/ruff check backfill tests tools
 	$(BIN)/pytest -q
 
-# The developer's loop (about 20 s): ruff, and the tests of the pure logic (mapping, packing,
+# The developer's loop (under a minute): ruff, and the tests of the pure logic (mapping, packing,
 # parsing, the controllers, the report, docs' examples), no emulator or subprocess. `make test`
 # is the whole suite, which CI runs.
-CHECK := adaptive architecture atomic checkpoint config convert docs elements encode eventid \
-	handoff init init_exports jsonbody operations packer parse parse_ndjson paths progress \
-	ratelimit relations report schema_file state_nightly valueopts
+CHECK := tests/delivery/test_adaptive.py tests/test_architecture.py tests/state/test_atomic.py \
+	tests/state/test_checkpoint.py tests/mapping/test_config.py tests/mapping/test_convert.py \
+	tests/test_docs.py tests/mapping/test_elements.py tests/mapping/test_encode.py \
+	tests/mapping/test_eventid.py tests/delivery/test_handoff.py tests/mapping/test_init.py \
+	tests/mapping/test_init_exports.py tests/mapping/test_jsonbody.py \
+	tests/mapping/test_operations.py tests/delivery/test_packer.py tests/sources/test_parse.py \
+	tests/sources/test_parse_ndjson.py tests/mapping/test_paths.py tests/state/test_progress.py \
+	tests/delivery/test_ratelimit.py tests/state/test_relations.py tests/state/test_report.py \
+	tests/mapping/test_schema_file.py tests/state/test_state_nightly.py \
+	tests/mapping/test_valueopts.py tests/delivery/test_transport.py \
+	tests/emulator/test_workspace_model.py
 check: $(STAMP)
 	$(BIN)/ruff check backfill tests tools
-	$(BIN)/pytest -q $(CHECK:%=tests/test_%.py)
+	$(BIN)/pytest -q $(CHECK)
 
 # The benchmark suite: 1M and 5M-row people CSVs, a 1M-line events NDJSON, the peers, every
 # shipped mapping on its sample file scaled to 200k rows, and the rate test, each command run 3

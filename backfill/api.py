@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from backfill import flow
 from backfill.calling import checked_numbers, in_callers_words, outside_any_loop
 from backfill.contract import Reject, Source
-from backfill.delivery.transport import Transport
 from backfill.errors import InputError, MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
 from backfill.options import RATE, Nightly, Sending, nightly_from, one_way
@@ -33,6 +32,9 @@ from backfill.state.progress import moved, progress
 from backfill.state.rejects import RejectsWriter
 from backfill.state.report import Report
 from backfill.state.tally import Tally
+
+if TYPE_CHECKING:  # not loaded by `validate`: aiohttp is for sending
+    from backfill.delivery.transport import Transport
 
 MappingLike = str | os.PathLike | dict | Mapping
 

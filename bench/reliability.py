@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import reliability  # noqa: E402
+from helpers import reliability  # noqa: E402
 
 HEADER = ("| scenario | command | injected | rows | operations expected | operations stored | "
           "lost | duplicated | exit codes | notes |\n|---|---|---|---|---|---|---|---|---|---|")

@@ -1,46 +1,18 @@
+"""The fixtures every test folder shares. Helpers are a package beside it (`tests/helpers`,
+on the path through pytest's `pythonpath`)."""
+
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).parent))
+from helpers import ROOT, tmpfs
+from helpers.emulated import start
 
 
 @pytest.fixture
 def root() -> Path:
     return ROOT
-
-
-def write(path: Path, data: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode()
-    path.write_bytes(data)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tmpfs(tmp_path: Path, name: str, options: str):
-    """A real tmpfs mounted at `tmp_path / name` with these mount options (needs root), for as
-    long as the generator is open."""
-    folder = tmp_path / name
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs ({options}) needs root")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 @pytest.fixture
@@ -55,24 +27,11 @@ def tiny(tmp_path):
     yield from tmpfs(tmp_path, "tiny", "size=64k")
 
 
-def listens(port: int, seconds: float = 30) -> bool:
-    """Whether something accepts connections on the loopback port within `seconds`."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def started(cmd: list[str], port: int, seconds: float = 30) -> subprocess.Popen:
-    """A server process (moto, Azurite) once it accepts connections on `port`."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if listens(port, seconds):
-        return proc
-    proc.terminate()
-    raise RuntimeError(f"{cmd[0]} did not listen on port {port} within {seconds:.0f} s")
+@pytest.fixture
+def emulator(tmp_path):
+    """The emulator on a free loopback port, storing in `tmp_path`, with the tests'
+    credentials (`helpers.emulated.SITE`, `KEY`); stopped after the test. `emulator.url`,
+    `emulator.emulator.store`."""
+    emu, _ = start(tmp_path)
+    yield emu
+    emu.stop()

@@ -13,9 +13,9 @@ import orjson
 import polars as pl
 import pyarrow as pa
 import pytest
-from conftest import ROOT
-from emulated import KEY, SITE, start, stored
-from oracle import canonical, identify_and_event
+from helpers import ROOT
+from helpers.emulated import KEY, SITE, start, stored
+from helpers.oracle import canonical, identify_and_event
 
 import backfill
 from backfill.emulator import Faults
@@ -178,34 +178,28 @@ def test_errors_carry_the_cli_exit_codes_and_say_what_to_do(tmp_path):
     assert all(issubclass(c, BackfillError) for c in (UsageError, InputError, Stopped))
 
 
-def test_refused_credentials_stop_with_exit_code_4(tmp_path):
-    emu, _ = start(tmp_path)
-    try:
-        with pytest.raises(CredentialsRefused) as exc:
-            backfill.run(MAPPING, rows(10), site_id=SITE, api_key="wrong", endpoint=emu.url)
-    finally:
-        emu.stop()
+def test_refused_credentials_stop_with_exit_code_4(tmp_path, emulator):
+    emu = emulator
+    with pytest.raises(CredentialsRefused) as exc:
+        backfill.run(MAPPING, rows(10), site_id=SITE, api_key="wrong", endpoint=emu.url)
     assert exc.value.exit_code == 4 and "refused the credentials" in str(exc.value)
 
 
-def test_a_dataframe_resumes_only_against_the_same_rows(tmp_path):
+def test_a_dataframe_resumes_only_against_the_same_rows(tmp_path, emulator):
     frame = pl.DataFrame(rows(20))
     checkpoint = tmp_path / "frame.checkpoint.json"
-    emu, store = start(tmp_path)
-    try:
-        first = backfill.run(MAPPING, frame, site_id=SITE, api_key=KEY, endpoint=emu.url,
-                             checkpoint=checkpoint)
-        cp = load(checkpoint)
-        assert cp.finished and cp.inputs[0]["rows"] == 20 and cp.done[0].count() == 20
-        cp.finished = False  # as if the run had stopped: a resume checks the rows
-        checkpoint.write_bytes(cp.to_bytes())
-        with pytest.raises(UsageError, match="its content"):
-            backfill.run(MAPPING, frame.with_columns(pl.lit("x").alias("plan")), site_id=SITE,
-                         api_key=KEY, endpoint=emu.url, checkpoint=checkpoint)
-        again = backfill.run(MAPPING, frame, site_id=SITE, api_key=KEY, endpoint=emu.url,
-                             checkpoint=checkpoint)
-    finally:
-        emu.stop()
+    emu, store = emulator, emulator.emulator.store
+    first = backfill.run(MAPPING, frame, site_id=SITE, api_key=KEY, endpoint=emu.url,
+                         checkpoint=checkpoint)
+    cp = load(checkpoint)
+    assert cp.finished and cp.inputs[0]["rows"] == 20 and cp.done[0].count() == 20
+    cp.finished = False  # as if the run had stopped: a resume checks the rows
+    checkpoint.write_bytes(cp.to_bytes())
+    with pytest.raises(UsageError, match="its content"):
+        backfill.run(MAPPING, frame.with_columns(pl.lit("x").alias("plan")), site_id=SITE,
+                     api_key=KEY, endpoint=emu.url, checkpoint=checkpoint)
+    again = backfill.run(MAPPING, frame, site_id=SITE, api_key=KEY, endpoint=emu.url,
+                         checkpoint=checkpoint)
     assert first.operations_delivered == 40 and first.exit_code == 0
     assert again.resumed and again.rows_skipped == 20 and again.rows_read == 0
     assert stored(store) == identify_and_event(rows(20), ATTRIBUTES)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from click.testing import CliRunner
-from conftest import write
+from helpers import write
 
 from backfill.cli import cli
 

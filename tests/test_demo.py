@@ -10,7 +10,7 @@ import subprocess
 import sys
 import urllib.request
 
-from conftest import ROOT
+from helpers import ROOT
 
 from backfill.demo import run_demo
 

@@ -9,7 +9,7 @@ import pytest
 
 from backfill.mapping.config import load_mapping, parse_mapping
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "mapping.md").read_text(), re.S)
 
 

@@ -9,7 +9,7 @@ import signal
 import threading
 
 import pytest
-from emulated import KEY, SITE, start, stored
+from helpers.emulated import KEY, SITE, start, stored
 
 import backfill
 from backfill.emulator import Faults

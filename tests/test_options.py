@@ -10,8 +10,8 @@ import dataclasses
 import orjson
 import pytest
 from click.testing import CliRunner
-from conftest import write
-from emulated import KEY, SITE, start
+from helpers import write
+from helpers.emulated import KEY, SITE
 
 import backfill
 from backfill import errors
@@ -54,21 +54,18 @@ def test_options_passed_both_ways_are_refused_before_anything(tmp_path):
     assert not (tmp_path / "p.csv.checkpoint.json").exists()
 
 
-def test_run_takes_sending_and_nightly_objects(tmp_path):
+def test_run_takes_sending_and_nightly_objects(tmp_path, emulator):
     data = rows(tmp_path)
     state = tmp_path / "p.state"
-    emu, _ = start(tmp_path)
-    try:
-        options = {"site_id": SITE, "api_key": KEY, "endpoint": emu.url,
-                   "sending": backfill.Sending(rate=50, concurrency=2, adaptive=False,
-                                               retries=3),
-                   "nightly": backfill.Nightly(state, missing="delete", max_deletes=5)}
-        first = backfill.run(MAPPING, [str(data)], **options)
-        again = backfill.run(MAPPING, [str(data)], **options)
-        rows(tmp_path, n=2)
-        changed = backfill.run(MAPPING, [str(data)], **options)
-    finally:
-        emu.stop()
+    emu = emulator
+    options = {"site_id": SITE, "api_key": KEY, "endpoint": emu.url,
+               "sending": backfill.Sending(rate=50, concurrency=2, adaptive=False,
+                                           retries=3),
+               "nightly": backfill.Nightly(state, missing="delete", max_deletes=5)}
+    first = backfill.run(MAPPING, [str(data)], **options)
+    again = backfill.run(MAPPING, [str(data)], **options)
+    rows(tmp_path, n=2)
+    changed = backfill.run(MAPPING, [str(data)], **options)
     assert first.operations_delivered == 20 and first.state == str(state)
     assert first.sending is None  # adaptive=False: a fixed number in flight, no figures
     assert again.rows_unchanged == 20 and again.operations_delivered == 0  # nothing changed

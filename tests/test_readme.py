@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import shutil
 
-from conftest import ROOT
-from emulated import KEY, SITE, start, stored
+from helpers import ROOT
+from helpers.emulated import KEY, SITE, start, stored
 
 EXAMPLES = [example for page in ("README.md", "docs/python.md")
             for example in re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)]

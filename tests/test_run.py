@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 from click.testing import CliRunner
-from conftest import write
-from emulated import KEY, run, start, stored
-from oracle import csv_rows, identify_and_event
+from helpers import write
+from helpers.emulated import KEY, run, start, stored
+from helpers.oracle import csv_rows, identify_and_event
 
 from backfill.cli import cli
 from backfill.emulator import Faults

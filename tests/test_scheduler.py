@@ -11,8 +11,8 @@ import sys
 
 import orjson
 import pytest
-from conftest import ROOT, write
-from emulated import KEY, SITE, start
+from helpers import ROOT, write
+from helpers.emulated import KEY, SITE, start
 
 import backfill
 from backfill.errors import InputError, UsageError
@@ -59,18 +59,15 @@ def test_quiet_says_no_progress(tmp_path):
     assert done.returncode == 0 and "progress: " not in done.stderr
 
 
-def test_an_empty_export_fails_when_asked_and_warns_by_default(tmp_path):
+def test_an_empty_export_fails_when_asked_and_warns_by_default(tmp_path, emulator):
     mapping = write(tmp_path / "m.yaml", MAPPING)
     data = write(tmp_path / "p.csv", "user_id\n")
-    emu, store = start(tmp_path)
-    try:
-        args = [sys.executable, "-m", "backfill", "run", str(mapping), str(data), "--endpoint",
-                emu.url, "--quiet"]
-        warned = subprocess.run(args, env=ENV, cwd=ROOT, capture_output=True, text=True)
-        failed = subprocess.run([*args, "--empty", "fail"], env=ENV, cwd=ROOT,
-                                capture_output=True, text=True)
-    finally:
-        emu.stop()
+    emu, store = emulator, emulator.emulator.store
+    args = [sys.executable, "-m", "backfill", "run", str(mapping), str(data), "--endpoint",
+            emu.url, "--quiet"]
+    warned = subprocess.run(args, env=ENV, cwd=ROOT, capture_output=True, text=True)
+    failed = subprocess.run([*args, "--empty", "fail"], env=ENV, cwd=ROOT,
+                            capture_output=True, text=True)
     assert warned.returncode == 0, warned.stderr
     assert "no rows in" in warned.stdout and "--empty fail" in warned.stdout
     assert failed.returncode == 2, failed.stderr

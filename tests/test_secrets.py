@@ -10,8 +10,8 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from conftest import write
-from emulated import KEY, SITE, start, stored
+from helpers import write
+from helpers.emulated import KEY, SITE, start, stored
 
 from backfill.cli import cli
 from backfill.storage import shown
@@ -81,18 +81,15 @@ def test_credentials_in_the_endpoint_are_refused(tmp_path):
     assert "s3cret" not in result.output
 
 
-def test_a_key_on_the_command_line_is_warned_about(tmp_path):
+def test_a_key_on_the_command_line_is_warned_about(tmp_path, emulator):
     mapping = write(tmp_path / "m.yaml", MAPPING)
     data = write(tmp_path / "p.csv", "user_id,seats\nu1,1\n")
-    emu, _ = start(tmp_path)
-    try:
-        result = CliRunner().invoke(cli, ["run", str(mapping), str(data), "--endpoint", emu.url,
-                                          "--quiet", "--site-id", SITE, "--api-key", KEY])
-        quiet = CliRunner().invoke(cli, ["run", str(mapping), str(data), "--endpoint", emu.url,
-                                         "--quiet", "--restart"],
-                                   env={"CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY})
-    finally:
-        emu.stop()
+    emu = emulator
+    result = CliRunner().invoke(cli, ["run", str(mapping), str(data), "--endpoint", emu.url,
+                                      "--quiet", "--site-id", SITE, "--api-key", KEY])
+    quiet = CliRunner().invoke(cli, ["run", str(mapping), str(data), "--endpoint", emu.url,
+                                     "--quiet", "--restart"],
+                               env={"CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY})
     assert result.exit_code == 0 and quiet.exit_code == 0, result.output
     assert "--api-key on the command line is visible" in result.output
     assert "--api-key" not in quiet.output and KEY not in result.output

@@ -7,8 +7,8 @@ import ssl
 
 import pytest
 from click.testing import CliRunner
-from conftest import write
-from emulated import KEY, SITE, start
+from helpers import write
+from helpers.emulated import KEY, SITE, start
 
 from backfill.cli import cli
 from backfill.delivery.sender import Sender

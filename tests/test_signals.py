@@ -12,9 +12,9 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, write
-from emulated import KEY, SITE, start, stored
-from hostile import REGION, Hostile
+from helpers import ROOT, write
+from helpers.emulated import KEY, SITE, start, stored
+from helpers.hostile import REGION, Hostile
 
 from backfill.state.checkpoint import load
 
@@ -54,24 +54,21 @@ def test_sigterm_before_sending_stops_at_once_with_nothing_sent(tmp_path):
     assert "Traceback" not in err and took < 5 and api.posts == 0
 
 
-def test_sighup_while_sending_drains_and_the_same_command_resumes(tmp_path):
+def test_sighup_while_sending_drains_and_the_same_command_resumes(tmp_path, emulator):
     mapping, data = job(tmp_path, 60_000)
-    emu, store = start(tmp_path)
-    try:
-        slow = command(emu.url, mapping, data, "--rate", "4", "--concurrency", "1")
-        proc = subprocess.Popen(slow, env=ENV, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while store.requests < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGHUP)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 3, err
-        assert "SIGHUP: finishing the requests in flight" in err and "to resume" in err
-        assert not load(tmp_path / "p.csv.checkpoint.json").finished
-        again = subprocess.run(command(emu.url, mapping, data), env=ENV, cwd=ROOT,
-                               capture_output=True, text=True, timeout=60)
-    finally:
-        emu.stop()
+    emu, store = emulator, emulator.emulator.store
+    slow = command(emu.url, mapping, data, "--rate", "4", "--concurrency", "1")
+    proc = subprocess.Popen(slow, env=ENV, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while store.requests < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert "SIGHUP: finishing the requests in flight" in err and "to resume" in err
+    assert not load(tmp_path / "p.csv.checkpoint.json").finished
+    again = subprocess.run(command(emu.url, mapping, data), env=ENV, cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert len(stored(store)) == 60_000
 
