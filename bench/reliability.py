@@ -1,7 +1,8 @@
 """Print the reliability figures for RELIABILITY.md: `python bench/reliability.py`.
 
-Runs the scenarios of tests/reliability.py (the same ones tests/test_reliability.py asserts on)
-against the emulator on loopback, and prints a markdown table.
+Runs the scenarios of tests/helpers/reliability.py (the same ones
+tests/delivery/test_reliability.py asserts on) against the emulator on loopback, and prints a
+markdown table.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reliability scenarios against the emulator on loopback: faults, outages, crashes, interrupts.
 
 Each scenario returns its figures (rows and operations expected, delivered, lost, duplicated).
-`tests/test_reliability.py` asserts on them; `bench/reliability.py` prints them for
+`tests/delivery/test_reliability.py` asserts on them; `bench/reliability.py` prints them for
 RELIABILITY.md.
 """
 
@@ -116,7 +116,7 @@ def faults(folder: Path, rows: int = 200_000) -> Figures:
     want = identify_and_event(csv_rows(data), ATTRIBUTES)
     f = Faults(fail_rate=0.05, throttle_rate=0.05, drop_rate=0.005, lost_answer_rate=0.005,
                latency_ms=(2, 20), retry_after=1.0, seed=7)
-    store = Store(str(folder / "emulator.sqlite"))
+    store = Store(str(folder / "emulator.sqlite"), keep_workspace=False)
     with EmulatorThread(Emulator(SITE, KEY, store, f)) as emu:
         cmd = command(emu.url, mapping, data, "--report", str(folder / "report.json"))
         done = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True,
@@ -137,7 +137,7 @@ def outage(folder: Path, rows: int = 60_000, seconds: float = 10.0) -> Figures:
     mapping, data = make_job(folder, rows)
     want = identify_and_event(csv_rows(data), ATTRIBUTES)
     db = str(folder / "emulator.sqlite")
-    store = Store(db)
+    store = Store(db, keep_workspace=False)
     emu = EmulatorThread(Emulator(SITE, KEY, store, Faults(latency_ms=(5, 10), seed=1))).start()
     port = emu.port
     cmd = command(emu.url, mapping, data, "--rate", "20")
@@ -146,7 +146,8 @@ def outage(folder: Path, rows: int = 60_000, seconds: float = 10.0) -> Figures:
     time.sleep(1.5)
     emu.stop()
     time.sleep(seconds)
-    emu = EmulatorThread(Emulator(SITE, KEY, Store(db), Faults(seed=2)), port=port).start()
+    emu = EmulatorThread(Emulator(SITE, KEY, Store(db, keep_workspace=False), Faults(seed=2)),
+                         port=port).start()
     codes = [proc.wait(600)]
     if codes[-1] == 3:  # out of retries: the same command finishes the job
         codes.append(subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True,
@@ -164,7 +165,7 @@ def exhausted(folder: Path, rows: int = 20_000) -> Figures:
     """Every request fails until retries run out; then the API heals and the run is resumed."""
     mapping, data = make_job(folder, rows)
     want = identify_and_event(csv_rows(data), ATTRIBUTES)
-    store = Store(str(folder / "emulator.sqlite"))
+    store = Store(str(folder / "emulator.sqlite"), keep_workspace=False)
     with EmulatorThread(Emulator(SITE, KEY, store, Faults(fail_rate=1.0, seed=1))) as emu:
         cmd = command(emu.url, mapping, data, "--retries", "3")
         first = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True,
@@ -186,7 +187,7 @@ def kills(folder: Path, rows: int = 60_000) -> Figures:
     """SIGKILL at 5 points (one of them mid-way through a checkpoint save), resuming after each."""
     mapping, data = make_job(folder, rows)
     want = identify_and_event(csv_rows(data), ATTRIBUTES)
-    store = Store(str(folder / "emulator.sqlite"))
+    store = Store(str(folder / "emulator.sqlite"), keep_workspace=False)
     mark = folder / "saving.mark"
     env = {**ENV, "SAVE_MARK": str(mark)}
     checkpoint = folder / "people.csv.checkpoint.json"
@@ -232,7 +233,7 @@ def interrupts(folder: Path, rows: int = 60_000) -> Figures:
     """Ctrl-C: drain and exit 3; the second run gets two Ctrl-C and stops at once; then resume."""
     mapping, data = make_job(folder, rows)
     want = identify_and_event(csv_rows(data), ATTRIBUTES)
-    store = Store(str(folder / "emulator.sqlite"))
+    store = Store(str(folder / "emulator.sqlite"), keep_workspace=False)
     codes, notes = [], []
     with EmulatorThread(Emulator(SITE, KEY, store, Faults(latency_ms=(200, 400), seed=4))) as emu:
         cmd = command(emu.url, mapping, data, "--rate", "15", "--concurrency", "4")
