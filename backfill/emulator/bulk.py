@@ -30,11 +30,14 @@ DEVICE_DELETE = "DELETE FROM ws_devices WHERE token = ? AND person = ?"
 
 
 def bulk(op: dict[str, Any]) -> bool:
-    """Whether an operation can go in a run: a person named by `id` alone."""
+    """Whether an operation can go in a run: a person named by `id` alone (a text or an
+    integer, not a bool)."""
     ids = op.get("identifiers")
-    return (op.get("type") == "person" and op.get("action") in PERSON_ACTIONS
-            and isinstance(ids, dict) and len(ids) == 1 and isinstance(ids.get("id"), str | int)
-            and not isinstance(ids.get("id"), bool) and ids.get("id") != "")
+    if type(ids) is not dict or len(ids) != 1 or op.get("type") != "person" or \
+            op.get("action") not in PERSON_ACTIONS:
+        return False
+    key = ids.get("id")
+    return (type(key) is str and key != "") or type(key) is int
 
 
 def apply_all(cur: sqlite3.Cursor, request: int, ops: Iterable[dict[str, Any]],
@@ -75,9 +78,11 @@ class Run:
         self.writes: dict[str, list[tuple[str, tuple[Any, ...]]]] = {"rel": [], "device": []}
 
     def apply(self, run: list[dict[str, Any]]) -> None:
-        self._read({str(op["identifiers"]["id"]) for op in run})
-        for op in run:
-            self._one(op, self.people[str(op["identifiers"]["id"])])
+        ids = [str(op["identifiers"]["id"]) for op in run]
+        self._read(set(ids))
+        people = self.people
+        for op, pid in zip(run, ids, strict=True):
+            self._one(op, people[pid])
         self._write()
 
     def _read(self, ids: set[str]) -> None:
@@ -92,7 +97,8 @@ class Run:
         for pid in wanted:  # new people, numbered as they come
             if pid not in self.people:
                 top += 1
-                self.people[pid] = Person(top, "{}", None, None, 0, "", True)
+                self.people[pid] = who = Person(top, "{}", None, None, 0, "", True)
+                who.attributes = {}
 
     def _one(self, op: dict[str, Any], who: Person) -> None:
         action = op["action"]
@@ -121,9 +127,9 @@ class Run:
 
     def _identify(self, who: Person, op: dict[str, Any]) -> None:
         stamp = op.get("timestamp")
+        who.changed = True  # touched, applied or not, as one by one
         if isinstance(stamp, int | float) and who.updated is not None and stamp < who.updated:
             return  # older than the update in effect: the API ignores it
-        who.changed = True  # touched, applied or not, as one by one
         if who.attributes is None:
             who.attributes = orjson.loads(who.raw)
         merged = workspace.merged(who.attributes, op.get("attributes") or {})

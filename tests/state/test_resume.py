@@ -46,6 +46,14 @@ def max_ops_per_body(tmp_path, mapping, data) -> int:
     return max(len(orjson.loads(x)["batch"]) for x in dump.read_bytes().splitlines())
 
 
+def sending(store, before: int, proc: subprocess.Popen, seconds: float = 60) -> None:
+    """Until the emulator has stored operations beyond `before` (the run is sending), or the
+    run has ended."""
+    deadline = time.monotonic() + seconds
+    while store.operations <= before and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path):
     mapping, data = make_job(tmp_path)
     want = identify_and_event(csv_rows(data), ATTRIBUTES)
@@ -59,7 +67,8 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path):
             before = store.operations
             proc = subprocess.Popen(command(emu, mapping, data), env=ENV, cwd=ROOT,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(1.0, 2.5))
+            sending(store, before, proc)  # a slow machine's start is not a kill point
+            time.sleep(rng.uniform(0.5, 2.0))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
@@ -92,7 +101,8 @@ def test_sigint_drains_saves_and_exits_3_then_resumes(tmp_path):
     try:
         proc = subprocess.Popen(command(emu, mapping, data), env=ENV, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        sending(store, 0, proc)
+        time.sleep(1.0)  # two checkpoint saves' worth of acknowledged bodies
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 3, err
