@@ -230,8 +230,7 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
               help="Serve HTTPS with this certificate (PEM; clients that speak only https).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Its key (PEM).")
 def emulator(host: str, port: int, db: str | None, count_only: bool, no_workspace: bool,
-             site_id: str,
-             api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
+             site_id: str, api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
              drop_rate: float, lost_answer_rate: float, latency_ms: str, max_body: int,
              invalid: str, seed: int | None, tls_cert: str | None, tls_key: str | None) -> None:
     """A local Track API: rehearse an import end to end, or test against faults.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -39,15 +40,26 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
         if keep_open:
             echo(f"\nThe workspace's pages: {emu.url}/ (user {SITE_ID}, password {API_KEY}). "
                  "Ctrl-C stops the emulator.")
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                echo("stopped")
+            _serve_until_stopped(echo)
         else:
             echo(f"To browse what the import left: backfill emulator --db {db} --site-id "
                  f"{SITE_ID} --api-key {API_KEY}, then open http://127.0.0.1:8080/ (or run "
                  "`backfill demo --keep-open`)")
     return 0
+
+
+def _serve_until_stopped(echo: Callable[[str], None]) -> None:
+    """Until Ctrl-C, or a SIGTERM (docker stop, systemd), either of which closes the store."""
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        echo("stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _import(root: Path, config: str, folder: Path, url: str,

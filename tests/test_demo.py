@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
 from helpers import ROOT
 
 from backfill.demo import run_demo
@@ -34,9 +35,11 @@ def test_the_demo_imports_the_samples_and_leaves_one_store_file(tmp_path, monkey
     assert "The workspace they leave" in text and "2,999 people, 15 objects" in text
 
 
-def test_keep_open_serves_the_pages_until_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_keep_open_serves_the_pages_until_ctrl_c(tmp_path, stop):
     """`backfill demo --keep-open`, a real process: it says where its pages are, serves them
-    with the demo's credentials, and a SIGINT (Ctrl-C) stops it cleanly."""
+    with the demo's credentials, and a SIGINT (Ctrl-C) or a SIGTERM (docker stop) stops it
+    cleanly."""
     proc = subprocess.Popen([sys.executable, "-m", "backfill", "demo", "--keep-open", "--keep",
                              str(tmp_path / "out")], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -52,7 +55,7 @@ def test_keep_open_serves_the_pages_until_ctrl_c(tmp_path):
         page = urllib.request.urlopen(urllib.request.Request(
             url + "people/u100001", headers={"Authorization": f"Basic {auth}"}), timeout=10)
         assert page.status == 200 and "bruno.dubois1@example.com" in page.read().decode()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         assert proc.wait(20) == 0
         assert "stopped" in proc.stdout.read()
     finally:

@@ -49,8 +49,7 @@ def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
 
 
 def serve_from_options(host: str, port: int, db: str | None, count_only: bool, workspace: bool,
-                       site_id: str,
-                       api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
+                       site_id: str, api_key: str, fail_rate: float, throttle_rate: float, retry_after: float,
                        drop_rate: float, lost_answer_rate: float, latency_ms: str,
                        max_body: int, invalid: str, seed: int | None, tls_cert: str | None,
                        tls_key: str | None, say: Callable[[str], object]) -> None:
@@ -72,8 +71,11 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, w
     say(f"Track API emulator on {'https' if context else 'http'}://{host}:{port} ({where}); "
         "Ctrl-C stops it")
     if not count_only and workspace:
-        if store.rebuild():
-            say(f"Made the workspace of the {store.path}'s operations again (it had none)")
+        waiting = store.missing_workspace()
+        if waiting:
+            say(f"{store.path} holds {waiting:,} operations and no workspace (kept with "
+                "--no-workspace, or by an earlier version): making it now")
+            store.rebuild()
         say(f"The workspace's pages: {'https' if context else 'http'}://{host}:{port}/ (with "
             "the same credentials)")
     if not loopback(host):

@@ -11,6 +11,7 @@ segments) ends the run and goes through `workspace.apply`.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -164,13 +165,8 @@ class Run:
                         "name, timestamp, attributes, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         self.events)
         for writes in self.writes.values():  # in order within a table, a statement per stretch
-            at = 0
-            while at < len(writes):
-                end = at
-                while end < len(writes) and writes[end][0] == writes[at][0]:
-                    end += 1
-                cur.executemany(writes[at][0], [params for _, params in writes[at:end]])
-                at = end
+            for sql, stretch in itertools.groupby(writes, key=lambda write: write[0]):
+                cur.executemany(sql, [params for _, params in stretch])
 
 
 def _text(who: Person) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 from typing import Any
-from urllib.parse import unquote
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ws_forms (form TEXT, person INTEGER, data TEXT, request INTEGER);
@@ -41,7 +40,7 @@ def as_v2(op: dict[str, Any]) -> dict[str, Any] | None:
                 "device_token": data.get("device_id")}}
     if parts[2:3] != ["customers"] or len(parts) < 4:
         return None
-    person = {"type": "person", "identifiers": {"id": unquote(parts[3])}}
+    person = {"type": "person", "identifiers": {"id": parts[3]}}  # the path is decoded
     rest = parts[4] if len(parts) > 4 else ""
     if rest == "" and method == "PUT":
         return {**person, "action": "identify", "attributes": data}

@@ -133,7 +133,10 @@ class Pages:
         return ("object.html", {"o": found}) if found else (None, {})
 
     def requests(self, db: sqlite3.Connection, request: web.Request) -> tuple[str, dict]:
-        before = int(request.query.get("before", "0") or 0) or None
+        try:
+            before = int(request.query.get("before", "0") or 0) or None
+        except ValueError:
+            raise web.HTTPBadRequest(text="before is a request's number") from None
         rows = db.execute("SELECT id, received, path, status, size, operations, latency_ms FROM "
                           "requests WHERE ? IS NULL OR id < ? ORDER BY id DESC LIMIT ?",
                           (before, before, PAGE + 1)).fetchall()

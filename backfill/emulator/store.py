@@ -55,11 +55,35 @@ class Store:
                 CREATE TABLE IF NOT EXISTS operations (
                     id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
                     action TEXT, body TEXT);
-            """ + workspace.SCHEMA)
+            """)
+            self._workspace_tables()
             have = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
             for column in ("size INTEGER", "operations INTEGER", "latency_ms REAL"):
                 if column.split()[0] not in have:  # a store made by an older version
                     self.db.execute(f"ALTER TABLE requests ADD COLUMN {column}")
+
+    def _workspace_tables(self) -> None:
+        """The workspace's tables, in this version's shape. Those of another shape (a store
+        kept by an earlier version) are dropped: `rebuild` makes them again from the stored
+        operations, which are the record; the workspace is derived from them."""
+        assert self.db is not None
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        if version != workspace.VERSION:
+            for (table,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = "
+                                            "'table' AND name LIKE 'ws\\_%' ESCAPE '\\'"
+                                            ).fetchall():
+                self.db.execute(f"DROP TABLE {table}")  # noqa: S608 - names from the schema
+        self.db.executescript(workspace.SCHEMA)
+        self.db.execute(f"PRAGMA user_version = {workspace.VERSION}")
+
+    def missing_workspace(self) -> int:
+        """How many stored operations have no workspace yet (kept with --no-workspace, or by
+        an earlier version): what `rebuild` would apply; 0 when the workspace is there."""
+        if self.db is None or not self.keep_workspace or self.db.execute(
+                "SELECT EXISTS(SELECT 1 FROM ws_people) OR EXISTS(SELECT 1 FROM ws_objects)"
+        ).fetchone()[0]:
+            return 0
+        return int(self.db.execute("SELECT COUNT(*) FROM operations").fetchone()[0])
 
     def seen(self, status: int) -> None:
         self.requests += 1
@@ -96,12 +120,10 @@ class Store:
         """The workspace made again from the stored operations, in order of arrival, when the
         store has operations and no workspace (kept with --no-workspace, or by an older
         version). Returns how many operations were applied (0: nothing to do)."""
-        if self.db is None or not self.keep_workspace:
+        if not self.missing_workspace():
             return 0
+        assert self.db is not None
         cur = self.db.cursor()
-        if cur.execute("SELECT EXISTS(SELECT 1 FROM ws_people) OR EXISTS(SELECT 1 FROM "
-                       "ws_objects) OR NOT EXISTS(SELECT 1 FROM operations)").fetchone()[0]:
-            return 0
         cur.execute("BEGIN")
         done, request, at, ops = 0, 0, 0.0, []
         for rid, received, body in self.db.execute(

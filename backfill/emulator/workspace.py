@@ -24,6 +24,7 @@ import orjson
 from backfill.emulator import others
 
 TOUCHES = 20  # requests kept with each person, the latest
+VERSION = 2  # of the tables' shape (the store's `user_version`): another is made again
 SCHEMA = others.SCHEMA + """
 CREATE TABLE IF NOT EXISTS ws_people (
     pk INTEGER PRIMARY KEY, id TEXT, email TEXT, cio_id TEXT,

@@ -216,3 +216,46 @@ def test_a_store_kept_without_its_workspace_gets_the_same_workspace_again(tmp_pa
     assert again.db is not None
     assert held(again.db) == held(live.db) and held(live.db)["people"]
     assert again.rebuild() == 0  # once only
+
+
+def test_a_store_kept_by_the_workspace_before_this_shape_is_made_again(tmp_path):
+    """A store from the previous version: its workspace tables have another shape (no
+    `requests` column, a `ws_touches` table). They are dropped on open and made again from the
+    operations, and new requests are modelled: before, every operation of such a store was
+    `unmodelled` and a person's page failed."""
+    path = tmp_path / "old.sqlite"
+    op = {"type": "person", "action": "identify", "identifiers": {"id": "ann"},
+          "attributes": {"plan": "pro"}}
+    with sqlite3.connect(path) as con:
+        con.executescript("""
+            CREATE TABLE requests (id INTEGER PRIMARY KEY, path TEXT, status INTEGER,
+                                   received REAL);
+            CREATE TABLE operations (id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER,
+                                     type TEXT, action TEXT, body TEXT);
+            CREATE TABLE ws_people (pk INTEGER PRIMARY KEY, id TEXT UNIQUE, email TEXT,
+                cio_id TEXT UNIQUE, attributes TEXT NOT NULL DEFAULT '{}', updated INTEGER,
+                suppressed INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE ws_devices (token TEXT PRIMARY KEY, person INTEGER, platform TEXT,
+                                     last_used INTEGER, attributes TEXT);
+            CREATE TABLE ws_touches (person INTEGER, request INTEGER,
+                                     PRIMARY KEY (person, request));
+            INSERT INTO ws_people (id, attributes) VALUES ('ann', '{"plan": "pro"}');
+            INSERT INTO requests VALUES (1, '/api/v2/batch', 200, 1700000000.0);""")
+        con.execute("INSERT INTO operations VALUES (1, 1, 0, 'person', 'identify', ?)",
+                    (orjson.dumps(op).decode(),))
+    store = Store(str(path))
+    assert store.db is not None
+    tables = {t for (t,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = "
+                                             "'table'")}
+    assert "ws_touches" not in tables
+    assert store.missing_workspace() == 1 and store.rebuild() == 1
+    device = {"type": "person", "action": "add_device", "identifiers": {"id": "ann"},
+              "device": {"token": "t1", "platform": "ios"}}
+    store.record("/api/v2/batch", 200, [(0, device, orjson.dumps(device))])
+    assert store.unmodelled == 0
+    assert held(store.db)["people"] == [("ann", None, {"plan": "pro"}, False)]
+    assert store.db.execute("SELECT token FROM ws_devices").fetchall() == [("t1",)]
+    store.close()
+    again = Store(str(path))
+    assert again.missing_workspace() == 0  # the same shape: kept as it is
+    again.close()

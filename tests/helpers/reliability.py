@@ -21,10 +21,10 @@ import orjson
 
 from backfill.emulator import Emulator, EmulatorThread, Faults, Store
 from backfill.state.checkpoint import load
+from helpers import ROOT
 from helpers.emulated import KEY, SITE, stored
 from helpers.oracle import csv_rows, identify_and_event
 
-ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "CUSTOMERIO_SITE_ID": SITE, "CUSTOMERIO_API_KEY": KEY,
        "PYTHONPATH": str(ROOT)}
 ATTRIBUTES = ["email", "plan", "bio"]  # the identify's attributes in MAPPING
