@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from backfill import api
 from backfill.emulator import Emulator, EmulatorThread, Store
+from backfill.emulator.applier import reader
 from backfill.emulator.views import summary
 
 SITE_ID, API_KEY = "demo-site", "demo-key"
@@ -36,6 +36,7 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
         echo(f"Track API emulator on {emu.url}, storing in {db}")
         for config in CONFIGS:
             _import(root, config, folder, emu.url, echo)
+        store.settle()  # the workspace holds every operation
         _summary(db, folder, echo)
         if keep_open:
             echo(f"\nThe workspace's pages: {emu.url}/ (user {SITE_ID}, password {API_KEY}). "
@@ -77,7 +78,7 @@ def _import(root: Path, config: str, folder: Path, url: str,
 
 
 def _summary(db: Path, folder: Path, echo: Callable[[str], None]) -> None:
-    with contextlib.closing(sqlite3.connect(db)) as con:
+    with contextlib.closing(reader(str(db))) as con:
         rows = con.execute("SELECT type, action, count(*) FROM operations GROUP BY 1, 2 "
                            "ORDER BY 1, 2").fetchall()
         held = summary(con)

@@ -1,11 +1,11 @@
 """`backfill demo` (what `make demo` runs): both sample imports, rejects shown with their real
-values, and the emulator's store left as one SQLite file."""
+values, and the emulator's store left as a SQLite file and its workspace another."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import signal
-import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -14,9 +14,10 @@ import pytest
 from helpers import ROOT
 
 from backfill.demo import run_demo
+from backfill.emulator.applier import reader
 
 
-def test_the_demo_imports_the_samples_and_leaves_one_store_file(tmp_path, monkeypatch):
+def test_the_demo_imports_the_samples_and_leaves_the_store_and_its_workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the inputs come from the configs' own folder
     said: list[str] = []
     assert run_demo(tmp_path / "out", said.append, ROOT) == 0
@@ -25,8 +26,8 @@ def test_the_demo_imports_the_samples_and_leaves_one_store_file(tmp_path, monkey
     assert "imported" not in text and " is N bytes" not in text
     assert "attribute 'notes' value is 1500 bytes; the limit is 1000" in text
     files = sorted(p.name for p in (tmp_path / "out").iterdir() if "sqlite" in p.name)
-    assert files == ["emulator.sqlite"]
-    with sqlite3.connect(tmp_path / "out" / "emulator.sqlite") as con:
+    assert files == ["emulator.sqlite", "emulator.workspace.sqlite"]  # no -wal: closed
+    with contextlib.closing(reader(str(tmp_path / "out" / "emulator.sqlite"))) as con:
         assert con.execute("SELECT count(*) FROM operations").fetchone()[0] == 13_981
         held = {k: con.execute(f"SELECT count(*) FROM ws_{k}").fetchone()[0]  # noqa: S608
                 for k in ("people", "objects", "relationships", "events")}
@@ -61,4 +62,5 @@ def test_keep_open_serves_the_pages_until_ctrl_c(tmp_path, stop):
     finally:
         proc.kill()
         proc.wait()
-    assert not (tmp_path / "out" / "emulator.sqlite-wal").exists()  # closed: one file
+    left = sorted(p.name for p in (tmp_path / "out").iterdir() if "sqlite" in p.name)
+    assert left == ["emulator.sqlite", "emulator.workspace.sqlite"]  # closed: no -wal

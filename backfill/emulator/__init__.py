@@ -1,18 +1,30 @@
-"""A local Track API for rehearsals and tests: the HTTP app and its SQLite store."""
+"""A local Track API for rehearsals and tests: the HTTP app and its SQLite store.
 
+The app's names load when first used: the workspace's own process (`applier.py`) imports this
+package, and needs neither aiohttp nor the app."""
+
+from __future__ import annotations
+
+import importlib
 import ipaddress
 import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from backfill.emulator.app import (
-    Emulator,
-    EmulatorThread,
-    Faults,
-    listen,
-    serve,
-)
-from backfill.emulator.store import Store
 from backfill.errors import UsageError
+
+if TYPE_CHECKING:
+    from backfill.emulator.app import Emulator, EmulatorThread, Faults, listen, serve
+    from backfill.emulator.store import Store
+
+LAZY = {"Emulator": "app", "EmulatorThread": "app", "Faults": "app", "listen": "app",
+        "serve": "app", "Store": "store"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY:
+        return getattr(importlib.import_module(f"backfill.emulator.{LAZY[name]}"), name)
+    raise AttributeError(f"module 'backfill.emulator' has no attribute {name!r}")
 
 DEFAULT_CREDENTIALS = ("site", "key")  # `backfill emulator`'s, for rehearsals on loopback
 
@@ -26,7 +38,7 @@ def loopback(host: str) -> bool:
     except ValueError:
         return False
 
-__all__ = ["Emulator", "EmulatorThread", "Faults", "Store", "latency_range", "serve",
+__all__ = ["Emulator", "EmulatorThread", "Faults", "Store", "latency_range", "listen", "serve",
            "serve_from_options", "tls_context"]
 
 
@@ -56,6 +68,9 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, w
     """`backfill emulator`: the app its options describe, served until Ctrl-C. Beyond
     loopback it stores what anyone on the network sends: the default credentials are refused
     there."""
+    from backfill.emulator.app import Emulator, Faults, listen, serve
+    from backfill.emulator.store import Store
+
     if not loopback(host) and (site_id, api_key) == DEFAULT_CREDENTIALS:
         raise UsageError(f"--host {host} serves beyond this machine, and the emulator stores "
                          "every record sent to it: set credentials of your own with --site-id "
@@ -71,11 +86,11 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, w
     say(f"Track API emulator on {'https' if context else 'http'}://{host}:{port} ({where}); "
         "Ctrl-C stops it")
     if not count_only and workspace:
-        waiting = store.missing_workspace()
+        waiting = store.behind()
         if waiting:
-            say(f"{store.path} holds {waiting:,} operations and no workspace (kept with "
-                "--no-workspace, or by an earlier version): making it now")
-            store.rebuild()
+            say(f"{store.path} holds {waiting:,} operations its workspace has not applied "
+                "(kept with --no-workspace, or by an earlier version): applying them now, "
+                "beside serving (the pages say how far it is)")
         say(f"The workspace's pages: {'https' if context else 'http'}://{host}:{port}/ (with "
             "the same credentials)")
     if not loopback(host):

@@ -77,10 +77,14 @@ class Emulator:
             web.post("/api/v1/merge_customers", self.v1_generic),
             web.post("/api/v1/metrics", self.v1_generic),
             web.get("/_emulator/stats", self.stats),
-            *views.routes(self.store.db),  # the workspace the operations leave
+            *views.routes(self.store),  # the workspace the operations leave
             *Pages(self.store).routes(),  # and its pages
         ])
+        app.on_startup.append(self._start_applying)
         return app
+
+    async def _start_applying(self, _app: web.Application) -> None:
+        self.store.start_applying()  # the workspace, on another core while serving
 
     @web.middleware
     async def _gate(self, request: web.Request, handler):  # type: ignore[no-untyped-def]

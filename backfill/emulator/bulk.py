@@ -80,14 +80,15 @@ class Run:
 
     def apply(self, run: list[dict[str, Any]]) -> None:
         ids = [str(op["identifiers"]["id"]) for op in run]
-        self._read(set(ids))
+        self._read(list(dict.fromkeys(ids)))
         people = self.people
         for op, pid in zip(run, ids, strict=True):
             self._one(op, people[pid])
         self._write()
 
-    def _read(self, ids: set[str]) -> None:
-        wanted = sorted(ids)
+    def _read(self, ids: list[str]) -> None:
+        """The run's people (`ids` in order of arrival): those held, and the new ones."""
+        wanted = sorted(ids)  # read in the index's order
         for at in range(0, len(wanted), CHUNK):
             part = wanted[at:at + CHUNK]
             for pk, pid, raw, updated, email, suppressed, requests in self.cur.execute(
@@ -95,17 +96,19 @@ class Run:
                     f"ws_people WHERE id IN ({','.join('?' * len(part))})", part):  # noqa: S608
                 self.people[pid] = Person(pk, raw, updated, email, suppressed, requests, False)
         (top,) = self.cur.execute("SELECT COALESCE(MAX(pk), 0) FROM ws_people").fetchone()
-        for pid in wanted:  # new people, numbered as they come
-            if pid not in self.people:
+        people = self.people
+        for pid in ids:  # new people, numbered as they come
+            if pid not in people:
                 top += 1
-                self.people[pid] = who = Person(top, "{}", None, None, 0, "", True)
+                people[pid] = who = Person(top, "{}", None, None, 0, "", True)
                 who.attributes = {}
 
     def _one(self, op: dict[str, Any], who: Person) -> None:
         action = op["action"]
         if action == "identify":
             self._identify(who, op)
-            self._relate(who, op, add=True)
+            if "cio_relationships" in op:
+                self._relate(who, op, add=True)
         elif action in ("event", "page", "screen"):
             stamp = op.get("timestamp")
             self.events.append((
@@ -129,15 +132,18 @@ class Run:
     def _identify(self, who: Person, op: dict[str, Any]) -> None:
         stamp = op.get("timestamp")
         who.changed = True  # touched, applied or not, as one by one
-        if isinstance(stamp, int | float) and who.updated is not None and stamp < who.updated:
+        stamped = stamp is not None and isinstance(stamp, int | float)
+        if stamped and who.updated is not None and stamp < who.updated:
             return  # older than the update in effect: the API ignores it
-        if who.attributes is None:
-            who.attributes = orjson.loads(who.raw)
-        merged = workspace.merged(who.attributes, op.get("attributes") or {})
-        email = merged.get("email", who.email)
+        old = who.attributes
+        if old is None:
+            old = orjson.loads(who.raw)
+        merged = workspace.merged(old, op.get("attributes") or {})
+        email = merged.get("email")
         who.attributes = merged
-        who.email = email if isinstance(email, str) else who.email
-        if isinstance(stamp, int | float):
+        if type(email) is str:
+            who.email = email
+        if stamped:
             who.updated = stamp
 
     def _relate(self, who: Person, op: dict[str, Any], add: bool) -> None:

@@ -21,6 +21,7 @@ from backfill.emulator import views
 from backfill.emulator.findings import findings
 
 PAGE = 50
+PAGE_WAIT_S = 1.0  # a page waits at most this for the workspace, then says how far it is
 STATIC = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/css",
           "pages.js": "text/javascript", "pages.css": "text/css"}
 TITLES = {"attribute_names_differing_by_case": "Attribute names that differ only by case",
@@ -73,9 +74,11 @@ class Pages:
     def _page(self, handler):  # type: ignore[no-untyped-def]
         async def page(request: web.Request) -> web.Response:
             db = self.store.db
-            if db is None:
-                return web.Response(status=404, text="this emulator keeps no store (count only)")
+            if db is None or self.store.workspace is None:
+                return web.Response(status=404, text=views.NO_WORKSPACE)
+            current = await self.store.settled(PAGE_WAIT_S)
             template, data = handler(db, request)
+            data["behind"] = 0 if current else self.store.behind()
             if template is None:
                 return web.Response(status=404, text="not found", content_type="text/plain")
             return web.Response(text=ENV.get_template(template).render(**data),

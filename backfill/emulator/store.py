@@ -1,21 +1,23 @@
 """The emulator's store: every accepted operation in SQLite (or only counted, for benchmarks),
-with the counts `/_emulator/stats` reports, and the workspace they leave (`workspace.py`),
-updated in the same transaction as each request is stored."""
+with the counts `/_emulator/stats` reports, and the workspace they leave: applied beside it,
+in a file of its own, by `applier.py` (in a process of its own while the emulator serves)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sqlite3
-import stat
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-import orjson
+from backfill.emulator import applier
 
-from backfill.emulator import bulk, workspace
+SETTLE_POLL_S = 0.002
 
 
 class Store:
@@ -28,62 +30,121 @@ class Store:
         self.operations = 0
         self.requests = 0
         self.lost_answers = 0
-        self.unmodelled = 0  # operations stored that the workspace could not hold
         self.per_second: Counter[int] = Counter()
         self.statuses: Counter[int] = Counter()
         self.db: sqlite3.Connection | None = None
-        if not count_only:
-            if path is None:
-                fd, path = tempfile.mkstemp(prefix="backfill-emulator-", suffix=".sqlite")
-                os.close(fd)
-                self.path = path
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # it holds every record sent: its owner's only (SQLite gives its -wal the same
-            # mode), and never opened through a planted symlink
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            if stat.S_ISREG(os.fstat(fd).st_mode):  # never a device's mode
-                os.fchmod(fd, 0o600)
+        self.workspace: str | None = None  # its file
+        self._inline: applier.Applier | None = None  # applies here when no process does
+        self._process: subprocess.Popen[bytes] | None = None
+        if count_only:
+            return
+        if path is None:
+            fd, path = tempfile.mkstemp(prefix="backfill-emulator-", suffix=".sqlite")
             os.close(fd)
-            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=OFF")
-            self.db.execute("PRAGMA cache_size=-262144")
-            self.db.executescript("""
-                CREATE TABLE IF NOT EXISTS requests (
-                    id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL,
-                    size INTEGER, operations INTEGER, latency_ms REAL);
-                CREATE TABLE IF NOT EXISTS operations (
-                    id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
-                    action TEXT, body TEXT);
-            """)
-            self._workspace_tables()
-            have = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
-            for column in ("size INTEGER", "operations INTEGER", "latency_ms REAL"):
-                if column.split()[0] not in have:  # a store made by an older version
-                    self.db.execute(f"ALTER TABLE requests ADD COLUMN {column}")
+            self.path = path
+        applier.private_file(path)
+        self.db = applier.connect(path)
+        self.db.executescript("""
+            CREATE TABLE IF NOT EXISTS requests (
+                id INTEGER PRIMARY KEY, path TEXT, status INTEGER, received REAL,
+                size INTEGER, operations INTEGER, latency_ms REAL);
+            CREATE TABLE IF NOT EXISTS operations (
+                id INTEGER PRIMARY KEY, request_id INTEGER, idx INTEGER, type TEXT,
+                action TEXT, body TEXT);
+        """)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
+        for column in ("size INTEGER", "operations INTEGER", "latency_ms REAL"):
+            if column.split()[0] not in have:  # a store made by an older version
+                self.db.execute(f"ALTER TABLE requests ADD COLUMN {column}")
+        for (table,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name LIKE 'ws\\_%' ESCAPE '\\'").fetchall():
+            # an earlier version kept the workspace in this file: it is made again in its own
+            self.db.execute(f"DROP TABLE {table}")  # noqa: S608 - names from the schema
+        if keep_workspace:
+            self.workspace = applier.workspace_path(path)
+            self._inline = applier.Applier(path, self.workspace)
+            self.db.execute("ATTACH DATABASE ? AS workspace", (self.workspace,))
 
-    def _workspace_tables(self) -> None:
-        """The workspace's tables, in this version's shape. Those of another shape (a store
-        kept by an earlier version) are dropped: `rebuild` makes them again from the stored
-        operations, which are the record; the workspace is derived from them."""
+    def start_applying(self) -> None:
+        """Apply the workspace in a process of its own from now on (the served emulator):
+        requests are answered once stored, the workspace follows on another core."""
+        if self._inline is None or self._process is not None:
+            return
+        self._inline.close()
+        self._inline = None
+        assert self.path is not None and self.workspace is not None
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from backfill.emulator.applier import main; "
+             "sys.exit(main(sys.argv[1:]))", self.path, self.workspace],
+            stdin=subprocess.PIPE)
+        assert self._process.stdin is not None
+        os.set_blocking(self._process.stdin.fileno(), False)
+
+    def _nudge(self) -> None:
+        """Tell the process there is more to apply (a byte; a full pipe already says so)."""
+        if self._process is not None and self._process.stdin is not None:
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                os.write(self._process.stdin.fileno(), b".")
+
+    def _progress(self) -> tuple[int, int]:
         assert self.db is not None
-        (version,) = self.db.execute("PRAGMA user_version").fetchone()
-        if version != workspace.VERSION:
-            for (table,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = "
-                                            "'table' AND name LIKE 'ws\\_%' ESCAPE '\\'"
-                                            ).fetchall():
-                self.db.execute(f"DROP TABLE {table}")  # noqa: S608 - names from the schema
-        self.db.executescript(workspace.SCHEMA)
-        self.db.execute(f"PRAGMA user_version = {workspace.VERSION}")
+        return applier.progress(self.db, "workspace")
 
-    def missing_workspace(self) -> int:
-        """How many stored operations have no workspace yet (kept with --no-workspace, or by
-        an earlier version): what `rebuild` would apply; 0 when the workspace is there."""
-        if self.db is None or not self.keep_workspace or self.db.execute(
-                "SELECT EXISTS(SELECT 1 FROM ws_people) OR EXISTS(SELECT 1 FROM ws_objects)"
-        ).fetchone()[0]:
+    def behind(self) -> int:
+        """Operations stored that the workspace has not applied yet (0: it is current)."""
+        if self.db is None or self.workspace is None:
             return 0
-        return int(self.db.execute("SELECT COUNT(*) FROM operations").fetchone()[0])
+        done, _ = self._progress()
+        (count,) = self.db.execute("SELECT COUNT(*) FROM operations WHERE id > ?",
+                                   (done,)).fetchone()
+        return int(count)
+
+    def _target(self) -> int:
+        assert self.db is not None
+        (top,) = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM operations").fetchone()
+        return int(top)
+
+    def _here(self) -> int:
+        """Apply here what is behind, when no process does (or it stopped)."""
+        if self._process is not None and self._process.poll() is not None:
+            self._process = None  # it ended: carry on where it was
+        if self._process is None and self._inline is None and self.workspace is not None:
+            assert self.path is not None
+            self._inline = applier.Applier(self.path, self.workspace)
+        return self._inline.catch_up() if self._inline is not None else 0
+
+    def settle(self, timeout: float = 60.0) -> int:
+        """Wait until the workspace holds every operation stored so far (at most `timeout`
+        seconds, when a process applies it); returns how many were behind."""
+        if self.db is None or self.workspace is None:
+            return 0
+        waiting = self.behind()
+        target, until = self._target(), time.monotonic() + timeout
+        while self._process is not None and self._process.poll() is None and \
+                self._progress()[0] < target and time.monotonic() < until:
+            time.sleep(SETTLE_POLL_S)
+        self._here()
+        return waiting
+
+    async def settled(self, timeout: float) -> bool:
+        """`settle` without blocking the server: whether the workspace holds every operation
+        stored when this was called (False: `timeout` seconds passed first)."""
+        if self.db is None or self.workspace is None:
+            return True
+        target, until = self._target(), time.monotonic() + timeout
+        while self._process is not None and self._process.poll() is None:
+            if self._progress()[0] >= target:
+                return True
+            if time.monotonic() >= until:
+                return False
+            await asyncio.sleep(SETTLE_POLL_S * 5)
+        self._here()
+        return True
+
+    @property
+    def unmodelled(self) -> int:
+        """Operations stored that the workspace could not hold."""
+        return self._progress()[1] if self.db is not None and self.workspace else 0
 
     def seen(self, status: int) -> None:
         self.requests += 1
@@ -109,62 +170,25 @@ class Store:
                 "INSERT INTO operations (request_id, idx, type, action, body) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
-            if self.keep_workspace:
-                self._model(cur, int(rid or 0), ops)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
-
-    def rebuild(self) -> int:
-        """The workspace made again from the stored operations, in order of arrival, when the
-        store has operations and no workspace (kept with --no-workspace, or by an older
-        version). Returns how many operations were applied (0: nothing to do)."""
-        if not self.missing_workspace():
-            return 0
-        assert self.db is not None
-        cur = self.db.cursor()
-        cur.execute("BEGIN")
-        done, request, at, ops = 0, 0, 0.0, []
-        for rid, received, body in self.db.execute(
-                "SELECT o.request_id, r.received, o.body FROM operations o JOIN requests r ON "
-                "r.id = o.request_id ORDER BY o.id"):
-            if rid != request and ops:
-                self._model(cur, request, ops, at)
-                done, ops = done + len(ops), []
-            request, at = rid, received
-            ops.append((len(ops), orjson.loads(body), b""))
-        if ops:
-            self._model(cur, request, ops, at)
-            done += len(ops)
-        cur.execute("COMMIT")
-        return done
-
-    def _model(self, cur: sqlite3.Cursor, request: int,
-               ops: list[tuple[int, dict[str, Any], bytes]], received: float | None = None) -> None:
-        """What the workspace holds after these operations, in order of arrival. One the model
-        cannot hold (nested deeper than JSON can be written again, say) is stored all the same
-        and counted in `unmodelled`, its own changes undone; it never fails the request."""
-        received = time.time() if received is None else received
-        failed = (TypeError, ValueError, OverflowError, sqlite3.Error)
-        cur.execute("SAVEPOINT ops")
-        try:
-            bulk.apply_all(cur, request, (op for _, op, _ in ops), received)
-        except failed:  # the rare body that holds one: again, an operation at a time
-            cur.execute("ROLLBACK TO ops")
-            for _, op, _ in ops:
-                cur.execute("SAVEPOINT op")
-                try:
-                    workspace.apply(cur, request, op, received)
-                except failed:
-                    cur.execute("ROLLBACK TO op")
-                    self.unmodelled += 1
-                cur.execute("RELEASE op")
-        cur.execute("RELEASE ops")
+        self._nudge()
 
     def close(self) -> None:
-        """Fold the write-ahead log into the file and close it: the store is one `.sqlite` file
-        that any SQLite reader opens, not a small file beside a large `-wal`."""
+        """Let the workspace apply the rest, then fold each write-ahead log into its file and
+        close it: the store is one `.sqlite` file (and its workspace another) that any SQLite
+        reader opens, not a small file beside a large `-wal`."""
+        if self._process is not None:
+            assert self._process.stdin is not None
+            self._process.stdin.close()  # the process applies the rest, and ends
+            self._process.wait()
+            self._process = None
+        if self._inline is not None:
+            self._inline.catch_up()
+            self._inline.close()
+            self._inline = None
         if self.db is not None:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.db.close()
@@ -175,4 +199,5 @@ class Store:
                 "lost_answers": self.lost_answers, "unmodelled": self.unmodelled,
                 "max_per_second": max(self.per_second.values(), default=0),
                 "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
-                "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path}
+                "statuses": {str(k): v for k, v in self.statuses.items()}, "db": self.path,
+                "workspace": self.workspace, "workspace_behind": self.behind()}

@@ -23,13 +23,25 @@ LATEST = 20  # events shown with a person
 MAX_PAGE = 1000
 
 
-def routes(db: sqlite3.Connection | None) -> list[web.RouteDef]:
+WAIT_S = 30.0  # what a read waits, at most, for the workspace to apply what was stored
+NO_WORKSPACE = ("this emulator keeps no workspace (started with --no-workspace, or counting "
+                "only): `backfill emulator --db STORE` makes it from the stored operations")
+
+
+def routes(store: Any) -> list[web.RouteDef]:
+    """The handlers over a `Store`. Each answers once the workspace holds every operation
+    stored when it was asked (at most `WAIT_S`, or `?wait=` seconds: the pages' live counts
+    ask with 0), so that a script reads what it sent."""
     def view(read):  # type: ignore[no-untyped-def]
         async def handler(request: web.Request) -> web.Response:
-            if db is None:
-                return web.json_response({"error": "this emulator keeps no store (count only)"},
-                                         status=404)
-            found = read(db, request)
+            if store.db is None or store.workspace is None:
+                return web.json_response({"error": NO_WORKSPACE}, status=404)
+            try:
+                wait = min(float(request.query.get("wait", WAIT_S)), WAIT_S)
+            except ValueError:
+                raise web.HTTPBadRequest(text="wait is a number of seconds") from None
+            await store.settled(wait)
+            found = read(store.db, request)
             if found is None:
                 return web.json_response({"error": "not found"}, status=404)
             return web.json_response(found, dumps=lambda v: orjson.dumps(v).decode())
@@ -57,6 +69,9 @@ def summary(db: sqlite3.Connection, _request: web.Request | None = None) -> dict
         "segment_members": count("SELECT COUNT(*) FROM ws_segments"),
         "form_submissions": count("SELECT COUNT(*) FROM ws_forms"),
         "delivery_events": count("SELECT COUNT(*) FROM ws_deliveries"),
+        "operations_behind": count("SELECT COUNT(*) FROM operations WHERE id > (SELECT "
+                                   "operation FROM ws_progress)"),
+        "unmodelled": count("SELECT unmodelled FROM ws_progress"),
         "requests_by_status": {str(s): n for s, n in db.execute(
             "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")},
         "operations_by_kind": {f"{t} {a}": n for t, a, n in db.execute(

@@ -175,6 +175,8 @@ def _identify(cur: sqlite3.Cursor, pk: int, op: dict[str, Any]) -> None:
 
 
 def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    if None not in new.values():  # the usual identify: nothing cleared
+        return {**old, **new}
     out = dict(old)
     for key, value in new.items():
         if value is None:

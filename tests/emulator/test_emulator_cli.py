@@ -102,7 +102,7 @@ def test_the_command_serves_the_pages_of_an_existing_store(tmp_path):
     try:
         assert proc.stderr is not None
         said = [proc.stderr.readline() for _ in range(3)]
-        assert "no workspace" in said[1] and "making it now" in said[1]
+        assert "its workspace has not applied" in said[1] and "applying them now" in said[1]
         assert f"http://127.0.0.1:{port}/" in said[2]
         auth = base64.b64encode(f"{SITE}:{KEY}".encode()).decode()
         page = urllib.request.urlopen(urllib.request.Request(

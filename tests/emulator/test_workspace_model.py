@@ -8,12 +8,14 @@ both in one request."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backfill.emulator.applier import workspace_path
 from backfill.emulator.store import Store
 
 IDS = ["p1", "p2", "p3"]
@@ -186,6 +188,7 @@ def test_the_workspace_holds_what_the_reference_applier_holds(tmp_path_factory, 
     for op in ops:
         ref.apply(op)
     assert store.db is not None
+    assert store.settle() == len(ops)  # applied here: no process applies it
     assert held(store.db) == expected(ref)
     assert store.unmodelled == 0
     store.close()
@@ -209,20 +212,21 @@ def test_a_store_kept_without_its_workspace_gets_the_same_workspace_again(tmp_pa
             store.record("/api/v2/batch", 200, [(n, op, orjson.dumps(op)) for n, op in
                                                 enumerate(ops[at:at + 9])])
     assert kept.db is not None and live.db is not None
-    assert held(kept.db)["people"] == []
+    assert kept.workspace is None and not Path(workspace_path(str(tmp_path / "kept.sqlite"))
+                                               ).exists()
     kept.close()
     again = Store(str(tmp_path / "kept.sqlite"))
-    assert again.rebuild() == len(ops)
-    assert again.db is not None
+    assert again.behind() == len(ops) and again.settle() == len(ops)
+    assert again.db is not None and live.settle() == len(ops)
     assert held(again.db) == held(live.db) and held(live.db)["people"]
-    assert again.rebuild() == 0  # once only
+    assert again.settle() == 0  # once only
 
 
-def test_a_store_kept_by_the_workspace_before_this_shape_is_made_again(tmp_path):
-    """A store from the previous version: its workspace tables have another shape (no
-    `requests` column, a `ws_touches` table). They are dropped on open and made again from the
-    operations, and new requests are modelled: before, every operation of such a store was
-    `unmodelled` and a person's page failed."""
+def test_a_store_kept_by_an_earlier_layout_or_shape_is_made_again(tmp_path):
+    """A store from an earlier version: its workspace tables inside the store's file (another
+    shape: no `requests` column, a `ws_touches` table) are dropped on open, and the workspace
+    is made again in its own file from the operations; new requests are modelled. A workspace
+    file of another shape (`user_version`) is emptied and made again the same way."""
     path = tmp_path / "old.sqlite"
     op = {"type": "person", "action": "identify", "identifiers": {"id": "ann"},
           "attributes": {"plan": "pro"}}
@@ -235,27 +239,59 @@ def test_a_store_kept_by_the_workspace_before_this_shape_is_made_again(tmp_path)
             CREATE TABLE ws_people (pk INTEGER PRIMARY KEY, id TEXT UNIQUE, email TEXT,
                 cio_id TEXT UNIQUE, attributes TEXT NOT NULL DEFAULT '{}', updated INTEGER,
                 suppressed INTEGER NOT NULL DEFAULT 0);
-            CREATE TABLE ws_devices (token TEXT PRIMARY KEY, person INTEGER, platform TEXT,
-                                     last_used INTEGER, attributes TEXT);
             CREATE TABLE ws_touches (person INTEGER, request INTEGER,
                                      PRIMARY KEY (person, request));
-            INSERT INTO ws_people (id, attributes) VALUES ('ann', '{"plan": "pro"}');
+            INSERT INTO ws_people (id, attributes) VALUES ('ann', '{"plan": "old"}');
             INSERT INTO requests VALUES (1, '/api/v2/batch', 200, 1700000000.0);""")
         con.execute("INSERT INTO operations VALUES (1, 1, 0, 'person', 'identify', ?)",
                     (orjson.dumps(op).decode(),))
     store = Store(str(path))
     assert store.db is not None
-    tables = {t for (t,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = "
-                                             "'table'")}
-    assert "ws_touches" not in tables
-    assert store.missing_workspace() == 1 and store.rebuild() == 1
+    tables = {t for (t,) in store.db.execute("SELECT name FROM main.sqlite_master WHERE "
+                                             "type = 'table'")}
+    assert tables == {"requests", "operations"}
+    assert store.behind() == 1 and store.settle() == 1
     device = {"type": "person", "action": "add_device", "identifiers": {"id": "ann"},
               "device": {"token": "t1", "platform": "ios"}}
     store.record("/api/v2/batch", 200, [(0, device, orjson.dumps(device))])
+    store.settle()
     assert store.unmodelled == 0
     assert held(store.db)["people"] == [("ann", None, {"plan": "pro"}, False)]
     assert store.db.execute("SELECT token FROM ws_devices").fetchall() == [("t1",)]
     store.close()
     again = Store(str(path))
-    assert again.missing_workspace() == 0  # the same shape: kept as it is
+    assert again.behind() == 0  # the same shape: kept as it is
     again.close()
+    with sqlite3.connect(workspace_path(str(path))) as con:
+        con.execute("PRAGMA user_version = 1")
+    third = Store(str(path))
+    assert third.behind() == 2 and third.settle() == 2
+    assert third.db is not None and held(third.db)["people"] == [("ann", None, {"plan": "pro"},
+                                                                 False)]
+    third.close()
+
+
+def test_the_process_applies_as_requests_arrive_and_carries_on_where_it_was_killed(tmp_path):
+    """While the emulator serves, a process of its own applies the workspace: the same
+    outcome as applied here. Killed half way (SIGKILL), the next applies from where the last
+    transaction left it, and nothing twice."""
+    ops = [{"type": "person", "action": "identify", "identifiers": {"id": f"p{i % 50}"},
+            "timestamp": i, "attributes": {"n": i}} for i in range(3000)] + [
+        {"type": "person", "action": "event", "identifiers": {"id": f"p{i % 50}"},
+         "name": "e", "id": f"01J{i:023d}"} for i in range(3000)]
+    here, there = Store(str(tmp_path / "here.sqlite")), Store(str(tmp_path / "there.sqlite"))
+    there.start_applying()
+    assert there._process is not None
+    for store in (here, there):
+        for at in range(0, len(ops), 200):
+            store.record("/api/v2/batch", 200, [(n, op, orjson.dumps(op)) for n, op in
+                                                enumerate(ops[at:at + 200])])
+    there._process.kill()  # somewhere in what it had to do, or after it
+    there._process.wait()
+    assert here.db is not None and there.db is not None
+    there.settle()  # the process is gone: the rest is applied here
+    here.settle()
+    assert held(there.db) == held(here.db) and len(held(here.db)["events"]) == 3000
+    assert there.behind() == 0 and there.unmodelled == 0
+    here.close()
+    there.close()

@@ -4,12 +4,14 @@ any more; a companies export owns its companies."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import polars as pl
 from helpers.emulated import KEY, SITE, start
 
 import backfill
+from backfill.emulator.applier import reader
 
 PEOPLE = """\
 version: 1
@@ -110,7 +112,8 @@ def test_a_relationship_gone_from_a_row_is_removed_once(tmp_path):
     assert seen[2] == seen[1]  # the third night removes nothing again
     assert list((tmp_path / "s.state.keys").glob("rels-*.parquet"))  # kept with --missing
     assert deletes(store) == []  # nobody deleted: both people are still in the export
-    with sqlite3.connect(store.path) as con:
+    store.settle()
+    with contextlib.closing(reader(store.path)) as con:
         held = con.execute("SELECT person, object FROM ws_relationships ORDER BY object").fetchall()
     assert [o for _, o in held] == ["c999"]  # the workspace ends with u1 in c999 alone
 

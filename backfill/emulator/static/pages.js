@@ -13,7 +13,7 @@
     }, series, chart);
   }
   function refresh() {
-    fetch("/_emulator/summary", { credentials: "same-origin" })
+    fetch("/_emulator/summary?wait=0", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
         if (!s) return;
