@@ -30,15 +30,17 @@ test: $(STAMP) $(AZURITE)
 # The developer's loop (under a minute): ruff, and the tests of the pure logic (mapping, packing,
 # parsing, the controllers, the report, docs' examples), no emulator or subprocess. `make test`
 # is the whole suite, which CI runs.
-CHECK := tests/delivery/test_adaptive.py tests/test_architecture.py tests/state/test_atomic.py \
-	tests/state/test_checkpoint.py tests/mapping/test_config.py tests/mapping/test_convert.py \
+CHECK := tests/delivery/test_adaptive.py tests/test_architecture.py tests/runfiles/test_atomic.py \
+	tests/runfiles/test_checkpoint.py tests/mapping/test_config.py tests/mapping/test_convert.py \
 	tests/test_docs.py tests/mapping/test_elements.py tests/mapping/test_encode.py \
 	tests/mapping/test_eventid.py tests/delivery/test_handoff.py tests/mapping/test_init.py \
 	tests/mapping/test_init_exports.py tests/mapping/test_jsonbody.py \
 	tests/mapping/test_operations.py tests/delivery/test_packer.py tests/sources/test_parse.py \
-	tests/sources/test_parse_ndjson.py tests/mapping/test_paths.py tests/state/test_progress.py \
-	tests/delivery/test_ratelimit.py tests/state/test_relations.py tests/state/test_report.py \
-	tests/mapping/test_schema_file.py tests/state/test_state_nightly.py \
+	tests/sources/test_parse_ndjson.py tests/mapping/test_paths.py tests/runfiles/test_progress.py \
+	tests/delivery/test_ratelimit.py tests/nightly/test_relations.py tests/runfiles/test_report.py \
+	tests/mapping/test_schema_file.py tests/nightly/test_keys.py tests/nightly/test_diff.py \
+	tests/nightly/test_statefile.py tests/nightly/test_night.py tests/runfiles/test_lock.py \
+	tests/runfiles/test_tally.py tests/test_flow.py tests/test_runner.py \
 	tests/mapping/test_valueopts.py tests/delivery/test_transport.py \
 	tests/emulator/test_workspace_model.py
 check: $(STAMP)

@@ -44,7 +44,7 @@ __all__ = ["BackfillError", "InputError", "Interrupted", "MappingError", "Nightl
 if TYPE_CHECKING:
     from backfill.api import arun, init, load, run, validate
     from backfill.contract import Reject
-    from backfill.state.report import Report
+    from backfill.runfiles.report import Report
 
 
 def __getattr__(name: str) -> Any:
@@ -53,7 +53,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "Report":
-        from backfill.state.report import Report
+        from backfill.runfiles.report import Report
 
         return Report
     if name == "Reject":  # a line of the rejects file, as a dataclass

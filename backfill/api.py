@@ -21,17 +21,17 @@ from backfill.contract import Reject, Source
 from backfill.errors import InputError, MappingError, Problem, UsageError
 from backfill.mapping.config import Mapping, load_mapping, parse_mapping
 from backfill.options import RATE, Nightly, Sending, nightly_from, one_way
+from backfill.runfiles.archives import KEEP, checked_keep
+from backfill.runfiles.atomic import check_writable
+from backfill.runfiles.outputs import open_private, refuse_inputs, regular
+from backfill.runfiles.progress import moved, progress
+from backfill.runfiles.rejects import RejectsWriter
+from backfill.runfiles.report import Report
+from backfill.runfiles.tally import Tally
 from backfill.sources import remote
 from backfill.sources.files import Input
 from backfill.sources.resolve import resolve
 from backfill.starting import init  # noqa: F401 - `backfill.init`
-from backfill.state.archives import KEEP, checked_keep
-from backfill.state.atomic import check_writable
-from backfill.state.outputs import open_private, refuse_inputs, regular
-from backfill.state.progress import moved, progress
-from backfill.state.rejects import RejectsWriter
-from backfill.state.report import Report
-from backfill.state.tally import Tally
 
 if TYPE_CHECKING:  # not loaded by `validate`: aiohttp is for sending
     from backfill.delivery.transport import Transport
@@ -252,7 +252,7 @@ def _inputs(p: flow.Plan) -> list[str]:
 def _not_a_runs_rejects(p: flow.Plan, rejects_path: str | None) -> None:
     """validate never writes the rejects file of a run in progress (its record of what the API
     refused): a path that is a run's default rejects file, while that run holds its lock."""
-    from backfill.state.lock import RunLock
+    from backfill.runfiles.lock import RunLock
 
     runs = beside_input(p.sources, "rejects.ndjson")
     if rejects_path is None or runs is None or os.path.abspath(rejects_path) != \

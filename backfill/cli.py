@@ -26,12 +26,12 @@ from backfill.flags import (
     sending_options,
 )
 from backfill.options import Nightly, Sending
-from backfill.state.atomic import write_bytes
-from backfill.state.outputs import expanded, refuse_inputs
+from backfill.runfiles.atomic import write_bytes
+from backfill.runfiles.outputs import expanded, refuse_inputs
 from backfill.tuning import tune_polars
 
 if TYPE_CHECKING:
-    from backfill.state.report import Report
+    from backfill.runfiles.report import Report
 
 class _Group(click.Group):
     """Turns the tool's own errors into a message and an exit code, never a traceback."""
@@ -192,7 +192,7 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
       backfill status sample_data/people.csv.checkpoint.json
       backfill status people.csv.checkpoint.json people.state
     """
-    from backfill.state.status import status as describe
+    from backfill.status import status as describe
 
     click.echo("\n".join(describe(path, as_json) for path in paths))
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import click
 
 from backfill.options import MISSING, Nightly, Sending
-from backfill.state.archives import KEEP
-from backfill.state.atomic import writable
+from backfill.runfiles.archives import KEEP
+from backfill.runfiles.atomic import writable
 
 SENDING, NIGHTLY = Sending(), Nightly("")  # the defaults the options show
 FORMATS = click.Choice(["csv", "ndjson", "parquet"])

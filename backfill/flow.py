@@ -22,11 +22,11 @@ from backfill.mapping.campaigns import campaign_words
 from backfill.mapping.config import check_columns
 from backfill.mapping.encode import Encoder, with_records
 from backfill.mapping.paths import roots
+from backfill.nightly.diff import POS, Differ, Verdict
+from backfill.nightly.keys import with_keys
 from backfill.plan import Plan, make_plan
+from backfill.runfiles.tally import Tally
 from backfill.sources.files import Input, InputReader
-from backfill.state.diff import POS, Differ, Verdict
-from backfill.state.keys import with_keys
-from backfill.state.tally import Tally
 from backfill.tuning import cores
 
 __all__ = ["Plan", "batches", "make_plan"]  # a plan is made in `plan.py`
@@ -70,7 +70,7 @@ class _Pending:
 
 
 class Incremental(Protocol):
-    """With --state (`runner`): tonight's operations against the state (`state.diff.Differ`)."""
+    """With --state (`runner`): tonight's operations against the state (`nightly.diff.Differ`)."""
 
     differ: Differ
     census: bool  # a first pass that only sees which keys are present

@@ -8,9 +8,9 @@ from backfill import storage
 from backfill.errors import UsageError
 from backfill.flow import Plan
 from backfill.mapping.model import with_id_scheme
-from backfill.nightly import NightlyRun
-from backfill.state.archives import KEEP, prune
-from backfill.state.checkpoint import (
+from backfill.nightly.night import NightlyRun
+from backfill.runfiles.archives import KEEP, prune
+from backfill.runfiles.checkpoint import (
     Checkpoint,
     RowSet,
     archive,
@@ -19,8 +19,8 @@ from backfill.state.checkpoint import (
     load,
     mapping_hash,
 )
-from backfill.state.outputs import regular
-from backfill.state.tally import Tally
+from backfill.runfiles.outputs import regular
+from backfill.runfiles.tally import Tally
 
 
 def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restart: bool,

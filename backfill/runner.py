@@ -1,7 +1,7 @@
 """`run`: the flow's bodies delivered under one rate limit, resumably.
 
 Orchestration only: a reader thread runs `flow.batches`; asyncio workers send through
-`delivery.retry`; the checkpoint is saved every half second and at the end; signals drain or
+`delivery.retry`; the checkpoint is saved every half second and at the end (`saving.py`); signals drain or
 stop. Kept apart from `flow` so that `validate` does not load the network stack.
 """
 
@@ -28,19 +28,20 @@ from backfill.delivery.transport import Transport
 from backfill.delivery.workers import until_done, worker
 from backfill.errors import Interrupted, OutputFailed, Stopped
 from backfill.flow import Plan, batches
-from backfill.nightly import NightlyRun
+from backfill.nightly.night import NightlyRun
 from backfill.options import Nightly
 from backfill.resume import keep_event_ids, prepare_checkpoint
-from backfill.state.archives import KEEP
-from backfill.state.atomic import check_writable
-from backfill.state.checkpoint import Checkpoint, mapping_hash, save
-from backfill.state.lock import RunLock
-from backfill.state.outputs import writing
-from backfill.state.progress import DeliveryBar, moved, progress
-from backfill.state.rejects import RejectsWriter
-from backfill.state.report import Report
-from backfill.state.tally import Tally
-from backfill.state.tracker import RunTracker
+from backfill.runfiles.archives import KEEP
+from backfill.runfiles.atomic import check_writable
+from backfill.runfiles.checkpoint import Checkpoint, mapping_hash
+from backfill.runfiles.lock import RunLock
+from backfill.runfiles.outputs import writing
+from backfill.runfiles.progress import DeliveryBar, moved, progress
+from backfill.runfiles.rejects import RejectsWriter
+from backfill.runfiles.report import Report
+from backfill.runfiles.tally import Tally
+from backfill.runfiles.tracker import RunTracker
+from backfill.saving import keep_saving, save_all, show
 
 
 @dataclass
@@ -108,9 +109,9 @@ def _run(plan: Plan, opts: RunOptions, guard: stopping.Guard) -> Report:
             if isinstance(exc, Stopped):
                 exc.checkpoint = opts.checkpoint
             with contextlib.suppress(OutputFailed):  # the stop's cause is the one said
-                _save_all(opts, checkpoint, tally, plan, nightly)
+                save_all(opts.checkpoint, checkpoint, tally, plan, nightly)
             raise
-        _save_all(opts, checkpoint, tally, plan, nightly)
+        save_all(opts.checkpoint, checkpoint, tally, plan, nightly)
     failed = tally.get("rows_rejected") or tally.get("operations_rejected")
     extra = {}
     if nightly is not None:
@@ -152,29 +153,6 @@ def _nightly(plan: Plan, opts: RunOptions, tally: Tally, checkpoint: Checkpoint,
                               .get("read", 0))
         nightly.differ.restart()
     return nightly
-
-
-def _save_all(opts: RunOptions, checkpoint: Checkpoint, tally: Tally, plan: Plan,
-              nightly: NightlyRun | None) -> None:
-    """Rejects, then the journal, then the checkpoint: a row counts done only once what it left
-    is on disk. The first write that fails raises `OutputFailed`, and nothing after it is
-    written: the checkpoint saved before stays the valid one."""
-    tally.flush()  # the rejects writer says its own failure
-    if nightly is not None:
-        with writing(nightly.opts.path, "state journal of"):
-            nightly.flush()
-    with writing(opts.checkpoint or "", "checkpoint"):
-        _save(opts.checkpoint, checkpoint, tally, plan)
-
-
-def _save(path: str | None, checkpoint: Checkpoint, tally: Tally, plan: Plan) -> None:
-    for i, source in enumerate(plan.sources):  # a keyed source: where a resume starts
-        point = source.resume_point(checkpoint.done[i].watermark) if source.keyed else None
-        if point is not None:
-            checkpoint.resume[i] = point
-    if path is not None:
-        checkpoint.counters = tally.carried()
-        save(path, checkpoint)
 
 
 async def _deliver_all(check: EndpointCheck, plan: Plan, opts: RunOptions, tally: Tally,
@@ -223,7 +201,7 @@ async def _deliver_all(check: EndpointCheck, plan: Plan, opts: RunOptions, tally
         # a stopped run does not wait for a reader blocked on its input (a slow stdin): it
         # holds nothing the final save needs, and is a daemon thread
         await asyncio.to_thread(producer.join, 2 if interrupts or failures else 60)
-        _show(bar, tracker, tally, began)
+        show(bar, tracker, tally, began)
     finally:
         stop.set()
         queue.drain()
@@ -250,8 +228,9 @@ async def _send(checked: tuple[str, str | None], plan: Plan, opts: RunOptions, t
         pacing.waiting = lambda: not queue.queue.empty()
     workers += [asyncio.create_task(worker(queue, delivery, tracker, stop)())
                 for _ in range(opts.concurrency)]
-    saver = asyncio.create_task(_keep_saving(opts, tracker, checkpoint, tally, bar, nightly,
-                                             plan, stop, failures))
+    saver = asyncio.create_task(keep_saving(opts.checkpoint, opts.save_every, tracker,
+                                            checkpoint, tally, bar, nightly, plan, stop,
+                                            failures))
     try:
         await until_done(workers, stop, opts.drain_s, queue, pacing)
     finally:
@@ -312,30 +291,3 @@ def _produce(plan: Plan, tally: Tally, tracker: RunTracker, bar: DeliveryBar,
         for _ in range(workers):
             if not queue.put(None, stop):
                 break
-
-
-async def _keep_saving(opts: RunOptions, tracker: RunTracker, checkpoint: Checkpoint,
-                       tally: Tally, bar: DeliveryBar, nightly: NightlyRun | None, plan: Plan,
-                       stop: threading.Event, failures: list[BaseException]) -> None:
-    """Save the checkpoint every few seconds when something changed; refresh the progress."""
-    started = last_save = time.monotonic()
-    while True:
-        await asyncio.sleep(min(opts.save_every, 0.5))
-        _show(bar, tracker, tally, started)
-        if tracker.dirty and time.monotonic() - last_save >= opts.save_every:
-            tracker.dirty = False
-            try:  # a settled row's reject line and journal entries are on disk before it
-                with tracker.lock:
-                    _save_all(opts, checkpoint, tally, plan, nightly)
-            except OutputFailed as exc:  # a full disk: sending stops at once
-                failures.append(exc)
-                stop.set()
-                return
-            last_save = time.monotonic()
-
-
-def _show(bar: DeliveryBar, tracker: RunTracker, tally: Tally, started: float) -> None:
-    elapsed = max(time.monotonic() - started, 1e-9)
-    bar.show(tracker.count(), tally.get("rows_read") + tally.get("rows_skipped"),
-             tally.get("operations_delivered"), tally.get("requests") / elapsed,
-             tally.get("retries"), tally.get("rows_rejected") + tally.get("operations_rejected"))

@@ -5,7 +5,7 @@ CREDENTIALS`, `AZURE_STORAGE_*`, ...). A `put` replaces an object whole or not a
 checkpoint or report written here is never half-written.
 
 Inputs stream from here (`sources.remote`); the checkpoint, rejects and report may be written
-here (`state.atomic.write_bytes`, `state.checkpoint`, `state.rejects`).
+here (`runfiles.atomic.write_bytes`, `runfiles.checkpoint`, `runfiles.rejects`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from backfill.errors import (
     Stopped,
     UsageError,
 )
-from backfill.state.checkpoint import load
+from backfill.runfiles.checkpoint import load
 
 MAPPING = {
     "version": 1,

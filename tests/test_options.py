@@ -17,7 +17,7 @@ import backfill
 from backfill import errors
 from backfill.cli import cli
 from backfill.errors import UsageError
-from backfill.state.report import REPORT_VERSION
+from backfill.runfiles.report import REPORT_VERSION
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n    attributes: {n: n}\n")

@@ -16,7 +16,7 @@ from helpers import ROOT, write
 from helpers.emulated import KEY, SITE, start, stored
 from helpers.hostile import REGION, Hostile
 
-from backfill.state.checkpoint import load
+from backfill.runfiles.checkpoint import load
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n")

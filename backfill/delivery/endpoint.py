@@ -19,8 +19,8 @@ from tqdm import tqdm
 from backfill.delivery.sender import REGIONS, Sender
 from backfill.delivery.transport import Transport
 from backfill.errors import UsageError
-from backfill.state.report import plural
-from backfill.state.tally import Tally
+from backfill.runfiles.report import plural
+from backfill.runfiles.tally import Tally
 
 
 def endpoint_url(text: str) -> str:

@@ -31,7 +31,7 @@ from backfill.contract import (
     Span,
     is_v1,
 )
-from backfill.state.keys import CH, KEY, KH, REL
+from backfill.nightly.keys import CH, KEY, KH, REL
 
 MAX_SEGMENT_IDS = 1000
 KEYED = (OP, KH, CH, KEY, REL)  # with --state: each operation's key, carried to its ack

@@ -36,7 +36,7 @@ from backfill.delivery.sender import (
     wrong_endpoint,
 )
 from backfill.errors import ApiRefusing, Interrupted, RetriesExhausted, WaitTooLong
-from backfill.state.tally import Tally
+from backfill.runfiles.tally import Tally
 
 # v1 paths name a segment or form: their 404 may be that id's, and rejects the request's rows
 V1_PATHS = ("/api/v1/segments/", "/api/v1/forms/")

@@ -12,7 +12,7 @@ from backfill.contract import Batch
 from backfill.delivery.handoff import Handoff
 from backfill.delivery.pacing import Pacing
 from backfill.delivery.retry import Delivery
-from backfill.state.tracker import RunTracker
+from backfill.runfiles.tracker import RunTracker
 
 
 def worker(queue: Handoff[Batch], delivery: Delivery, tracker: RunTracker,

@@ -12,7 +12,7 @@ from backfill.delivery.ratelimit import RateLimiter
 from backfill.delivery.retry import Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
 from backfill.errors import RetriesExhausted
-from backfill.state.tally import Tally
+from backfill.runfiles.tally import Tally
 
 
 def batch(*ops: dict) -> Batch:

@@ -25,7 +25,7 @@ from backfill.delivery.retry import Delivery, RetryPolicy
 from backfill.delivery.sender import Sender
 from backfill.emulator import Faults
 from backfill.errors import UsageError, WrongEndpoint
-from backfill.state.tally import Tally
+from backfill.runfiles.tally import Tally
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n")

@@ -16,7 +16,7 @@ from helpers.hostile import Hostile, api_like
 
 from backfill.cli import cli
 from backfill.delivery.retry import BREAKER_400
-from backfill.state.checkpoint import load
+from backfill.runfiles.checkpoint import load
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from backfill.emulator import Emulator, EmulatorThread, Faults, Store
-from backfill.state.checkpoint import load
+from backfill.runfiles.checkpoint import load
 from helpers import ROOT
 from helpers.emulated import KEY, SITE, stored
 from helpers.oracle import csv_rows, identify_and_event
@@ -45,7 +45,7 @@ operations:
 SLOW_SAVE = """
 import os, sys, time
 from pathlib import Path
-import backfill.state.checkpoint as c
+import backfill.runfiles.checkpoint as c
 _replace = os.replace
 def slow_replace(src, dst):
     if str(dst).endswith('.checkpoint.json'):

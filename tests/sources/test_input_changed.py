@@ -17,8 +17,8 @@ from helpers.emulated import KEY, SITE, start, stored
 from backfill.cli import cli
 from backfill.contract import CsvOptions
 from backfill.errors import InputChanged
+from backfill.runfiles.checkpoint import RowSet, load, save
 from backfill.sources.files import Input
-from backfill.state.checkpoint import RowSet, load, save
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n    attributes: {note: note}\n")

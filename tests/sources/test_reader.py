@@ -180,7 +180,7 @@ def test_a_file_replaced_after_the_plan_is_read_anew(tmp_path):
     checkpoint fingerprints the file at the path, and a resume would skip the wrong rows)."""
     from backfill.api import plan as make_plan
     from backfill.flow import batches
-    from backfill.state.tally import Tally
+    from backfill.runfiles.tally import Tally
 
     path = write(tmp_path / "e.ndjson", '{"user_id":"u1","name":"old","at":1700000000}\n')
     mapping = write(tmp_path / "m.yaml", "version: 1\noperations:\n  - {type: person, action: "
