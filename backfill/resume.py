@@ -16,8 +16,8 @@ from backfill.runfiles.checkpoint import (
     archive,
     current,
     earlier_event_ids,
-    load,
     mapping_hash,
+    read_checkpoint,
 )
 from backfill.runfiles.outputs import regular
 from backfill.runfiles.tally import Tally
@@ -30,7 +30,7 @@ def prepare_checkpoint(plan: Plan, path: str | None, rejects: str | None, restar
     input, and any resume of stdin."""
     fps = [source.fingerprint() for source in plan.sources]
     digest = mapping_hash(plan.mapping.text)
-    existing = None if restart or path is None else load(path)
+    existing = None if restart or path is None else read_checkpoint(path)
     if existing is not None and existing.finished:
         assert path is not None
         kept = archive(path, existing)

@@ -29,7 +29,7 @@ def status(path: str | os.PathLike, as_json: bool = False) -> str:
     elif statefile.is_state(path):
         return _state(path, path, as_json)
     else:
-        cp = checkpoint.load(path, fix=fix)
+        cp = checkpoint.read_checkpoint(path, fix=fix)
     if cp is None:
         raise UsageError(f"{path}: no such checkpoint or state")
     return cp.to_bytes(stamp=False).decode() if as_json else checkpoint.describe(cp, os.fspath(path))

@@ -27,7 +27,7 @@ from backfill.errors import (
     Stopped,
     UsageError,
 )
-from backfill.runfiles.checkpoint import load
+from backfill.runfiles.checkpoint import read_checkpoint
 
 MAPPING = {
     "version": 1,
@@ -191,7 +191,7 @@ def test_a_dataframe_resumes_only_against_the_same_rows(tmp_path, emulator):
     emu, store = emulator, emulator.emulator.store
     first = backfill.run(MAPPING, frame, site_id=SITE, api_key=KEY, endpoint=emu.url,
                          checkpoint=checkpoint)
-    cp = load(checkpoint)
+    cp = read_checkpoint(checkpoint)
     assert cp.finished and cp.inputs[0]["rows"] == 20 and cp.done[0].count() == 20
     cp.finished = False  # as if the run had stopped: a resume checks the rows
     checkpoint.write_bytes(cp.to_bytes())
@@ -226,13 +226,13 @@ def test_a_killed_run_resumes_from_its_file_with_nothing_lost(tmp_path):
                                 stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # killed once part of it is delivered and saved
-            cp = load(checkpoint) if checkpoint.exists() else None
+            cp = read_checkpoint(checkpoint) if checkpoint.exists() else None
             if cp is not None and cp.done[0].count() > 0:
                 break
             time.sleep(0.1)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-        before = load(checkpoint)
+        before = read_checkpoint(checkpoint)
         assert before is not None and not before.finished and before.done[0].count() < 30_000
         report = backfill.run(str(mapping), str(csv), site_id=SITE, api_key=KEY,
                               endpoint=emu.url)
@@ -242,7 +242,7 @@ def test_a_killed_run_resumes_from_its_file_with_nothing_lost(tmp_path):
     assert report.rows_read + report.rows_skipped == 30_000 and report.rows_done == 30_000
     want, got = identify_and_event(rows(30_000), ATTRIBUTES), stored(store)
     assert set(got) == set(want)  # nothing lost, nothing unexpected (in flight: sent twice)
-    assert load(checkpoint).finished
+    assert read_checkpoint(checkpoint).finished
 
 
 def test_importing_backfill_changes_nothing_in_the_process():

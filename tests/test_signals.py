@@ -16,7 +16,7 @@ from helpers import ROOT, write
 from helpers.emulated import KEY, SITE, start, stored
 from helpers.hostile import REGION, Hostile
 
-from backfill.runfiles.checkpoint import load
+from backfill.runfiles.checkpoint import read_checkpoint
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n")
@@ -66,7 +66,7 @@ def test_sighup_while_sending_drains_and_the_same_command_resumes(tmp_path, emul
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err
     assert "SIGHUP: finishing the requests in flight" in err and "to resume" in err
-    assert not load(tmp_path / "p.csv.checkpoint.json").finished
+    assert not read_checkpoint(tmp_path / "p.csv.checkpoint.json").finished
     again = subprocess.run(command(emu.url, mapping, data), env=ENV, cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
@@ -95,7 +95,7 @@ def test_with_requests_hanging_sigterm_ends_within_the_drain_timeout(tmp_path):
     assert proc.returncode == 3, err
     assert "SIGTERM: finishing the requests in flight (at most 3 s)" in err
     assert took < 3 + 4, took  # the drain bound, plus the final save and exit
-    checkpoint = load(tmp_path / "p.csv.checkpoint.json")
+    checkpoint = read_checkpoint(tmp_path / "p.csv.checkpoint.json")
     assert checkpoint is not None and not checkpoint.finished and checkpoint.done[0].count() == 0
 
 
@@ -120,4 +120,4 @@ def test_sigterm_with_the_reader_blocked_on_a_slow_stdin_ends_within_the_drain(t
         emu.stop()
     assert proc.returncode == 3, err
     assert took < 8 + 4, took  # not the 60 s it took
-    assert load(tmp_path / "cp.json") is not None
+    assert read_checkpoint(tmp_path / "cp.json") is not None

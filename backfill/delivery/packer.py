@@ -2,7 +2,7 @@
 
 A row's operations are a group that never straddles two bodies. The cut points are computed on
 the groups' running total of bytes, which polars gathers at each group's last operation (`_ends`,
-one bisect per body; `plan` is the same on group sizes); polars joins the ready-made JSON texts
+one bisect per body; `cut_points` is the same on group sizes); polars joins the ready-made JSON texts
 of each body.
 The last, unfilled body of a chunk waits for the next chunk, so bodies stay full across chunks.
 """
@@ -42,7 +42,7 @@ def body_size(group_sizes: Sequence[int]) -> int:
     return BATCH_OVERHEAD + sum(group_sizes) + max(len(group_sizes) - 1, 0)
 
 
-def plan(group_sizes: Sequence[int] | pl.Series, limit: int = MAX_BATCH_BYTES) -> list[int]:
+def cut_points(group_sizes: Sequence[int] | pl.Series, limit: int = MAX_BATCH_BYTES) -> list[int]:
     """Greedy cut points: the exclusive end index of each body, in order.
 
     Every body but the last is as full as the next group allows; a group larger than a body on its
@@ -54,7 +54,7 @@ def plan(group_sizes: Sequence[int] | pl.Series, limit: int = MAX_BATCH_BYTES) -
 
 
 def _ends(cumulative: pl.Series, limit: int) -> list[int]:
-    """`plan` on the groups' running total: bytes of groups [0, j] plus one comma each."""
+    """`cut_points` on the groups' running total: bytes of groups [0, j] plus one comma each."""
     n = len(cumulative)
     if n == 0:
         return []

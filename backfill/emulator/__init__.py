@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from backfill.errors import UsageError
 
 if TYPE_CHECKING:
-    from backfill.emulator.app import Emulator, EmulatorThread, Faults, listen, serve
+    from backfill.emulator.app import Emulator, Faults
+    from backfill.emulator.serving import EmulatorThread, listen, serve
     from backfill.emulator.store import Store
 
-LAZY = {"Emulator": "app", "EmulatorThread": "app", "Faults": "app", "listen": "app",
-        "serve": "app", "Store": "store"}
+LAZY = {"Emulator": "app", "EmulatorThread": "serving", "Faults": "app", "listen": "serving",
+        "serve": "serving", "Store": "store"}
 
 
 def __getattr__(name: str) -> Any:
@@ -68,7 +69,8 @@ def serve_from_options(host: str, port: int, db: str | None, count_only: bool, w
     """`backfill emulator`: the app its options describe, served until Ctrl-C. Beyond
     loopback it stores what anyone on the network sends: the default credentials are refused
     there."""
-    from backfill.emulator.app import Emulator, Faults, listen, serve
+    from backfill.emulator.app import Emulator, Faults
+    from backfill.emulator.serving import listen, serve
     from backfill.emulator.store import Store
 
     if not loopback(host) and (site_id, api_key) == DEFAULT_CREDENTIALS:

@@ -18,6 +18,7 @@ from typing import Any
 from backfill.emulator import applier
 
 SETTLE_POLL_S = 0.002
+CLOSE_WAIT_S = 30.0  # what stopping waits, at most, for the workspace to apply the rest
 
 
 class Store:
@@ -176,15 +177,20 @@ class Store:
         cur.execute("COMMIT")
         self._nudge()
 
-    def close(self) -> None:
-        """Let the workspace apply the rest, then fold each write-ahead log into its file and
-        close it: the store is one `.sqlite` file (and its workspace another) that any SQLite
-        reader opens, not a small file beside a large `-wal`."""
+    def close(self, timeout: float = CLOSE_WAIT_S) -> None:
+        """Let the workspace apply the rest (for at most `timeout` seconds, or until Ctrl-C:
+        what is left is applied the next time the store is opened), then fold each write-ahead
+        log into its file and close it: the store is one `.sqlite` file (and its workspace
+        another) that any SQLite reader opens, not a small file beside a large `-wal`."""
         if self._process is not None:
-            assert self._process.stdin is not None
-            self._process.stdin.close()  # the process applies the rest, and ends
-            self._process.wait()
-            self._process = None
+            process, self._process = self._process, None
+            assert process.stdin is not None
+            process.stdin.close()  # the process applies the rest, and ends
+            try:
+                process.wait(timeout)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                process.kill()  # its last transaction is undone; the next open carries on
+                process.wait()
         if self._inline is not None:
             self._inline.catch_up()
             self._inline.close()

@@ -1,5 +1,5 @@
 """Tonight against the state: which operations to send, which rows are unchanged, which keys
-are gone. In memory, no I/O: `nightly` loads the state (`statefile.load`) and journals the acks.
+are gone. In memory, no I/O: `nightly` loads the state (`statefile.read_state`) and journals the acks.
 
 The state's key hashes are sorted; a directory says where each of 2^22 hash prefixes starts, so
 a key is found with a few gathers (cheaper than a binary search), and only the

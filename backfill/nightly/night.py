@@ -116,7 +116,7 @@ class NightlyRun:
         else:
             if statefile.fold_journal(self.path, first) and self.copy is not None:
                 self.copy.push()  # tonight's journal files must not replace a stopped run's
-            state, info = statefile.load(self.path, first)
+            state, info = statefile.read_state(self.path, first)
         if info is not None:
             info.mapping = current(info.mapping, text)
         return state, info

@@ -86,7 +86,7 @@ def read_info(path: str | os.PathLike) -> StateInfo | None:
                          "--full to send everything and write a new one") from None
 
 
-def load(path: str | os.PathLike, first: StateInfo) -> tuple[pl.DataFrame, StateInfo | None]:
+def read_state(path: str | os.PathLike, first: StateInfo) -> tuple[pl.DataFrame, StateInfo | None]:
     """The state's hashes, sorted by key hash, and its info; a journal left by a stopped run is
     folded in first (`first`: the info of a state that did not exist yet: acknowledgements are
     facts, whatever mapping made them)."""

@@ -169,7 +169,7 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
     write_bytes(path, checkpoint.to_bytes())
 
 
-def load(path: str | Path, fix: str = "move it away or pass --restart to start over"
+def read_checkpoint(path: str | Path, fix: str = "move it away or pass --restart to start over"
          ) -> Checkpoint | None:
     """The checkpoint at `path`, None if there is none; `fix`: what the error says to do."""
     if storage.is_url(path):
@@ -191,7 +191,7 @@ def earlier_event_ids(path: str | Path | None) -> str:
     """The event ids of the run recorded at `path` (a job keeps its events' ids from run to
     run); "auto" when none is, or when the file cannot be read."""
     try:
-        earlier = load(path) if path is not None else None
+        earlier = read_checkpoint(path) if path is not None else None
     except (UsageError, OSError):
         return "auto"
     return earlier.event_ids if earlier is not None else "auto"

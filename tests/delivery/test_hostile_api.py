@@ -16,7 +16,7 @@ from helpers.hostile import Hostile, api_like
 
 from backfill.cli import cli
 from backfill.delivery.retry import BREAKER_400
-from backfill.runfiles.checkpoint import load
+from backfill.runfiles.checkpoint import read_checkpoint
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n")
@@ -32,7 +32,7 @@ def invoke(tmp_path, endpoint: str, *extra: str, rows: int = 50):
 
 
 def rows_done(tmp_path) -> int:
-    checkpoint = load(tmp_path / "p.csv.checkpoint.json")
+    checkpoint = read_checkpoint(tmp_path / "p.csv.checkpoint.json")
     return 0 if checkpoint is None else checkpoint.done[0].count()
 
 

@@ -5,16 +5,16 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backfill.delivery.packer import Packer, body_size, plan
+from backfill.delivery.packer import Packer, body_size, cut_points
 from backfill.mapping.limits import MAX_BATCH_BYTES
 
 
 def test_plan_is_greedy_and_exact_at_the_limit():
     # bodies: overhead 12 + sizes + commas; 12 + 10 + 1 + 10 = 33
-    assert plan([10, 10, 10], limit=33) == [2, 3]
-    assert plan([10, 10, 10], limit=32) == [1, 2, 3]
+    assert cut_points([10, 10, 10], limit=33) == [2, 3]
+    assert cut_points([10, 10, 10], limit=32) == [1, 2, 3]
     assert body_size([10, 10]) == 33
-    assert plan([]) == []
+    assert cut_points([]) == []
 
 
 def ops_frame(rows: list[list[str]]) -> pl.DataFrame:

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from backfill.emulator import Emulator, EmulatorThread, Faults, Store
-from backfill.runfiles.checkpoint import load
+from backfill.runfiles.checkpoint import read_checkpoint
 from helpers import ROOT
 from helpers.emulated import KEY, SITE, stored
 from helpers.oracle import csv_rows, identify_and_event
@@ -170,7 +170,7 @@ def exhausted(folder: Path, rows: int = 20_000) -> Figures:
         cmd = command(emu.url, mapping, data, "--retries", "3")
         first = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True,
                                timeout=300)
-        saved = load(folder / "people.csv.checkpoint.json")
+        saved = read_checkpoint(folder / "people.csv.checkpoint.json")
         emu.emulator.faults.fail_rate = 0.0
         second = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True,
                                 timeout=300)
@@ -216,7 +216,7 @@ def kills(folder: Path, rows: int = 60_000) -> Figures:
                 proc.send_signal(signal.SIGKILL)
                 points.append(what)
             codes.append(proc.wait(60))
-            cp = load(checkpoint)  # always loads: old or new, never torn
+            cp = read_checkpoint(checkpoint)  # always loads: old or new, never torn
             assert cp is None or cp.inputs
         final = subprocess.run(base, env=ENV, cwd=ROOT, capture_output=True, text=True,
                                timeout=600)
@@ -254,7 +254,7 @@ def interrupts(folder: Path, rows: int = 60_000) -> Figures:
         proc.communicate(timeout=120)
         codes.append(proc.returncode)
         notes.append(f"second Ctrl-C stopped in {time.monotonic() - started:.2f} s")
-        cp = load(folder / "people.csv.checkpoint.json")
+        cp = read_checkpoint(folder / "people.csv.checkpoint.json")
         notes.append("checkpoint valid" if cp is not None and not cp.finished else "BAD checkpoint")
         final = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True,
                                timeout=600)

@@ -16,7 +16,7 @@ from helpers.emulated import KEY, SITE
 from helpers.nightly import MAPPING
 
 from backfill.nightly import statefile as state_store
-from backfill.runfiles.checkpoint import load
+from backfill.runfiles.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -51,14 +51,14 @@ def test_a_killed_rebuild_night_keeps_every_key(tmp_path, emulator, how, sig):
     checkpoint = tmp_path / "people.csv.checkpoint.json"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # killed once part of the night is saved
-        cp = load(checkpoint) if checkpoint.exists() else None
+        cp = read_checkpoint(checkpoint) if checkpoint.exists() else None
         if cp is not None and not cp.finished and cp.done[0].count() > 0:
             break
         time.sleep(0.05)
     proc.send_signal(sig)
     proc.wait(60)
     assert proc.returncode in (-signal.SIGKILL, 3), proc.stderr.read()
-    assert not load(checkpoint).finished
+    assert not read_checkpoint(checkpoint).finished
     resumed = subprocess.run(command(emu, tmp_path, *extra), env=ENV, cwd=ROOT,
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

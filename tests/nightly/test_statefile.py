@@ -39,7 +39,7 @@ def test_the_state_file_takes_the_last_acknowledgement_and_removes_undone_keys(t
     journal = statefile.Journal(path)
     journal.add(pl.concat([later, undo]))
     journal.flush()
-    frame, info = statefile.load(path, statefile.StateInfo())
+    frame, info = statefile.read_state(path, statefile.StateInfo())
     assert info is not None and info.mapping == "m" and info.keys == 1
     assert frame.get_column(CH).to_list() == ops([identify("a", "3")]).get_column(CH).to_list()
     assert not statefile.journal_dir(path).exists()

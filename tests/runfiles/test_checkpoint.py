@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backfill.errors import UsageError
-from backfill.runfiles.checkpoint import Checkpoint, RowSet, archive, load, save
+from backfill.runfiles.checkpoint import Checkpoint, RowSet, archive, read_checkpoint, save
 from backfill.sources.identity import file_fingerprint as fingerprint
 
 
@@ -50,7 +50,7 @@ def test_atomic_save_load_and_archive(tmp_path):
     path = tmp_path / "cp.json"
     save(path, cp)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
-    loaded = load(path)
+    loaded = read_checkpoint(path)
     assert loaded.done[0].watermark == 1 and loaded.inputs == cp.inputs
     assert loaded.differences("m", [fingerprint(str(data))]) == []
     data.write_text("id\n1\n2\n")
@@ -66,7 +66,7 @@ def test_a_damaged_checkpoint_says_what_to_do(tmp_path):
     path = tmp_path / "cp.json"
     path.write_text("{not json")
     with pytest.raises(UsageError, match="--restart"):
-        load(path)
+        read_checkpoint(path)
 
 
 def test_rowset_matches_a_plain_set_under_random_adds():

@@ -14,7 +14,7 @@ import pytest
 from helpers import ROOT, write
 from helpers.emulated import KEY, SITE, start, stored
 
-from backfill.runfiles.checkpoint import load
+from backfill.runfiles.checkpoint import read_checkpoint
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
            "    identifiers: {id: user_id}\n    attributes: {seats: {column: seats, as: int}}\n")
@@ -44,7 +44,7 @@ def test_rejects_filling_the_disk_stop_the_run_and_the_rest_follows(tmp_path, em
     assert f"the rejects file {tiny / 'rejects.ndjson'} could not be written (No space " \
            "left on device)" in first.stderr
     assert "Free some space, then run the same command again" in first.stderr
-    kept = load(tiny / "cp.json")  # the last good checkpoint: valid, unfinished
+    kept = read_checkpoint(tiny / "cp.json")  # the last good checkpoint: valid, unfinished
     assert kept is None or not kept.finished
     subprocess.run(["mount", "-o", "remount,size=8m", str(tiny)], check=True)
     second = subprocess.run(command(emu, mapping, data, tiny), env=ENV, cwd=ROOT,
@@ -79,7 +79,7 @@ def test_a_checkpoint_that_cannot_be_saved_stops_sending_at_once(tmp_path, tiny)
         assert "Traceback" not in err
         assert f"the checkpoint {tiny / 'cp.json'} could not be written" in err
         assert requests_at_stop - requests_at_fill <= 4  # stopped within a save or two
-        assert not load(tiny / "cp.json").finished
+        assert not read_checkpoint(tiny / "cp.json").finished
         filler.unlink()
         second = subprocess.run(command(emu, mapping, data, tiny), env=ENV, cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
@@ -88,7 +88,7 @@ def test_a_checkpoint_that_cannot_be_saved_stops_sending_at_once(tmp_path, tiny)
             proc.kill()
         emu.stop()
     assert second.returncode == 0, second.stderr
-    assert len(stored(store)) == rows and load(tiny / "cp.json").finished
+    assert len(stored(store)) == rows and read_checkpoint(tiny / "cp.json").finished
 
 
 def fill(folder) -> None:

@@ -15,7 +15,7 @@ from helpers import write
 from helpers.emulated import KEY, SITE, run, start, stored
 
 from backfill.cli import cli
-from backfill.runfiles.checkpoint import RowSet, load, save
+from backfill.runfiles.checkpoint import RowSet, read_checkpoint, save
 from backfill.runfiles.outputs import whole_lines
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
@@ -132,7 +132,7 @@ def test_a_resumed_run_appends_whole_lines_after_a_torn_one(job):
         assert first.exit_code == 1, first.output
         # a run that died half-way through a line: an unfinished checkpoint, a torn line
         checkpoint = tmp / "p.csv.checkpoint.json"
-        cp = load(checkpoint)
+        cp = read_checkpoint(checkpoint)
         cp.finished, cp.done[0] = False, RowSet()
         save(checkpoint, cp)
         rejects.write_bytes(rejects.read_bytes()[:-7])

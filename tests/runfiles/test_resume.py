@@ -16,7 +16,7 @@ from helpers.emulated import KEY, SITE, start, stored
 from helpers.oracle import csv_rows, identify_and_event
 
 from backfill.emulator import Faults
-from backfill.runfiles.checkpoint import load
+from backfill.runfiles.checkpoint import read_checkpoint
 
 ATTRIBUTES = reliability.ATTRIBUTES
 
@@ -73,7 +73,7 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path):
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
             proc.wait(30)
-            cp = load(tmp_path / "people.csv.checkpoint.json")
+            cp = read_checkpoint(tmp_path / "people.csv.checkpoint.json")
             assert cp is not None  # the checkpoint always loads
             if proc.returncode == 0:
                 finished = True  # a later run would be a new run over the same data
@@ -108,7 +108,7 @@ def test_sigint_drains_saves_and_exits_3_then_resumes(tmp_path):
         assert proc.returncode == 3, err
         assert "interrupted" in err and "to resume" in err and "backfill run" in err
         assert KEY not in out + err
-        cp = load(tmp_path / "people.csv.checkpoint.json")
+        cp = read_checkpoint(tmp_path / "people.csv.checkpoint.json")
         assert not cp.finished and cp.done[0].count() > 0
         again = subprocess.run(command(emu, mapping, data), env=ENV, cwd=ROOT,
                                capture_output=True, text=True, timeout=300)

@@ -17,7 +17,7 @@ from helpers.emulated import KEY, SITE, start, stored
 from backfill.cli import cli
 from backfill.contract import CsvOptions
 from backfill.errors import InputChanged
-from backfill.runfiles.checkpoint import RowSet, load, save
+from backfill.runfiles.checkpoint import RowSet, read_checkpoint, save
 from backfill.sources.files import Input
 
 MAPPING = ("version: 1\noperations:\n  - type: person\n    action: identify\n"
@@ -81,7 +81,7 @@ def test_a_file_truncated_under_a_run_stops_it_and_is_not_resumed(tmp_path):
         assert proc.returncode == 3, err
         assert "was truncated while it was read" in err and "--restart" in err
         assert "Traceback" not in err
-        assert not load(tmp_path / "p.csv.checkpoint.json").finished
+        assert not read_checkpoint(tmp_path / "p.csv.checkpoint.json").finished
         again = subprocess.run(command(emu, mapping, data), env=ENV, cwd=ROOT,
                                capture_output=True, text=True, timeout=60)
         assert again.returncode == 2 and "holds an unfinished run" in again.stderr
@@ -106,7 +106,7 @@ def test_a_resume_of_stdin_is_refused_without_restart(tmp_path):
     try:
         first = CliRunner().invoke(cli, args, input=people(100), env=env)
         assert first.exit_code == 0, first.output
-        cp = load(checkpoint)  # as if the run had been stopped half way
+        cp = read_checkpoint(checkpoint)  # as if the run had been stopped half way
         cp.finished, cp.done[0] = False, RowSet(50)
         save(checkpoint, cp)
         other = people(300)
