@@ -27,7 +27,7 @@ import orjson
 
 from backfill.emulator import bulk, workspace
 
-CHUNK = 20_000  # operations read and applied in one transaction
+CHUNK = 50_000  # operations read and applied in one transaction
 GATHER_S = 0.02  # after a wake, what more may arrive before applying: larger transactions
 PROGRESS = """
 CREATE TABLE IF NOT EXISTS ws_progress (

@@ -198,3 +198,35 @@ def test_findings_show_what_looks_wrong_with_counts_and_examples(emu):
     assert got["emails_that_are_not_emails"] == {"count": 1, "examples": ["b"]}
     assert got["recent_events"] == {"count": 1, "examples": ["a"]}
     assert got["people_without_attributes"] == {"count": 1, "examples": ["c"]}
+
+
+def test_while_its_process_is_held_the_pages_say_how_far_behind_and_reads_wait(tmp_path):
+    """The workspace's own process, stopped for real (SIGSTOP): requests are still answered and
+    stored; a page says how many operations the workspace is behind, `?wait=0` answers at once
+    with `operations_behind`; once the process runs again (SIGCONT), a read waits for it and
+    holds what was sent."""
+    import os
+    import signal
+
+    emulator, store = start(tmp_path)
+    try:
+        batch(emulator.url, {**person(id="u0"), "action": "identify", "attributes": {"n": 0}})
+        assert call(emulator.url, "/_emulator/people/u0")[0] == 200
+        pid = store._process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            batch(emulator.url, *({**person(id=f"u{i}"), "action": "identify",
+                                   "attributes": {"n": i}} for i in range(1, 6)))
+            status, summary = call(emulator.url, "/_emulator/summary?wait=0")
+            assert status == 200 and summary["operations_behind"] == 5
+            request = urllib.request.Request(emulator.url + "/people",
+                                             headers={"Authorization": AUTH})
+            with urllib.request.urlopen(request, timeout=10) as page:
+                assert "The workspace is 5 operations behind the store" in page.read().decode()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        status, got = call(emulator.url, "/_emulator/people/u5")  # waits for the process
+        assert status == 200 and got["attributes"] == {"n": 5}
+        assert call(emulator.url, "/_emulator/summary")[1]["operations_behind"] == 0
+    finally:
+        emulator.stop()

@@ -295,3 +295,28 @@ def test_the_process_applies_as_requests_arrive_and_carries_on_where_it_was_kill
     assert there.behind() == 0 and there.unmodelled == 0
     here.close()
     there.close()
+
+
+def test_stopping_waits_a_while_for_the_workspace_and_the_next_open_applies_the_rest(tmp_path):
+    """A workspace that cannot finish in time (its process held by SIGSTOP) does not hold up
+    the emulator's stop: after `timeout` the process is killed, and the store opened again
+    applies what was left."""
+    import os
+    import signal
+    import time
+
+    path = str(tmp_path / "s.sqlite")
+    ops = [{"type": "person", "action": "identify", "identifiers": {"id": f"p{i}"},
+            "attributes": {"n": i}} for i in range(50)]
+    store = Store(path)
+    store.start_applying()
+    assert store._process is not None
+    os.kill(store._process.pid, signal.SIGSTOP)
+    store.record("/api/v2/batch", 200, [(n, op, orjson.dumps(op)) for n, op in enumerate(ops)])
+    started = time.monotonic()
+    store.close(timeout=0.5)
+    assert time.monotonic() - started < 5
+    again = Store(path)
+    assert again.behind() == 50 and again.settle() == 50
+    assert again.db is not None and len(held(again.db)["people"]) == 50
+    again.close()
