@@ -67,7 +67,7 @@ def connect(path: str) -> sqlite3.Connection:
 
 def reader(store: str) -> sqlite3.Connection:
     """A connection to a store with its workspace attached: every table by its name."""
-    db = sqlite3.connect(store)
+    db = sqlite3.connect(store, check_same_thread=False, isolation_level=None)
     db.execute("ATTACH DATABASE ? AS workspace", (workspace_path(store),))
     return db
 

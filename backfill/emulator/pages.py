@@ -7,6 +7,7 @@ internet. Reads of the store only: `views.py` gives the same data as JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import sqlite3
 from importlib import resources
@@ -18,9 +19,9 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from backfill.emulator import views
-from backfill.emulator.findings import findings
 
 PAGE = 50
+FINDINGS_FRESH_S = 60.0  # the pages' findings (a scan of every attribute) are at most this old
 PAGE_WAIT_S = 1.0  # a page waits at most this for the workspace, then says how far it is
 STATIC = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/css",
           "pages.js": "text/javascript", "pages.css": "text/css"}
@@ -62,7 +63,6 @@ class Pages:
 
     def __init__(self, store: Any):
         self.store = store
-        self.found: tuple[int, dict[str, Any]] | None = None  # findings, by requests seen
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(path, self._page(handler)) for path, handler in (
@@ -77,7 +77,8 @@ class Pages:
             if db is None or self.store.workspace is None:
                 return web.Response(status=404, text=views.NO_WORKSPACE)
             current = await self.store.settled(PAGE_WAIT_S)
-            template, data = handler(db, request)
+            template, data = await asyncio.to_thread(  # beside the loop: it keeps answering
+                lambda: handler(self.store.reading(), request))
             data["behind"] = 0 if current else self.store.behind()
             if template is None:
                 return web.Response(status=404, text="not found", content_type="text/plain")
@@ -93,22 +94,17 @@ class Pages:
         return web.Response(body=body, content_type=STATIC[name],
                             headers={"Cache-Control": "max-age=3600"})
 
-    def _findings(self, db: sqlite3.Connection) -> dict[str, Any]:
-        """Recomputed only when requests arrived since (they scan every attribute)."""
-        (seen,) = db.execute("SELECT COUNT(*) FROM requests").fetchone()
-        if self.found is None or self.found[0] != seen:
-            self.found = (seen, findings(db))
-        return self.found[1]
-
     def overview(self, db: sqlite3.Connection, _request: web.Request) -> tuple[str, dict]:
         series = db.execute(
             "SELECT CAST(received AS INTEGER), COUNT(*), COALESCE(SUM(operations), 0) FROM "
             "requests GROUP BY 1 ORDER BY 1 DESC LIMIT 3600").fetchall()[::-1]
-        faults = {str(k): v for k, v in self.store.statuses.items() if k in (0, 429, 503)}
-        return "overview.html", {"summary": views.summary(db), "faults": faults,
+        faults = {str(k): v for k, v in dict(self.store.statuses).items() if k in (0, 429, 503)}
+        as_of, found = self.store.findings(FINDINGS_FRESH_S)
+        return "overview.html", {"summary": views.summary(db, kinds=dict(self.store.kinds)),
+                                 "faults": faults, "findings_as_of": as_of,
                                  "series": [[r[0] for r in series], [r[1] for r in series],
                                             [r[2] for r in series]],
-                                 "findings": self._findings(db), "titles": TITLES}
+                                 "findings": found, "titles": TITLES}
 
     def people(self, db: sqlite3.Connection, request: web.Request) -> tuple[str, dict]:
         found = views.people(db, request)
@@ -156,8 +152,9 @@ class Pages:
             (row[0],))]
         return "request.html", {"r": row, "ops": ops}
 
-    def all_findings(self, db: sqlite3.Connection, _request: web.Request) -> tuple[str, dict]:
-        return "findings.html", {"findings": self._findings(db), "titles": TITLES}
+    def all_findings(self, _db: sqlite3.Connection, _request: web.Request) -> tuple[str, dict]:
+        as_of, found = self.store.findings(FINDINGS_FRESH_S)
+        return "findings.html", {"findings": found, "titles": TITLES, "findings_as_of": as_of}
 
 
 def _pretty(body: str) -> str:

@@ -11,11 +11,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from typing import Any
 
 from backfill.emulator import applier
+from backfill.emulator.findings import findings
 
 SETTLE_POLL_S = 0.002
 CLOSE_WAIT_S = 30.0  # what stopping waits, at most, for the workspace to apply the rest
@@ -37,6 +39,11 @@ class Store:
         self.workspace: str | None = None  # its file
         self._inline: applier.Applier | None = None  # applies here when no process does
         self._process: subprocess.Popen[bytes] | None = None
+        self._local = threading.local()  # each reading thread's own connection
+        self._readers: list[sqlite3.Connection] = []
+        self.kinds: Counter[tuple[Any, Any]] = Counter()  # operations stored, by type and action
+        self.found: tuple[int, float, dict[str, Any]] | None = None  # findings, as of what
+        self._finding = threading.Lock()
         if count_only:
             return
         if path is None:
@@ -61,6 +68,8 @@ class Store:
                                         "AND name LIKE 'ws\\_%' ESCAPE '\\'").fetchall():
             # an earlier version kept the workspace in this file: it is made again in its own
             self.db.execute(f"DROP TABLE {table}")  # noqa: S608 - names from the schema
+        self.kinds.update({(t, a): n for t, a, n in self.db.execute(
+            "SELECT type, action, COUNT(*) FROM operations GROUP BY type, action")})
         if keep_workspace:
             self.workspace = applier.workspace_path(path)
             self._inline = applier.Applier(path, self.workspace)
@@ -142,6 +151,27 @@ class Store:
         self._here()
         return True
 
+    def reading(self) -> sqlite3.Connection:
+        """This thread's own connection to the store and its workspace, for the pages and the
+        JSON face: their queries run beside the server's loop, never on it."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            assert self.path is not None
+            db = self._local.db = applier.reader(self.path)
+            self._readers.append(db)
+        return db
+
+    def findings(self, fresh_s: float = 0.0) -> tuple[int, dict[str, Any]]:
+        """What looks wrong (`findings.py`, a scan of every attribute), and as of how many
+        operations applied: computed again when more were applied since, unless the last is
+        under `fresh_s` seconds old. One computation at a time; from a reading thread."""
+        with self._finding:
+            done = applier.progress(self.reading(), "workspace")[0]
+            kept = self.found
+            if kept is None or (kept[0] != done and time.monotonic() - kept[1] >= fresh_s):
+                kept = self.found = (done, time.monotonic(), findings(self.reading()))
+            return kept[0], kept[2]
+
     @property
     def unmodelled(self) -> int:
         """Operations stored that the workspace could not hold."""
@@ -167,14 +197,14 @@ class Store:
                         (path, status, time.time(), size, len(ops), None if started is None
                          else round((time.perf_counter() - started) * 1000, 3)))
             rid = cur.lastrowid
-            cur.executemany(
-                "INSERT INTO operations (request_id, idx, type, action, body) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops])
+            rows = [(rid, i, op.get("type"), op.get("action"), raw.decode()) for i, op, raw in ops]
+            cur.executemany("INSERT INTO operations (request_id, idx, type, action, body) "
+                            "VALUES (?, ?, ?, ?, ?)", rows)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
+        self.kinds.update((row[2], row[3]) for row in rows)
         self._nudge()
 
     def close(self, timeout: float = CLOSE_WAIT_S) -> None:
@@ -195,6 +225,9 @@ class Store:
             self._inline.catch_up()
             self._inline.close()
             self._inline = None
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
         if self.db is not None:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.db.close()

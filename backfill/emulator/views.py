@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from backfill.emulator.findings import findings
 from backfill.emulator.workspace import TOUCHES
 
 LATEST = 20  # events shown with a person
@@ -41,20 +41,24 @@ def routes(store: Any) -> list[web.RouteDef]:
             except ValueError:
                 raise web.HTTPBadRequest(text="wait is a number of seconds") from None
             await store.settled(wait)
-            found = read(store.db, request)
+            found = await asyncio.to_thread(lambda: read(store.reading(), request))
             if found is None:
                 return web.json_response({"error": "not found"}, status=404)
             return web.json_response(found, dumps=lambda v: orjson.dumps(v).decode())
         return handler
 
-    return [web.get("/_emulator/summary", view(summary)),
+    return [web.get("/_emulator/summary", view(
+                lambda db, _request: summary(db, kinds=dict(store.kinds)))),
             web.get("/_emulator/people", view(people)),
             web.get("/_emulator/people/{id}", view(person)),
             web.get("/_emulator/objects/{type}/{id}", view(an_object)),
-            web.get("/_emulator/findings", view(lambda db, _request: findings(db)))]
+            web.get("/_emulator/findings", view(lambda _db, _request: store.findings()[1]))]
 
 
-def summary(db: sqlite3.Connection, _request: web.Request | None = None) -> dict[str, Any]:
+def summary(db: sqlite3.Connection, _request: web.Request | None = None,
+            kinds: dict[tuple[Any, Any], int] | None = None) -> dict[str, Any]:
+    """Counts of each kind; `kinds`, the operations stored by type and action, when the store
+    counts them as they arrive (else they are counted here, a scan of every operation)."""
     def count(sql: str) -> int:
         return int(db.execute(sql).fetchone()[0])
 
@@ -74,9 +78,10 @@ def summary(db: sqlite3.Connection, _request: web.Request | None = None) -> dict
         "unmodelled": count("SELECT unmodelled FROM ws_progress"),
         "requests_by_status": {str(s): n for s, n in db.execute(
             "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")},
-        "operations_by_kind": {f"{t} {a}": n for t, a, n in db.execute(
-            "SELECT type, action, COUNT(*) FROM operations GROUP BY type, action "
-            "ORDER BY type, action")},
+        "operations_by_kind": {f"{t} {a}": n for (t, a), n in sorted(
+            (kinds if kinds is not None else {(t, a): n for t, a, n in db.execute(
+                "SELECT type, action, COUNT(*) FROM operations GROUP BY type, action")}).items(),
+            key=lambda kv: (str(kv[0][0]), str(kv[0][1])))},
     }
 
 
