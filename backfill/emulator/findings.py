@@ -28,31 +28,49 @@ TIME_NAMED = "(lower(a.key) LIKE '%\\_at' ESCAPE '\\' OR lower(a.key) LIKE '%dat
 
 
 def findings(db: sqlite3.Connection, now: float | None = None) -> dict[str, Any]:
+    """Every finding, from one reading of every person's attributes into a table of this
+    connection's own (`temp.found`): the names and types come from one count of it, and each
+    finding reads only the rows it is about."""
     now = time.time() if now is None else now
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS found (pk INTEGER, key TEXT, type TEXT, value)")
+    db.execute("DELETE FROM temp.found")
+    db.execute("INSERT INTO temp.found SELECT p.pk, a.key, a.type, a.value "
+               "FROM ws_people p, json_each(p.attributes) a")
+    try:
+        kinds: dict[str, set[str]] = {}
+        for key, kind in db.execute(f"SELECT DISTINCT key, {_kind('type')} FROM temp.found"):
+            kinds.setdefault(key, set()).add(kind)
+        return _all(db, now, kinds)
+    finally:
+        db.execute("DELETE FROM temp.found")
+
+
+def _all(db: sqlite3.Connection, now: float, kinds: dict[str, set[str]]) -> dict[str, Any]:
+    by_case: dict[str, list[str]] = {}
+    for key in kinds:
+        by_case.setdefault(key.lower(), []).append(key)
+    mixed = sorted(k for k, seen in kinds.items() if len(seen - {"null"}) > 1)
+    attrs = "temp.found a JOIN ws_people p ON p.pk = a.pk"
     return {
-        "attribute_names_differing_by_case": _grouped(db, f"""
-            SELECT lower(a.key), group_concat(DISTINCT a.key), COUNT(DISTINCT p.pk),
-                   group_concat(DISTINCT {WHO})
-            FROM ws_people p, json_each(p.attributes) a GROUP BY lower(a.key)
-            HAVING COUNT(DISTINCT a.key) > 1 ORDER BY 1"""),
-        "attributes_of_mixed_types": _grouped(db, f"""
-            SELECT a.key, group_concat(DISTINCT {_kind('a.type')}), COUNT(DISTINCT p.pk),
-                   group_concat(DISTINCT {WHO})
-            FROM ws_people p, json_each(p.attributes) a WHERE a.type != 'null' GROUP BY a.key
-            HAVING COUNT(DISTINCT {_kind('a.type')}) > 1 ORDER BY 1"""),
+        "attribute_names_differing_by_case": _grouped(db, [
+            (lower, sorted(keys), keys, "") for lower, keys in sorted(by_case.items())
+            if len(keys) > 1]),
+        "attributes_of_mixed_types": _grouped(db, [
+            (key, sorted(kinds[key] - {"null"}), [key], " AND a.type != 'null'")
+            for key in mixed]),
         "times_out_of_range": _counted(db, f"""
-            SELECT {WHO} FROM ws_people p, json_each(p.attributes) a
+            SELECT {WHO} FROM {attrs}
             WHERE {TIME_NAMED} AND a.type IN ('integer', 'real') AND
                   (a.value < 0 OR a.value BETWEEN {AFTER_2100} AND {MILLIS})
             UNION ALL SELECT {WHO} FROM ws_events e JOIN ws_people p ON p.pk = e.person
             WHERE e.timestamp < 0 OR e.timestamp BETWEEN {AFTER_2100} AND {MILLIS}"""),
         "times_in_milliseconds": _counted(db, f"""
-            SELECT {WHO} FROM ws_people p, json_each(p.attributes) a
+            SELECT {WHO} FROM {attrs}
             WHERE {TIME_NAMED} AND a.type IN ('integer', 'real') AND a.value > {MILLIS}
             UNION ALL SELECT {WHO} FROM ws_events e JOIN ws_people p ON p.pk = e.person
             WHERE e.timestamp > {MILLIS}"""),
         "emails_that_are_not_emails": _counted(db, f"""
-            SELECT {WHO} FROM ws_people p, json_each(p.attributes) a
+            SELECT {WHO} FROM {attrs}
             WHERE lower(a.key) = 'email' AND (a.type != 'text' OR a.value NOT GLOB '?*@?*.?*'
                                               OR a.value GLOB '* *')"""),
         "recent_events": _counted(db, f"""
@@ -77,10 +95,17 @@ def _counted(db: sqlite3.Connection, sql: str) -> dict[str, Any]:
     return {"count": count, "examples": examples}
 
 
-def _grouped(db: sqlite3.Connection, sql: str) -> dict[str, Any]:
-    """Findings by attribute: each name (or its variants), the kinds seen, and examples."""
-    rows = db.execute(sql).fetchall()
-    return {"count": len(rows), "attributes": [
-        {"name": name, "seen": sorted(seen.split(",")), "people": people,
-         "examples": sorted(who.split(","))[:EXAMPLES] if who else []}
-        for name, seen, people, who in rows[:50]]}
+def _grouped(db: sqlite3.Connection, groups: list[tuple[str, list[str], list[str], str]]
+             ) -> dict[str, Any]:
+    """Findings by attribute: each name, the variants or kinds seen, how many people, and the
+    first examples; `groups` of (name, seen, the keys it covers, a condition on their rows)."""
+    found = []
+    for name, seen, keys, where in groups[:50]:
+        marks = ",".join("?" * len(keys))
+        (people,) = db.execute("SELECT COUNT(DISTINCT a.pk) FROM temp.found a WHERE a.key IN "  # noqa: S608
+                               f"({marks}){where}", keys).fetchone()
+        examples = [r[0] for r in db.execute(
+            f"SELECT DISTINCT {WHO} FROM temp.found a JOIN ws_people p ON p.pk = a.pk WHERE "  # noqa: S608
+            f"a.key IN ({marks}){where} ORDER BY 1 LIMIT {EXAMPLES}", keys)]
+        found.append({"name": name, "seen": seen, "people": people, "examples": examples})
+    return {"count": len(groups), "attributes": found}
