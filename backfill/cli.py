@@ -203,10 +203,11 @@ def status(paths: tuple[str, ...], as_json: bool) -> None:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
               help="Port to listen on; the run's --endpoint is http://HOST:PORT.")
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite file that stores every "
-              "accepted operation (default: a temporary file, printed at start).")
+              "accepted operation (default: a temporary file, printed at start); the "
+              "workspace they leave is kept beside it, NAME.workspace.sqlite.")
 @click.option("--count-only", is_flag=True, help="Store nothing, only count (benchmarks).")
 @click.option("--no-workspace", is_flag=True, help="Store the operations without the "
-              "workspace they leave (its pages and /_emulator/people stay empty; faster).")
+              "workspace they leave (no pages, no /_emulator/people; --db makes it later).")
 @click.option("--site-id", envvar="CUSTOMERIO_SITE_ID", default="site", show_default=True,
               show_envvar=True, help="The credentials it accepts (as the run's, from the "
               "same variables).")
