@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
@@ -11,7 +10,6 @@ from pathlib import Path
 
 from backfill import api
 from backfill.emulator import Emulator, EmulatorThread, Store
-from backfill.emulator.applier import reader
 from backfill.emulator.views import summary
 
 SITE_ID, API_KEY = "demo-site", "demo-key"
@@ -37,7 +35,7 @@ def run_demo(folder: Path, echo: Callable[[str], None], root: Path | None = None
         for config in CONFIGS:
             _import(root, config, folder, emu.url, echo)
         store.settle()  # the workspace holds every operation
-        _summary(db, folder, echo)
+        _summary(store, folder, echo)
         if keep_open:
             echo(f"\nThe workspace's pages: {emu.url}/ (user {SITE_ID}, password {API_KEY}). "
                  "Ctrl-C stops the emulator.")
@@ -77,14 +75,12 @@ def _import(root: Path, config: str, folder: Path, url: str,
     echo(report.to_text())
 
 
-def _summary(db: Path, folder: Path, echo: Callable[[str], None]) -> None:
-    with contextlib.closing(reader(str(db))) as con:
-        rows = con.execute("SELECT type, action, count(*) FROM operations GROUP BY 1, 2 "
-                           "ORDER BY 1, 2").fetchall()
-        held = summary(con)
-    echo(f"\nThe emulator stored {sum(n for *_, n in rows):,} operations in {db}:")
-    for typ, action, n in rows:
-        echo(f"  {typ} {action}: {n:,}")
+def _summary(store: Store, folder: Path, echo: Callable[[str], None]) -> None:
+    held = summary(store.reading(), dict(store.kinds))
+    kinds = held["operations_by_kind"]
+    echo(f"\nThe emulator stored {sum(kinds.values()):,} operations in {store.path}:")
+    for kind, n in kinds.items():
+        echo(f"  {kind}: {n:,}")
     echo("The workspace they leave: " + ", ".join(
         f"{held[k]:,} {k.replace('_', ' ')}" for k in (
             "people", "objects", "relationships", "events", "devices")))

@@ -15,6 +15,7 @@ version of its tables is made again from the first operation.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import signal
 import sqlite3
@@ -104,13 +105,6 @@ class Applier:
         self.source = connect(store)  # read only: the emulator writes it
         self.db = connect(path)
 
-    def behind(self) -> int:
-        """Operations stored and not yet applied."""
-        done, _ = progress(self.db)
-        (count,) = self.source.execute("SELECT COUNT(*) FROM operations WHERE id > ?",
-                                       (done,)).fetchone()
-        return int(count)
-
     def catch_up(self) -> int:
         """Apply every operation stored and not yet applied; how many that was."""
         applied = 0
@@ -131,12 +125,9 @@ class Applier:
         cur = self.db.cursor()
         cur.execute("BEGIN")
         try:
-            start = 0
-            for at in range(1, len(rows) + 1):  # a request's operations at a time
-                if at == len(rows) or rows[at][1] != rows[start][1]:
-                    ops = [orjson.loads(row[3]) for row in rows[start:at]]
-                    unmodelled += model(cur, rows[start][1], ops, rows[start][2])
-                    start = at
+            for (request, received), group in itertools.groupby(rows, lambda r: (r[1], r[2])):
+                ops = [orjson.loads(row[3]) for row in group]  # a request's operations at a time
+                unmodelled += model(cur, request, ops, received)
             cur.execute("UPDATE ws_progress SET operation = ?, unmodelled = ?",
                         (rows[-1][0], unmodelled))
         except BaseException:

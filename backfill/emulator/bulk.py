@@ -84,7 +84,7 @@ class Run:
         people, identify = self.people, self._identify
         for op, pid in zip(run, ids, strict=True):
             if op["action"] == "identify" and "cio_relationships" not in op:
-                identify(people[pid], op)  # the most of a bulk import: no call more
+                identify(people[pid], op)  # most of a bulk import: straight to it
             else:
                 self._one(op, people[pid])
         self._write()
@@ -110,8 +110,7 @@ class Run:
         action = op["action"]
         if action == "identify":
             self._identify(who, op)
-            if "cio_relationships" in op:
-                self._relate(who, op, add=True)
+            self._relate(who, op, add=True)
         elif action in ("event", "page", "screen"):
             stamp = op.get("timestamp")
             self.events.append((
@@ -135,7 +134,7 @@ class Run:
     def _identify(self, who: Person, op: dict[str, Any]) -> None:
         stamp = op.get("timestamp")
         who.changed = True  # touched, applied or not, as one by one
-        stamped = stamp is not None and isinstance(stamp, int | float)
+        stamped = isinstance(stamp, int | float)
         if stamped and who.updated is not None and stamp < who.updated:
             return  # older than the update in effect: the API ignores it
         old = who.attributes
@@ -160,11 +159,10 @@ class Run:
 
     def _write(self) -> None:
         cur, people, request = self.cur, self.people.values(), self.request
-        dumps, touching = orjson.dumps, str(request)
+        touching = str(request)
         cur.executemany("INSERT INTO ws_people (pk, id, email, attributes, updated, suppressed, "
                         "requests) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [(p.pk, pid, p.email, p.raw if p.attributes is None else
-                          dumps(p.attributes).decode(), p.updated, p.suppressed,
+                        [(p.pk, pid, p.email, _text(p), p.updated, p.suppressed,
                           touching if p.changed else "")
                          for pid, p in self.people.items() if p.new])
         cur.executemany("UPDATE ws_people SET attributes = ?, updated = ?, email = ?, "

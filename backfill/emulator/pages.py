@@ -100,7 +100,7 @@ class Pages:
             "requests GROUP BY 1 ORDER BY 1 DESC LIMIT 3600").fetchall()[::-1]
         faults = {str(k): v for k, v in dict(self.store.statuses).items() if k in (0, 429, 503)}
         as_of, found = self.store.findings(FINDINGS_FRESH_S)
-        return "overview.html", {"summary": views.summary(db, kinds=dict(self.store.kinds)),
+        return "overview.html", {"summary": views.summary(db, dict(self.store.kinds)),
                                  "faults": faults, "findings_as_of": as_of,
                                  "series": [[r[0] for r in series], [r[1] for r in series],
                                             [r[2] for r in series]],

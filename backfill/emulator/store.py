@@ -28,7 +28,6 @@ class Store:
 
     def __init__(self, path: str | None, count_only: bool = False, keep_workspace: bool = True):
         self.count_only = count_only
-        self.keep_workspace = keep_workspace  # False: operations stored, no workspace kept
         self.path = path
         self.operations = 0
         self.requests = 0
@@ -36,13 +35,13 @@ class Store:
         self.per_second: Counter[int] = Counter()
         self.statuses: Counter[int] = Counter()
         self.db: sqlite3.Connection | None = None
-        self.workspace: str | None = None  # its file
+        self.workspace: str | None = None  # its file (None: no workspace kept)
         self._inline: applier.Applier | None = None  # applies here when no process does
         self._process: subprocess.Popen[bytes] | None = None
         self._local = threading.local()  # each reading thread's own connection
         self._readers: list[sqlite3.Connection] = []
         self.kinds: Counter[tuple[Any, Any]] = Counter()  # operations stored, by type and action
-        self.found: tuple[int, float, dict[str, Any]] | None = None  # findings, as of what
+        self._found: tuple[int, float, dict[str, Any]] | None = None  # findings, as of what
         self._finding = threading.Lock()
         if count_only:
             return
@@ -123,6 +122,11 @@ class Store:
             self._inline = applier.Applier(self.path, self.workspace)
         return self._inline.catch_up() if self._inline is not None else 0
 
+    def _applying_toward(self, target: int) -> bool:
+        """Whether the process is running and has not yet applied operation `target`."""
+        return self._process is not None and self._process.poll() is None and \
+            self._progress()[0] < target
+
     def settle(self, timeout: float = 60.0) -> int:
         """Wait until the workspace holds every operation stored so far (at most `timeout`
         seconds, when a process applies it); returns how many were behind."""
@@ -130,8 +134,7 @@ class Store:
             return 0
         waiting = self.behind()
         target, until = self._target(), time.monotonic() + timeout
-        while self._process is not None and self._process.poll() is None and \
-                self._progress()[0] < target and time.monotonic() < until:
+        while self._applying_toward(target) and time.monotonic() < until:
             time.sleep(SETTLE_POLL_S)
         self._here()
         return waiting
@@ -142,9 +145,7 @@ class Store:
         if self.db is None or self.workspace is None:
             return True
         target, until = self._target(), time.monotonic() + timeout
-        while self._process is not None and self._process.poll() is None:
-            if self._progress()[0] >= target:
-                return True
+        while self._applying_toward(target):
             if time.monotonic() >= until:
                 return False
             await asyncio.sleep(SETTLE_POLL_S * 5)
@@ -167,9 +168,9 @@ class Store:
         under `fresh_s` seconds old. One computation at a time; from a reading thread."""
         with self._finding:
             done = applier.progress(self.reading(), "workspace")[0]
-            kept = self.found
+            kept = self._found
             if kept is None or (kept[0] != done and time.monotonic() - kept[1] >= fresh_s):
-                kept = self.found = (done, time.monotonic(), findings(self.reading()))
+                kept = self._found = (done, time.monotonic(), findings(self.reading()))
             return kept[0], kept[2]
 
     @property

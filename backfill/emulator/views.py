@@ -48,17 +48,16 @@ def routes(store: Any) -> list[web.RouteDef]:
         return handler
 
     return [web.get("/_emulator/summary", view(
-                lambda db, _request: summary(db, kinds=dict(store.kinds)))),
+                lambda db, _request: summary(db, dict(store.kinds)))),
             web.get("/_emulator/people", view(people)),
             web.get("/_emulator/people/{id}", view(person)),
             web.get("/_emulator/objects/{type}/{id}", view(an_object)),
             web.get("/_emulator/findings", view(lambda _db, _request: store.findings()[1]))]
 
 
-def summary(db: sqlite3.Connection, _request: web.Request | None = None,
-            kinds: dict[tuple[Any, Any], int] | None = None) -> dict[str, Any]:
-    """Counts of each kind; `kinds`, the operations stored by type and action, when the store
-    counts them as they arrive (else they are counted here, a scan of every operation)."""
+def summary(db: sqlite3.Connection, kinds: dict[tuple[Any, Any], int]) -> dict[str, Any]:
+    """Counts of each kind; `kinds`: the operations stored by type and action, as the store
+    counts them when they arrive (`Store.kinds`)."""
     def count(sql: str) -> int:
         return int(db.execute(sql).fetchone()[0])
 
@@ -79,9 +78,7 @@ def summary(db: sqlite3.Connection, _request: web.Request | None = None,
         "requests_by_status": {str(s): n for s, n in db.execute(
             "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")},
         "operations_by_kind": {f"{t} {a}": n for (t, a), n in sorted(
-            (kinds if kinds is not None else {(t, a): n for t, a, n in db.execute(
-                "SELECT type, action, COUNT(*) FROM operations GROUP BY type, action")}).items(),
-            key=lambda kv: (str(kv[0][0]), str(kv[0][1])))},
+            kinds.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))},
     }
 
 

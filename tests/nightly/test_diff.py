@@ -4,26 +4,12 @@ skipped, what is missing."""
 from __future__ import annotations
 
 import polars as pl
+from helpers.keyed import identify, ops, state_of
 
-from backfill.contract import JSON, OP, ROW
+from backfill.contract import JSON, OP
 from backfill.nightly import statefile
 from backfill.nightly.diff import POS, Differ, mirror_frame
-from backfill.nightly.keys import CH, KEY, KH, with_keys
-
-
-def ops(texts: list[str], rows: list[int] | None = None) -> pl.DataFrame:
-    frame = pl.DataFrame({ROW: rows or list(range(len(texts))), OP: [0] * len(texts),
-                          JSON: texts}, schema={ROW: pl.Int64, OP: pl.Int32, JSON: pl.String})
-    return with_keys(frame, [("person", "identify", False)])
-
-
-def identify(user: str, plan: str) -> str:
-    return (f'{{"type":"person","identifiers":{{"id":"{user}"}},"action":"identify",'
-            f'"attributes":{{"plan":"{plan}"}}}}')
-
-
-def state_of(texts: list[str]) -> pl.DataFrame:
-    return ops(texts).select(KH, CH).sort(KH)
+from backfill.nightly.keys import KEY, KH
 
 
 def differ_for(texts: list[str]) -> Differ:
